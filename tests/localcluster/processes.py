@@ -1,0 +1,105 @@
+"""Start, watch and stop the control plane's processes; each in its own process group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ComponentFailed(RuntimeError):
+    """A component exited or never became healthy; the message carries its log tail."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Component:
+    name: str
+    argv: Sequence[str]
+    log: Path
+    pidfile: Path
+    env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                list(self.argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(str(self.process.pid))
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def failure(self, why: str) -> ComponentFailed:
+        return ComponentFailed(f"{self.name} {why}; last lines of {self.log}:\n{log_tail(self.log)}")
+
+    def port_clash(self) -> bool:
+        return "address already in use" in log_tail(self.log, 60).lower()
+
+
+def stop_pidfile(pidfile: Path, grace: float = 10.0) -> None:
+    """SIGTERM the process group named by a pid file, then SIGKILL what is left."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+    pidfile.unlink(missing_ok=True)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie leader still counts as alive for killpg; reap it if it is ours.
+    with contextlib.suppress(ChildProcessError, OSError):
+        done, _ = os.waitpid(pgid, os.WNOHANG)
+        if done == pgid:
+            return _group_alive_after_reap(pgid)
+    return True
+
+
+def _group_alive_after_reap(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
