@@ -1,0 +1,1 @@
+"""The serving process: streams in, batched engine, anonymised labels out."""
