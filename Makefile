@@ -1,0 +1,54 @@
+# classroom-operator: every target installs or builds what it needs first.
+# The two commands a newcomer needs: `make demo` (the whole lifecycle, locally, on the CPU backend)
+# and `make test`.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCALCLUSTER := cd tests && ../$(PY) -m localcluster
+
+.PHONY: demo test lint unit cluster-up cluster-down kubeconfig bench gpu-bench system-deps binaries clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[operator,pod,dev]'
+	touch $@
+
+# FFmpeg feeds the RTSP test streams. Installed from Debian's packages when missing.
+system-deps:
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "error: ffmpeg is missing; install it (apt-get install ffmpeg) and retry" >&2; exit 1; fi; \
+	  echo "[make] installing ffmpeg from Debian's packages"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+# etcd, Kubernetes, kwok, helm (and mediamtx for RTSP) from pinned Go modules, cached by version
+# under ~/.cache/classroom-operator: minutes the first time, nothing after.
+binaries: $(VENV)/.installed
+	$(LOCALCLUSTER).toolchain >/dev/null
+
+demo: $(VENV)/.installed binaries
+	$(LOCALCLUSTER) demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(VENV)/.installed system-deps binaries lint
+	$(VENV)/bin/pytest
+
+cluster-up: $(VENV)/.installed binaries
+	$(LOCALCLUSTER) up
+
+cluster-down: $(VENV)/.installed
+	$(LOCALCLUSTER) down
+
+kubeconfig: $(VENV)/.installed
+	@$(LOCALCLUSTER) kubeconfig
+
+bench: $(VENV)/.installed system-deps binaries
+	$(VENV)/bin/pytest -m bench tests/bench -s
+
+clean:
+	rm -rf $(VENV) bench-results
