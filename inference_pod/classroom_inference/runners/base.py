@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,7 @@ class Runner(ABC):
     def __init__(self, meta: EngineMeta, engine_path: Path) -> None:
         self.meta = meta
         self.engine_path = engine_path
+        self._submitted: deque[dict[str, np.ndarray]] = deque()
 
     @property
     def backend(self) -> str:
@@ -194,6 +196,29 @@ class Runner(ABC):
 
         The returned arrays are owned by the caller (never views of reused buffers).
         """
+
+    @property
+    def pipeline_depth(self) -> int:
+        """How many batches may be submitted before the oldest must be collected."""
+        return 1
+
+    def submit(self, batch: np.ndarray) -> None:
+        """Start a batch; `collect()` returns results in submission order.
+
+        GPU runners override this pair so the next batch's upload overlaps the current batch's
+        compute (submit k+1, then collect k). This default simply runs the batch at once.
+        """
+        if len(self._submitted) >= self.pipeline_depth:
+            raise RunnerError(
+                f"{self.pipeline_depth} batch(es) in flight; collect() before submitting more"
+            )
+        self._submitted.append(self.infer(batch))
+
+    def collect(self) -> dict[str, np.ndarray]:
+        """The heads of the oldest submitted batch, waiting for it if needed."""
+        if not self._submitted:
+            raise RunnerError("collect() called with no batch in flight")
+        return self._submitted.popleft()
 
     @abstractmethod
     def close(self) -> None:

@@ -1,0 +1,190 @@
+"""Double-buffered batches on the GPU, shared by the TensorRT, ONNX Runtime CUDA and copy-only
+runners.
+
+Each of two slots owns a pinned host input, a device input, and per head a device and a pinned
+host output. `submit()` writes the crops into the next slot's pinned input, queues its upload on
+the copy stream, and queues the engine and the download of its heads on the compute stream behind
+an event, then returns at once. So while the GPU computes batch k, the host is already filling and
+uploading batch k+1: the copy engine and the SMs work at the same time, which is where the pod wins
+back the bus time that dominates small models.
+
+A slot is reused only after its batch was collected, and batches are collected in the order they
+were submitted; that alone keeps host buffers, device buffers and outputs from being overwritten
+while in use, without any further synchronisation.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classroom_inference.runners.base import EngineInvalid, EngineMeta, Runner, RunnerError
+from classroom_inference.runners.cuda_memory import (
+    Cuda,
+    DeviceBuffer,
+    Event,
+    HostBuffer,
+    Stream,
+)
+
+SLOTS = 2
+
+
+@dataclass(frozen=True)
+class HeadOutput:
+    """One engine output: canonical head, the engine's tensor name, values per crop, dtype."""
+
+    head: str
+    tensor: str
+    width: int
+    dtype: np.dtype[Any]
+
+    def nbytes(self, rows: int) -> int:
+        return rows * self.width * self.dtype.itemsize
+
+
+class Slot:
+    """The buffers and events of one batch in flight."""
+
+    def __init__(self, cuda: Cuda, *, input_bytes: int, outputs: list[HeadOutput],
+                 max_batch: int, pinned: bool) -> None:
+        self.host_input = HostBuffer(cuda, input_bytes, pinned=pinned)
+        self.device_input = DeviceBuffer(cuda, input_bytes)
+        self.host_outputs = {o.head: HostBuffer(cuda, o.nbytes(max_batch)) for o in outputs}
+        self.device_outputs = {o.head: DeviceBuffer(cuda, o.nbytes(max_batch)) for o in outputs}
+        self.uploaded = Event(cuda)
+        self.done = Event(cuda)
+        self.rows = 0
+
+    def release(self) -> None:
+        for buffer in (self.host_input, *self.host_outputs.values()):
+            buffer.free()
+        for device in (self.device_input, *self.device_outputs.values()):
+            device.free()
+        self.uploaded.destroy()
+        self.done.destroy()
+
+
+class GpuPipelineRunner(Runner):
+    """A runner whose batches move through pinned slots and two streams; subclasses add the engine.
+
+    `pinned=False` uploads straight from the caller's (pageable) array instead; it exists so the
+    benchmark can show what pinned buffers are worth, not for serving.
+    """
+
+    def __init__(self, meta: EngineMeta, engine_path: Path, *, pinned: bool = True) -> None:
+        super().__init__(meta, engine_path)
+        self.pinned = pinned
+        self._cuda: Cuda | None = None
+        self._outputs: list[HeadOutput] = []
+        self._slots: list[Slot] = []
+        self._next_slot = 0
+        self._in_flight: deque[Slot] = deque()
+        self._copy_stream: Stream | None = None
+        self._compute_stream: Stream | None = None
+
+    @property
+    def pipeline_depth(self) -> int:
+        return SLOTS
+
+    @property
+    def compute_stream(self) -> Stream:
+        if self._compute_stream is None:
+            raise EngineInvalid("runner is not loaded")
+        return self._compute_stream
+
+    def open_streams(self, cuda: Cuda) -> None:
+        """Create the copy and compute streams; engines that must know theirs call it early."""
+        if self._compute_stream is None:
+            self._cuda = cuda
+            self._copy_stream = Stream(cuda)
+            self._compute_stream = Stream(cuda)
+
+    def open_pipeline(self, cuda: Cuda, outputs: list[HeadOutput]) -> None:
+        """Allocate streams and slots for batches up to the profile's max. Called by load()."""
+        self.open_streams(cuda)
+        self._outputs = outputs
+        input_bytes = self.max_batch * int(np.prod(self.input_shape))
+        self._slots = [
+            Slot(cuda, input_bytes=input_bytes, outputs=outputs, max_batch=self.max_batch,
+                 pinned=self.pinned)
+            for _ in range(SLOTS)
+        ]
+
+    @property
+    def slots(self) -> list[Slot]:
+        return self._slots
+
+    @abstractmethod
+    def enqueue(self, slot_index: int, slot: Slot, rows: int) -> None:
+        """Queue the engine on the compute stream: read slot.device_input, write device_outputs."""
+
+    def submit(self, batch: np.ndarray) -> None:
+        if self._cuda is None or self._copy_stream is None or self._compute_stream is None:
+            raise EngineInvalid("runner is not loaded")
+        self.check_batch(batch)
+        if len(self._in_flight) >= SLOTS:
+            raise RunnerError(f"{SLOTS} batches are in flight; collect() one before submitting")
+        index = self._next_slot
+        slot = self._slots[index]
+        self._next_slot = (index + 1) % SLOTS
+        rows = batch.shape[0]
+        if self.pinned:
+            np.copyto(slot.host_input.view(np.dtype(np.uint8), batch.shape), batch)
+            source = slot.host_input.ptr
+        else:
+            # From pageable memory the driver stages the bytes before the call returns, so the
+            # caller's array may be reused as soon as submit() returns.
+            pageable = np.ascontiguousarray(batch)
+            source = int(pageable.ctypes.data)
+        self._cuda.copy_to_device(slot.device_input.ptr, source, batch.nbytes, self._copy_stream)
+        slot.uploaded.record(self._copy_stream)
+        self._compute_stream.wait(slot.uploaded)
+        self.enqueue(index, slot, rows)
+        for out in self._outputs:
+            self._cuda.copy_to_host(slot.host_outputs[out.head].ptr,
+                                    slot.device_outputs[out.head].ptr,
+                                    out.nbytes(rows), self._compute_stream)
+        slot.done.record(self._compute_stream)
+        slot.rows = rows
+        self._in_flight.append(slot)
+
+    def collect(self) -> dict[str, np.ndarray]:
+        if not self._in_flight:
+            raise RunnerError("collect() called with no batch in flight")
+        slot = self._in_flight.popleft()
+        slot.done.synchronize()
+        result = {
+            out.head: slot.host_outputs[out.head]
+            .view(out.dtype, (slot.rows, out.width))
+            .astype(np.float32, copy=True)
+            for out in self._outputs
+        }
+        slot.rows = 0
+        return result
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        if self._in_flight:
+            raise RunnerError("infer() while batches are in flight; collect() them first")
+        self.submit(batch)
+        return self.collect()
+
+    def close_pipeline(self) -> None:
+        """Wait for the GPU, then free slots and streams. Safe to call twice."""
+        for stream in (self._copy_stream, self._compute_stream):
+            if stream is not None:
+                stream.synchronize()
+        for slot in self._slots:
+            slot.release()
+        self._slots = []
+        self._in_flight.clear()
+        for stream in (self._copy_stream, self._compute_stream):
+            if stream is not None:
+                stream.destroy()
+        self._copy_stream = self._compute_stream = None
+        self._cuda = None
