@@ -1,4 +1,4 @@
-"""Build mediamtx, the RTSP server of the stream tests, from its pinned Go module, once, into a cache.
+"""Build mediamtx, the stream tests' RTSP server, from its pinned Go module, once, into a cache.
 
 The module's release zip lacks two files that its `go generate` step writes from the network and
 git (the version string and the browser HLS player script), and `go:embed` needs both, so it cannot

@@ -1,0 +1,171 @@
+"""Face crops at the engine's input size: the only pixel work the host does is a crop and a resize.
+
+Per-student streams show one student, framed by their camera: the face is the centre square.
+Room cameras show a class: a face detector runs every few frames (in a worker thread when an
+executor is given, so the event loop never waits on it) and the seat tracker carries ids between
+detections; each seat seen in the latest detection gives one crop per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from .detector import Box, FaceDetector, HaarFaceDetector
+from .frames import Crop, Frame
+from .tracker import Seat, SeatTracker
+
+LAYOUTS = ("per-student", "room")
+STUDENT_SEAT = "0"
+
+
+@dataclass(frozen=True)
+class CropShape:
+    """The engine input: height x width x channels (1 grey or 3 RGB) uint8."""
+
+    height: int
+    width: int
+    channels: int
+
+    def __post_init__(self) -> None:
+        if self.height < 1 or self.width < 1:
+            raise ValueError(f"crop size {self.height}x{self.width} must be at least 1x1")
+        if self.channels not in (1, 3):
+            raise ValueError(f"crop channels is {self.channels}; engines take 1 (grey) or 3 (RGB)")
+
+    @classmethod
+    def from_meta(cls, engine_input: Mapping[str, Any]) -> CropShape:
+        """From meta.json's "input" object (docs/contracts.md, engine store)."""
+        try:
+            return cls(
+                int(engine_input["height"]),
+                int(engine_input["width"]),
+                int(engine_input["channels"]),
+            )
+        except KeyError as missing:
+            raise ValueError(f"engine meta input has no {missing.args[0]!r}") from None
+
+
+class Cropper(Protocol):
+    def crop(self, frame: Frame) -> list[Crop]: ...
+
+
+def centre_square(height: int, width: int, fraction: float = 1.0) -> Box:
+    """The centred square of side fraction x the frame's shorter side."""
+    side = min(height, width) * fraction
+    return Box((width - side) / 2, (height - side) / 2, side, side)
+
+
+def face_square(face: Box, height: int, width: int, margin: float) -> Box:
+    """A square around a detected face, grown by `margin` of its size on each side (detectors
+    box the face tightly; models are trained on a little context), moved to lie inside the frame."""
+    side = min(max(face.w, face.h) * (1 + 2 * margin), height, width)
+    cx, cy = face.centre
+    x = min(max(cx - side / 2, 0.0), width - side)
+    y = min(max(cy - side / 2, 0.0), height - side)
+    return Box(x, y, side, side)
+
+
+def cut(image: np.ndarray, box: Box, shape: CropShape) -> np.ndarray:
+    """The box's pixels resized to the crop shape, H x W x C uint8."""
+    height, width = image.shape[:2]
+    x0, y0 = max(0, round(box.x)), max(0, round(box.y))
+    x1 = min(width, max(x0 + 1, round(box.x + box.w)))
+    y1 = min(height, max(y0 + 1, round(box.y + box.h)))
+    region = image[y0:y1, x0:x1]
+    if region.shape[:2] != (shape.height, shape.width):
+        shrinking = region.shape[0] > shape.height
+        region = cv2.resize(
+            region,
+            (shape.width, shape.height),
+            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
+        )
+    if shape.channels == 1:
+        return cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)[:, :, np.newaxis]
+    return region
+
+
+class StudentCropper:
+    def __init__(self, shape: CropShape, *, face_fraction: float = 1.0) -> None:
+        if not 0 < face_fraction <= 1:
+            raise ValueError(f"face_fraction is {face_fraction}; give a fraction in (0, 1]")
+        self.shape = shape
+        self.face_fraction = face_fraction
+
+    def crop(self, frame: Frame) -> list[Crop]:
+        height, width = frame.image.shape[:2]
+        box = centre_square(height, width, self.face_fraction)
+        image = cut(frame.image, box, self.shape)
+        return [Crop(frame.stream_id, STUDENT_SEAT, image, frame.arrived, frame.index)]
+
+
+class RoomCropper:
+    """One crop per seat seen in the latest detection. Seats not seen then give no crop: the
+    analysis marks them missing rather than guessing."""
+
+    def __init__(
+        self,
+        shape: CropShape,
+        *,
+        detector: FaceDetector | None = None,
+        tracker: SeatTracker | None = None,
+        detect_every: int = 5,
+        margin: float = 0.2,
+        executor: Executor | None = None,
+    ) -> None:
+        if detect_every < 1:
+            raise ValueError(f"detect_every is {detect_every}; give 1 or more frames")
+        self.shape = shape
+        self.detector = detector or HaarFaceDetector()
+        self.tracker = tracker or SeatTracker()
+        self.detect_every = detect_every
+        self.margin = margin
+        self._executor = executor
+        self._pending: tuple[Future[list[Box]], float] | None = None
+        self._countdown = 0  # frames until the next detection is due
+        self._visible: list[Seat] = []
+
+    def crop(self, frame: Frame) -> list[Crop]:
+        self._collect()
+        if self._countdown <= 0 and self._pending is None:
+            self._detect(frame)
+            self._countdown = self.detect_every
+        self._countdown -= 1
+        height, width = frame.image.shape[:2]
+        return [
+            Crop(
+                frame.stream_id,
+                seat.seat_id,
+                cut(frame.image, face_square(seat.box, height, width, self.margin), self.shape),
+                frame.arrived,
+                frame.index,
+            )
+            for seat in self._visible
+        ]
+
+    def _detect(self, frame: Frame) -> None:
+        if self._executor is None:
+            self._visible = self.tracker.update(self.detector.detect(frame.image), frame.arrived)
+        else:
+            future = self._executor.submit(self.detector.detect, frame.image)
+            self._pending = (future, frame.arrived)
+
+    def _collect(self) -> None:
+        if self._pending is not None and self._pending[0].done():
+            future, at = self._pending
+            self._pending = None
+            self._visible = self.tracker.update(future.result(), at)
+
+
+def cropper_for(layout: str, shape: CropShape, *, executor: Executor | None = None) -> Cropper:
+    """The cropper for a stream's layout from the assignment ("per-student" or "room")."""
+    if layout == "per-student":
+        return StudentCropper(shape)
+    if layout == "room":
+        return RoomCropper(shape, executor=executor)
+    raise ValueError(f"stream layout is {layout!r}; use one of {', '.join(LAYOUTS)}")
