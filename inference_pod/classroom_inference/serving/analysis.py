@@ -1,0 +1,374 @@
+"""Per-student analysis: engine heads in, smoothed states, alerts, time series and summaries out.
+
+Every student (stream, seat) is a row of numpy arrays, so a batch of a few hundred crops from as
+many students is updated with a handful of vector operations instead of a Python loop per crop.
+
+- Smoothing: an exponential moving average by time (time constant smoothingSeconds), so irregular
+  frame rates and dropped crops weigh samples by the time they cover, not by their count.
+- State: focused / distracted with hysteresis of +-HYSTERESIS around attentionThreshold, so a
+  smoothed attention hovering at the threshold does not flap.
+- Alert: after distractedAfterSeconds continuously distracted; one alert per episode, and an
+  `alert-cleared` when the episode ends.
+- Gaps: a student unseen for more than GAP_SECONDS (a stream that failed, stalled or was starved)
+  is *missing*: the time series marks it, and missing time is never counted as distraction. A gap
+  *resets* the distraction timer and the smoothing instead of pausing them: "distracted for 30 s
+  continuously" must have been observed continuously, and joining 20 s before a camera outage to
+  10 s after it would alert about a moment nobody saw.
+- Heads: only those the engine has. Without an attention head the state is just present/missing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from classroom_inference.serving.assignment import AnalysisSettings
+from classroom_inference.serving.summaries import Event, SummaryWriter, Window
+
+GAP_SECONDS = 1.0
+HYSTERESIS = 0.05
+SERIES_EVERY_SECONDS = 1.0
+# A room camera's seat unseen this long has left the room; per-student streams are never forgotten.
+FORGET_SEAT_SECONDS = 300.0
+
+MISSING, FOCUSED, DISTRACTED = 0, 1, 2
+STATE_NAMES = ("missing", "focused", "distracted")
+PRESENT_NAMES = ("missing", "present")
+
+
+def iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Student:
+    """What is not numeric about a row: who (pseudonymous) and where."""
+
+    student: str
+    classroom: str
+    stream_id: str
+    seat: str
+    forgettable: bool
+
+
+class Analysis:
+    """Turns batches of engine outputs into events, handed one by one to `emit`.
+
+    Times are time.monotonic() seconds; `wall_offset` turns them into wall-clock time for output.
+    """
+
+    def __init__(
+        self,
+        settings: AnalysisSettings,
+        heads: Sequence[str],
+        emotion_labels: Sequence[str],
+        emit: Callable[[Event], None],
+        pseudonym: Callable[[str, str, str], str],
+        *,
+        now: float,
+        wall_offset: float,
+    ) -> None:
+        self.settings = settings
+        self.heads = tuple(heads)
+        self.has_attention = "attention" in self.heads
+        labels = tuple(emotion_labels)
+        if "emotion" in self.heads and not labels:
+            raise ValueError("an engine with an emotion head needs its emotionLabels")
+        self._writer = SummaryWriter(self.heads, labels)
+        self._emit = emit
+        self._pseudonym = pseudonym
+        self._wall_offset = wall_offset
+        self._students: list[Student | None] = []
+        self._rows: dict[tuple[str, str], int] = {}
+        self._free: list[int] = []
+        self._streams: dict[str, tuple[str, str]] = {}  # stream id -> (classroom, layout)
+        self._state = np.zeros(0, np.int8)
+        self._ema = np.zeros(0)
+        self._last = np.zeros(0)  # the last sample's time
+        self._accounted = np.zeros(0)  # time up to which `seconds` per state were counted
+        self._since = np.zeros(0)  # start of the current distraction episode
+        self._missing_since = np.zeros(0)  # NaN: never seen yet, so no gap to report
+        self._alerted = np.zeros(0, bool)
+        self.series = Window(max(len(labels), 1))
+        self.summary = Window(max(len(labels), 1))
+        self._series_from = now
+        self._summary_from = now
+
+    def wall(self, monotonic: float) -> str:
+        return iso(monotonic + self._wall_offset)
+
+    @property
+    def students(self) -> dict[tuple[str, str], str]:
+        """(stream id, seat) -> pseudonymous id, for every student followed now."""
+        return {key: self._student(row).student for key, row in self._rows.items()}
+
+    def state(self, stream_id: str, seat: str = "0") -> str:
+        names = STATE_NAMES if self.has_attention else PRESENT_NAMES
+        return names[int(self._state[self._rows[(stream_id, seat)]])]
+
+    # --- streams and students -------------------------------------------------------------
+
+    def add_stream(self, stream_id: str, classroom: str, layout: str, now: float) -> None:
+        self._streams[stream_id] = (classroom, layout)
+        if layout == "per-student":  # its one student is missing until the first crop
+            self._row(stream_id, "0", now)
+
+    def remove_stream(self, stream_id: str, now: float) -> None:
+        """The stream is no longer assigned here: close its students' episodes and forget them."""
+        self._streams.pop(stream_id, None)
+        self._forget(self._stream_rows(stream_id), now, "unassigned")
+
+    def stream_lost(self, stream_id: str, now: float) -> None:
+        """Ingest reports the stream failed: its students are missing from their last sample on."""
+        rows = self._stream_rows(stream_id)
+        rows = rows[self._state[rows] != MISSING]
+        self._enter_missing(rows, self._last[rows], "stream-failed")
+
+    def _stream_rows(self, stream_id: str) -> np.ndarray:
+        return np.array([r for (s, _), r in self._rows.items() if s == stream_id], np.int64)
+
+    def _student(self, row: int) -> Student:
+        student = self._students[row]
+        if student is None:
+            raise KeyError(f"row {row} holds no student")
+        return student
+
+    def _row(self, stream_id: str, seat: str, now: float) -> int:
+        row = self._rows.get((stream_id, seat))
+        if row is not None:
+            return row
+        classroom, layout = self._streams[stream_id]
+        if not self._free:
+            self._grow()
+        row = self._free.pop()
+        self._rows[(stream_id, seat)] = row
+        self._students[row] = Student(
+            student=self._pseudonym(classroom, stream_id, seat), classroom=classroom,
+            stream_id=stream_id, seat=seat, forgettable=layout == "room",
+        )
+        self._state[row] = MISSING
+        self._accounted[row] = now
+        self._ema[row] = self._last[row] = self._since[row] = math.nan
+        self._missing_since[row] = math.nan
+        self._alerted[row] = False
+        self.series.clear(row)
+        self.summary.clear(row)
+        return row
+
+    def _grow(self) -> None:
+        old = len(self._students)
+        size = max(16, old * 2)
+
+        def grown(array: np.ndarray) -> np.ndarray:
+            new = np.zeros(size, dtype=array.dtype)
+            new[:old] = array
+            return new
+
+        self._state, self._ema, self._last = grown(self._state), grown(self._ema), grown(self._last)
+        self._accounted, self._since = grown(self._accounted), grown(self._since)
+        self._missing_since, self._alerted = grown(self._missing_since), grown(self._alerted)
+        self.series.resize(size)
+        self.summary.resize(size)
+        self._students.extend([None] * (size - old))
+        self._free.extend(range(size - 1, old - 1, -1))
+
+    def _forget(self, rows: np.ndarray, now: float, reason: str) -> None:
+        self._account(rows, now)
+        alerted = rows[self._alerted[rows]]
+        self._clear_alerts(alerted, np.full(alerted.shape, now), reason)
+        for row in rows.tolist():
+            student = self._student(row)
+            del self._rows[(student.stream_id, student.seat)]
+            self._students[row] = None
+            self._free.append(row)
+
+    # --- samples --------------------------------------------------------------------------
+
+    def observe(self, keys: Sequence[tuple[str, str]], times: np.ndarray,
+                outputs: dict[str, np.ndarray]) -> None:
+        """One batch: keys[i] = (stream id, seat) of crop i, times[i] its arrival.
+
+        Crops of streams no longer assigned (drained after removal) are ignored.
+        """
+        rows = np.fromiter(
+            (self._row(s, seat, t) if s in self._streams else -1
+             for (s, seat), t in zip(keys, times.tolist(), strict=True)),
+            dtype=np.int64, count=len(keys),
+        )
+        positions = np.flatnonzero(rows >= 0)
+        if len(set(rows[positions].tolist())) == positions.size:  # the usual case: one round
+            self._update(rows[positions], times[positions].astype(np.float64),
+                         {h: v[positions] for h, v in outputs.items()})
+            return
+        # A student seen twice in one batch (a lagging stream) is updated in order, in rounds.
+        while positions.size:
+            _, first = np.unique(rows[positions], return_index=True)
+            first.sort()
+            take = positions[first]
+            self._update(rows[take], times[take].astype(np.float64),
+                         {h: v[take] for h, v in outputs.items()})
+            positions = np.delete(positions, first)
+
+    def _update(self, rows: np.ndarray, t: np.ndarray, out: dict[str, np.ndarray]) -> None:
+        last = self._last[rows]
+        t = np.fmax(t, last)  # fmax ignores NaN: a student's clock never runs backwards
+        late = (self._state[rows] != MISSING) & (t - last > GAP_SECONDS)
+        self._enter_missing(rows[late], last[late], "no-frames")  # before the ticker saw it
+        resumed = self._state[rows] == MISSING
+        self._account(rows, t)
+        ending = resumed & ~np.isnan(self._missing_since[rows])
+        self._end_gaps(rows[ending], t[ending])
+        self._missing_since[rows] = math.nan
+        self._last[rows] = t
+        for window in (self.series, self.summary):
+            window.samples[rows] += 1
+            if "emotion" in out:
+                window.emotion[rows] += out["emotion"]
+            if "engagement" in out:
+                window.engagement[rows] += out["engagement"][:, 0]
+        if not self.has_attention:
+            self._state[rows] = FOCUSED  # "present"
+            return
+        attention = out["attention"][:, 0].astype(np.float64)
+        for window in (self.series, self.summary):
+            window.attention[rows] += attention
+        self._step_attention(rows, t, np.where(resumed, 0.0, t - last), attention, resumed)
+
+    def _step_attention(self, rows: np.ndarray, t: np.ndarray, dt: np.ndarray, x: np.ndarray,
+                        resumed: np.ndarray) -> None:
+        s = self.settings
+        previous = self._state[rows].copy()
+        tau = s.smoothing_seconds
+        alpha = np.ones_like(x) if tau <= 0 else -np.expm1(-dt / tau)
+        ema = np.where(resumed, x, self._ema[rows] + alpha * (x - self._ema[rows]))
+        self._ema[rows] = ema
+        low, high = s.attention_threshold - HYSTERESIS, s.attention_threshold + HYSTERESIS
+        held = np.where(ema < low, DISTRACTED, np.where(ema > high, FOCUSED, previous))
+        fresh = np.where(ema < s.attention_threshold, DISTRACTED, FOCUSED)
+        state = np.where(resumed, fresh, held).astype(np.int8)
+        self._state[rows] = state
+        started = (state == DISTRACTED) & (previous != DISTRACTED)
+        self._since[rows[started]] = t[started]
+        ended = (state != DISTRACTED) & (previous == DISTRACTED)
+        cleared = ended & self._alerted[rows]
+        self._clear_alerts(rows[cleared], t[cleared], "focused")
+        self._since[rows[ended]] = math.nan
+        due = ((state == DISTRACTED) & ~self._alerted[rows]
+               & (t - self._since[rows] >= s.distracted_after_seconds))
+        for row, at in zip(rows[due].tolist(), t[due].tolist(), strict=True):
+            self._alerted[row] = True
+            self.summary.alerts[row] += 1
+            student = self._student(row)
+            since = float(self._since[row])
+            self._emit({
+                "type": "alert", "alert": "distracted", "classroom": student.classroom,
+                "student": student.student, "at": self.wall(at), "since": self.wall(since),
+                "seconds": round(at - since, 3), "attention": round(float(self._ema[row]), 4),
+            })
+
+    # --- time accounting, gaps, alerts ------------------------------------------------------
+
+    def _account(self, rows: np.ndarray, until: np.ndarray | float) -> None:
+        """Count [accounted, until) as time in the state each student is in now."""
+        start = self._accounted[rows]
+        self.summary.seconds[rows, self._state[rows]] += np.maximum(until - start, 0.0)
+        self._accounted[rows] = np.fmax(start, until)
+
+    def _enter_missing(self, rows: np.ndarray, since: np.ndarray, reason: str) -> None:
+        if rows.size == 0:
+            return
+        self._account(rows, since)
+        alerted = self._alerted[rows]
+        self._clear_alerts(rows[alerted], since[alerted], "missing")
+        self._state[rows] = MISSING
+        self._ema[rows] = self._since[rows] = math.nan
+        self._missing_since[rows] = since
+        for row, start in zip(rows.tolist(), since.tolist(), strict=True):
+            student = self._student(row)
+            self._emit({"type": "gap-started", "classroom": student.classroom,
+                        "student": student.student, "from": self.wall(start), "reason": reason})
+
+    def _end_gaps(self, rows: np.ndarray, at: np.ndarray) -> None:
+        for row, end in zip(rows.tolist(), at.tolist(), strict=True):
+            student = self._student(row)
+            start = float(self._missing_since[row])
+            self._emit({"type": "gap-ended", "classroom": student.classroom,
+                        "student": student.student, "from": self.wall(start),
+                        "to": self.wall(end), "seconds": round(end - start, 3)})
+
+    def _clear_alerts(self, rows: np.ndarray, at: np.ndarray, reason: str) -> None:
+        for row, end in zip(rows.tolist(), at.tolist(), strict=True):
+            student = self._student(row)
+            self._alerted[row] = False
+            self._emit({"type": "alert-cleared", "alert": "distracted",
+                        "classroom": student.classroom, "student": student.student,
+                        "at": self.wall(end), "reason": reason})
+
+    # --- the clock ------------------------------------------------------------------------
+
+    def _live_rows(self) -> np.ndarray:
+        return np.array(sorted(self._rows.values()), dtype=np.int64)
+
+    def tick(self, now: float) -> None:
+        """Called a few times a second: finds gaps, closes series points and summaries when due."""
+        rows = self._live_rows()
+        quiet = rows[(self._state[rows] != MISSING) & (now - self._last[rows] > GAP_SECONDS)]
+        self._enter_missing(quiet, self._last[quiet], "no-frames")
+        if now - self._series_from >= SERIES_EVERY_SECONDS:
+            self._close_series(now)
+        if now - self._summary_from >= self.settings.summary_every_seconds:
+            self._close_summary(now)
+        gone = [r for r in rows.tolist() if self._student(r).forgettable
+                and now - self._missing_since[r] > FORGET_SEAT_SECONDS]
+        self._forget(np.array(gone, dtype=np.int64), now, "left")
+
+    def finish(self, now: float) -> None:
+        """Drain: close the open series point and summary window so nothing observed is lost."""
+        if now > self._series_from:
+            self._close_series(now)
+        if now > self._summary_from:
+            self._close_summary(now)
+
+    def _close_series(self, now: float) -> None:
+        w = self.series
+        at = self.wall(now)
+        names = STATE_NAMES if self.has_attention else PRESENT_NAMES
+        for row in self._live_rows().tolist():
+            student = self._student(row)
+            n = int(w.samples[row])
+            point: Event = {"type": "series", "classroom": student.classroom,
+                            "student": student.student, "at": at, "samples": n,
+                            "state": names[int(self._state[row])] if n else "missing"}
+            if self.has_attention:
+                point["attention"] = round(float(self._ema[row]), 4) if n else None
+            if n and "engagement" in self.heads:
+                point["engagement"] = round(float(w.engagement[row]) / n, 4)
+            if n and "emotion" in self.heads:
+                point["emotion"] = self._writer.emotion_labels[int(np.argmax(w.emotion[row]))]
+            self._emit(point)
+        w.clear()
+        self._series_from = now
+
+    def _close_summary(self, now: float) -> None:
+        rows = self._live_rows()
+        self._account(rows, now)
+        span = (self.wall(self._summary_from), self.wall(now))
+        per_room: dict[str, list[Event]] = defaultdict(list)
+        distracted: dict[str, int] = defaultdict(int)
+        for row in rows.tolist():
+            student = self._student(row)
+            event = self._writer.student(self.summary, row, student.classroom, student.student,
+                                         span)
+            per_room[student.classroom].append(event)
+            distracted[student.classroom] += int(self._state[row] == DISTRACTED)
+            self._emit(event)
+        for classroom, events in per_room.items():
+            self._emit(self._writer.classroom(classroom, events, distracted[classroom], span))
+        self.summary.clear()
+        self._summary_from = now
