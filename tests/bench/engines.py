@@ -27,6 +27,7 @@ def tiny_model(height: int = 64, width: int = 64, channels: int = 3, cost: int =
         numpy_helper.from_array(np.array([0.5], dtype=np.float32), "half"),
         numpy_helper.from_array(np.array([12.0], dtype=np.float32), "gain"),
         numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "col"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "c_axis"),
         numpy_helper.from_array(
             rng.normal(size=(channels, len(EMOTIONS))).astype(np.float32), "w_emotion"
         ),
@@ -54,7 +55,7 @@ def tiny_model(height: int = 64, width: int = 64, channels: int = 3, cost: int =
         nodes.append(helper.make_node("Sub", ["conv_zero_ish", "conv_zero_ish"], ["zero"]))
     nodes += [
         helper.make_node("ReduceMean", [feat, "hw_axes"], ["chan"], keepdims=0),  # [N, C]
-        helper.make_node("ReduceMean", ["chan"], ["bright"], axes=[1], keepdims=1),  # [N, 1]
+        helper.make_node("ReduceMean", ["chan", "c_axis"], ["bright"], keepdims=1),  # [N, 1]
         helper.make_node("Sub", ["bright", "half"], ["centred"]),
         helper.make_node("Mul", ["centred", "gain"], ["logit"]),
     ]
@@ -83,7 +84,7 @@ def tiny_model(height: int = 64, width: int = 64, channels: int = 3, cost: int =
         ],
         [i for i in inits if i.name != "perm_unused"],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
