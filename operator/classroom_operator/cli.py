@@ -1,0 +1,95 @@
+"""`classroom-operator run`: the kopf operator with the settings from the chart's environment."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+import kopf
+
+from classroom_operator.builds import BUILD_COMPONENT, COMPONENT_LABEL, FINGERPRINT_LABEL
+from classroom_operator.catalogue import COMPONENT as CATALOGUE_COMPONENT
+from classroom_operator.handlers import ensure_catalogue, register
+from classroom_operator.kube import Kube, load_credentials
+from classroom_operator.metrics import Metrics
+from classroom_operator.runtime import OperatorState, Wakeups
+from classroom_operator.settings import Settings, SettingsError, load_settings
+
+GROUP = "classroom-operator.io"
+HEALTH_PORT = 8080
+METRICS_PORT = 8081
+
+
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger,
+                  **_: Any) -> None:
+    config: Settings = memo.config
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.SmartProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # Only warnings and the operator's own events become Kubernetes events: a thousand models
+    # must not post "handler succeeded" each.
+    settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = "classroom-operator"
+    settings.peering.mandatory = config.peering is not None
+    settings.peering.clusterwide = True
+    # Server-side filters: the operator watches only its own Jobs, pods and catalogue, not
+    # every pod and ConfigMap of the cluster.
+    settings.watching.label_selectors["batch/v1", "jobs"] = f"{COMPONENT_LABEL}={BUILD_COMPONENT}"
+    settings.watching.label_selectors["v1", "pods"] = FINGERPRINT_LABEL
+    settings.watching.label_selectors["v1", "configmaps"] = (
+        f"{COMPONENT_LABEL}={CATALOGUE_COMPONENT}")
+    metrics = Metrics()
+    state = OperatorState(settings=config, kube=Kube(load_credentials(), metrics),
+                          metrics=metrics, wakeups=Wakeups(metrics))
+    memo.state = state
+    metrics.serve(config.pod_ip, METRICS_PORT)
+    await ensure_catalogue(state)
+    logger.info(f"classroom-operator started in {config.namespace}, "
+                f"peering {config.peering or 'standalone'}")
+
+
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    state: OperatorState | None = getattr(memo, "state", None)
+    if state is not None:
+        await state.kube.close()
+
+
+def build_registry(config: Settings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    kopf.on.startup(registry=registry)(startup)
+    kopf.on.cleanup(registry=registry)(cleanup)
+    register(registry, config)
+    return registry
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="classroom-operator",
+        description="Keep classroom analytics engines built, validated and served per GPU class.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run_command = commands.add_parser(
+        "run", help="run the operator (settings from CLASSROOM_* environment variables)")
+    run_command.add_argument("--verbose", action="store_true", help="log at debug level")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_settings()
+    except SettingsError as error:
+        print(f"classroom-operator: {error}", file=sys.stderr)
+        return 2
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON, log_refkey="object")
+    kopf.run(
+        registry=build_registry(config),
+        clusterwide=True,
+        standalone=config.peering is None,
+        peering_name=config.peering,
+        liveness_endpoint=f"http://{config.pod_ip}:{HEALTH_PORT}/healthz",
+        memo=kopf.Memo(config=config),
+    )
+    return 0

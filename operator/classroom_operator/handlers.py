@@ -1,0 +1,250 @@
+"""kopf handlers: thin, typed, filtered in their decorators.
+
+Indexes hold every lookup (nodes, build Jobs and pods by fingerprint, models by placement and by
+the engines they use, the catalogue). Each ClassroomModel has one engine loop (a daemon) that
+reconciles when woken: by a spec change, a node change that matters to its placement, or a build
+Job or pod of one of its engines; and once a resync period in any case. Handlers are registered
+by `register`, into a registry the caller owns, so importing this module changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from classroom_operator.builds import BUILD_COMPONENT, COMPONENT_LABEL, FINGERPRINT_LABEL, job_name
+from classroom_operator.catalogue import (
+    COMPONENT as CATALOGUE_COMPONENT,
+)
+from classroom_operator.catalogue import (
+    GC_COMPONENT,
+    CatalogueEntry,
+    catalogue_configmap,
+    cleanup_job,
+    due_for_collection,
+    parse_catalogue,
+)
+from classroom_operator.inventory import NodeGpu, admits, node_from_object
+from classroom_operator.reconcile import Index, previous_records, reconcile_model, release_engines
+from classroom_operator.results import JobView, PodView, job_view, pod_view
+from classroom_operator.runtime import ModelKey, OperatorState
+from classroom_operator.settings import Settings
+from classroom_operator.spec import Placement, SpecError, parse_placement, parse_spec
+
+MODELS = "classroom-operator.io/v1alpha1/classroommodels"
+# A burst of node events (a rolling relabel) is taken in one pass rather than one per event.
+WAKE_DEBOUNCE = 0.2
+BUILD: dict[str, Any] = {COMPONENT_LABEL: BUILD_COMPONENT, FINGERPRINT_LABEL: kopf.PRESENT}
+CATALOGUE: dict[str, Any] = {COMPONENT_LABEL: CATALOGUE_COMPONENT}
+
+
+def _state(memo: kopf.Memo) -> OperatorState:
+    state: OperatorState = memo.state
+    return state
+
+
+# -- indexes ---------------------------------------------------------------------------------
+
+async def gpu_nodes(name: str, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status,
+              **_: Any) -> dict[str, NodeGpu]:
+    return {name: node_from_object(name, labels, spec, status)}
+
+
+async def model_placements(namespace: str | None, name: str, spec: kopf.Spec,
+                     **_: Any) -> dict[Placement, ModelKey]:
+    try:
+        placement = parse_placement(spec.get("serving") or {})
+    except SpecError:
+        return {}
+    return {placement: (str(namespace), name)}
+
+
+async def engine_users(namespace: str | None, name: str, status: kopf.Status,
+                 **_: Any) -> dict[str, ModelKey]:
+    return {fingerprint: (str(namespace), name) for fingerprint in previous_records(status)}
+
+
+async def build_jobs(meta: kopf.Meta, status: kopf.Status, **_: Any) -> dict[str, JobView]:
+    view = job_view(meta, status)
+    return {view.fingerprint: view}
+
+
+async def build_pods(meta: kopf.Meta, status: kopf.Status, labels: kopf.Labels,
+               **_: Any) -> dict[str, PodView]:
+    return {labels[FINGERPRINT_LABEL]: pod_view(meta, status)}
+
+
+async def serving_pods(name: str, labels: kopf.Labels, **_: Any) -> dict[str, str]:
+    return {labels[FINGERPRINT_LABEL]: name}
+
+
+async def engine_catalogue(body: kopf.Body, **_: Any) -> dict[str, CatalogueEntry]:
+    return parse_catalogue(body.get("data") or {})
+
+
+# -- wake-ups ------------------------------------------------------------------------------
+
+async def node_changed(name: str, type: str | None, labels: kopf.Labels, spec: kopf.Spec,
+                 status: kopf.Status, memo: kopf.Memo,
+                 model_placements: Index[ModelKey], **_: Any) -> None:
+    state = _state(memo)
+    before = state.nodes.get(name)
+    after = None if type == "DELETED" else node_from_object(name, labels, spec, status)
+    if before == after:
+        return
+    if after is None:
+        state.nodes.pop(name, None)
+    else:
+        state.nodes[name] = after
+    for placement, models in model_placements.items():
+        if any(node is not None and admits(node, placement) for node in (before, after)):
+            state.wakeups.wake(models)
+
+
+async def engine_object_changed(labels: kopf.Labels, memo: kopf.Memo, engine_users: Index[ModelKey],
+                          **_: Any) -> None:
+    _state(memo).wakeups.wake(engine_users.get(labels[FINGERPRINT_LABEL], ()))
+
+
+async def check_spec(spec: kopf.Spec, namespace: str | None, name: str, memo: kopf.Memo,
+                     **_: Any) -> None:
+    """Anything the CRD could not refuse fails here for good (the engine loop sets the
+    condition); a later spec change runs it again."""
+    _state(memo).wakeups.wake([(str(namespace), name)])
+    try:
+        parse_spec(spec)
+    except SpecError as error:
+        raise kopf.PermanentError(str(error)) from error
+
+
+# -- the engine loop -------------------------------------------------------------------------
+
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+    """Until woken, stopped, or `seconds` pass; a wake-up waits a moment to gather a burst."""
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    if wake.is_set() and not stopped:
+        await stopped.wait(WAKE_DEBOUNCE)
+
+
+async def engine_loop(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo,
+                      stopped: kopf.DaemonStopped, logger: kopf.Logger,
+                      gpu_nodes: Index[NodeGpu], engine_catalogue: Index[CatalogueEntry],
+                      build_jobs: Index[JobView], build_pods: Index[PodView],
+                      engine_users: Index[ModelKey], **_: Any) -> None:
+    state = _state(memo)
+    key = (str(namespace), name)
+    wake = state.wakeups.register(key)
+    try:
+        while not stopped:
+            state.wakeups.done(key)
+            try:
+                delay = await reconcile_model(
+                    state, key=key, body=body, nodes=gpu_nodes, catalogue=engine_catalogue,
+                    jobs=build_jobs, pods=build_pods, users=engine_users, logger=logger)
+            except kopf.TemporaryError as error:
+                logger.warning(f"will retry: {error}")
+                delay = error.delay
+            except Exception as error:  # the loop must outlive any one failed pass
+                logger.exception(f"reconcile failed: {error}")
+                delay = state.settings.resync_seconds
+            seconds = min(delay, state.settings.resync_seconds) if delay is not None \
+                else state.settings.resync_seconds
+            await _sleep(stopped, wake, seconds)
+    finally:
+        state.wakeups.unregister(key)
+        state.forget(key)
+
+
+async def release_on_delete(namespace: str | None, name: str, body: kopf.Body, status: kopf.Status,
+                            memo: kopf.Memo, engine_users: Index[ModelKey],
+                            engine_catalogue: Index[CatalogueEntry], **_: Any) -> None:
+    """Deleting a model stops the builds only it needed and releases the engines only it used."""
+    state = _state(memo)
+    await release_engines(state, previous_records(status), key=(str(namespace), name),
+                          users=engine_users, catalogue=engine_catalogue, body=body)
+
+
+# -- engine garbage collection -----------------------------------------------------------------
+
+async def collect_engines(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
+                          engine_users: Index[ModelKey], serving_pods: Index[str],
+                          **_: Any) -> None:
+    state = _state(memo)
+    entries = parse_catalogue(body.get("data") or {})
+    due = due_for_collection(
+        entries.values(), needed={fp for fp, users in engine_users.items() if users},
+        serving={fp for fp, pods in serving_pods.items() if pods},
+        now=datetime.now(UTC), grace_seconds=state.settings.engine_gc_seconds)
+    namespace = state.settings.namespace
+    for fingerprint in due:
+        await state.kube.create_job(cleanup_job(fingerprint, state.settings, state.catalogue_uid))
+        await state.kube.delete_job(namespace, job_name(fingerprint))
+        await state.kube.patch_configmap_data(namespace, body.metadata.name, {fingerprint: None})
+        state.metrics.engines_collected.inc()
+        kopf.event(body, type="Normal", reason="EngineCollected",
+                   message=f"engine {fingerprint} ({entries[fingerprint].gpu_class}) was unused "
+                           f"for {state.settings.engine_gc_seconds:.0f}s; removing it from "
+                           "the store")
+        logger.info(f"collecting unused engine {fingerprint}")
+
+
+# -- registration ----------------------------------------------------------------------------
+
+def _in_namespace(namespace: str) -> Any:
+    def check(namespace_: str | None = None, **kwargs: Any) -> bool:
+        return kwargs["body"].metadata.namespace == namespace
+    return check
+
+
+def _serving(labels: kopf.Labels, **_: Any) -> bool:
+    return labels.get(COMPONENT_LABEL) not in (BUILD_COMPONENT, GC_COMPONENT)
+
+
+def _with_indexes(handler: Any) -> Any:
+    """kopf passes indexes as extra keyword arguments, which its callback protocols do not
+    declare; handlers name the indexes they read, so their signatures say what they use."""
+    return handler
+
+
+def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+    """Register every handler; `settings` decides the namespace filters and the GC interval."""
+    ours = _in_namespace(settings.namespace)
+    kopf.index("nodes", registry=registry)(gpu_nodes)
+    kopf.index(MODELS, registry=registry)(model_placements)
+    kopf.index(MODELS, registry=registry)(engine_users)
+    kopf.index("batch/v1", "jobs", labels=BUILD, when=ours, registry=registry)(build_jobs)
+    kopf.index("v1", "pods", labels=BUILD, when=ours, registry=registry)(build_pods)
+    kopf.index("v1", "pods", labels={FINGERPRINT_LABEL: kopf.PRESENT}, when=_serving,
+               registry=registry)(serving_pods)
+    kopf.index("v1", "configmaps", labels=CATALOGUE, when=ours,
+               registry=registry)(engine_catalogue)
+
+    kopf.on.event("nodes", registry=registry)(_with_indexes(node_changed))
+    kopf.on.event("batch/v1", "jobs", labels=BUILD, when=ours, registry=registry,
+                  id="build_job_changed")(_with_indexes(engine_object_changed))
+    kopf.on.event("v1", "pods", labels=BUILD, when=ours, registry=registry,
+                  id="build_pod_changed")(_with_indexes(engine_object_changed))
+
+    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        decorator(MODELS, field="spec", registry=registry, id="check_spec")(check_spec)
+    kopf.daemon(MODELS, registry=registry, cancellation_timeout=10.0)(_with_indexes(engine_loop))
+    kopf.on.delete(MODELS, registry=registry)(_with_indexes(release_on_delete))
+
+    interval = min(max(settings.engine_gc_seconds / 4, 5.0), 300.0)
+    kopf.timer("v1", "configmaps", labels=CATALOGUE, when=ours, interval=interval,
+               registry=registry)(_with_indexes(collect_engines))
+
+
+async def ensure_catalogue(state: OperatorState) -> Mapping[str, Any]:
+    stored = await state.kube.ensure_configmap(catalogue_configmap(state.settings.namespace))
+    state.catalogue_uid = stored["metadata"]["uid"]
+    return stored

@@ -1,0 +1,195 @@
+"""The one module that writes to the Kubernetes API.
+
+Reads come from kopf's watch streams and indexes; what is left are a few idempotent writes:
+create a Job or ConfigMap (an existing one is success), delete a Job only if it is still the one
+we decided about (a uid precondition), and merge patches of status and catalogue keys. Requests go
+through aiohttp on the operator's event loop; credentials come from the in-cluster service account
+or $KUBECONFIG, loaded by the official client's config loaders, as kopf itself does.
+
+RBAC these calls need (the chart grants them; see docs/contracts.md):
+  jobs.batch create/delete, configmaps get/create/patch, classroommodels/status patch.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import kopf
+
+from classroom_operator.metrics import Metrics
+
+MODELS = "/apis/classroom-operator.io/v1alpha1/namespaces/{namespace}/classroommodels/{name}"
+JOBS = "/apis/batch/v1/namespaces/{namespace}/jobs"
+CONFIGMAPS = "/api/v1/namespaces/{namespace}/configmaps"
+MERGE_PATCH = "application/merge-patch+json"
+RETRY_DELAY = 5.0
+
+
+def _resource(path: str) -> str:
+    """The metric label for a path: the resource after its namespace, plus a subresource."""
+    parts = path.strip("/").split("/")
+    if "namespaces" in parts and len(parts) > parts.index("namespaces") + 2:
+        rest = parts[parts.index("namespaces") + 2:]
+        return rest[0] + ("/" + rest[2] if len(rest) > 2 else "")
+    return parts[-1]
+
+
+class KubeError(RuntimeError):
+    """The API refused a request for a reason retrying will not fix."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    ssl_context: ssl.SSLContext | bool
+    authorization: Callable[[], str | None]
+
+
+def load_credentials() -> Credentials:
+    """In-cluster service account first, then $KUBECONFIG / ~/.kube/config."""
+    import kubernetes.client
+    import kubernetes.config
+
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(client_configuration=configuration)
+    context: ssl.SSLContext | bool
+    if configuration.verify_ssl:
+        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        if configuration.cert_file:
+            context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    else:
+        context = False
+
+    def authorization() -> str | None:
+        # Called per request: the in-cluster loader refreshes rotated service-account tokens.
+        token: str | None = (configuration.get_api_key_with_prefix("BearerToken")
+                             or configuration.get_api_key_with_prefix("authorization"))
+        return token
+
+    return Credentials(server=configuration.host.rstrip("/"), ssl_context=context,
+                       authorization=authorization)
+
+
+class Kube:
+    """Idempotent writes to the API, counted in the operator's metrics."""
+
+    def __init__(self, credentials: Credentials, metrics: Metrics) -> None:
+        self._credentials = credentials
+        self._metrics = metrics
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=credentials.ssl_context, limit=32),
+            timeout=aiohttp.ClientTimeout(total=30),
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def _request(self, method: str, path: str, *, body: Any = None,
+                       content_type: str = "application/json",
+                       params: dict[str, str] | None = None) -> tuple[int, Any]:
+        headers = {"Accept": "application/json", "User-Agent": "classroom-operator"}
+        token = self._credentials.authorization()
+        if token:
+            headers["Authorization"] = token
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        resource = _resource(path)
+        try:
+            async with self._session.request(method, self._credentials.server + path,
+                                             data=data, headers=headers,
+                                             params=params) as response:
+                payload = await response.json(content_type=None) if response.content_length != 0 \
+                    else None
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self._metrics.api_requests.labels(method, resource, "error").inc()
+            raise kopf.TemporaryError(f"{method} {path}: {error}", delay=RETRY_DELAY) from error
+        self._metrics.api_requests.labels(method, resource, str(status)).inc()
+        if status == 429 or status >= 500:
+            raise kopf.TemporaryError(f"{method} {path}: HTTP {status}", delay=RETRY_DELAY)
+        return status, payload
+
+    @staticmethod
+    def _refused(method: str, path: str, status: int, payload: Any) -> KubeError:
+        message = payload.get("message") if isinstance(payload, dict) else payload
+        return KubeError(f"{method} {path}: HTTP {status}: {message}")
+
+    async def create(self, collection: str, body: dict[str, Any]) -> bool:
+        """Create an object; False (not an error) when one of that name already exists."""
+        status, payload = await self._request("POST", collection, body=body)
+        if status == 409:
+            return False
+        if status >= 300:
+            raise self._refused("POST", collection, status, payload)
+        return True
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        status, payload = await self._request("GET", path)
+        if status == 404:
+            return None
+        if status >= 300:
+            raise self._refused("GET", path, status, payload)
+        return dict(payload)
+
+    async def delete(self, path: str, *, uid: str | None = None) -> bool:
+        """Delete with background propagation; with `uid`, only that very object.
+
+        False when it is already gone, or has been replaced by a newer object of the same name.
+        """
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                                   "propagationPolicy": "Background"}
+        if uid is not None:
+            options["preconditions"] = {"uid": uid}
+        status, payload = await self._request("DELETE", path, body=options)
+        if status in (404, 409):
+            return False
+        if status >= 300:
+            raise self._refused("DELETE", path, status, payload)
+        return True
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> bool:
+        """Merge-patch an object or subresource; False when the object is gone."""
+        status, payload = await self._request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+        if status == 404:
+            return False
+        if status >= 300:
+            raise self._refused("PATCH", path, status, payload)
+        return True
+
+    # -- the product's objects -------------------------------------------------------------
+
+    async def create_job(self, job: dict[str, Any]) -> bool:
+        return await self.create(JOBS.format(namespace=job["metadata"]["namespace"]), job)
+
+    async def delete_job(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        return await self.delete(f"{JOBS.format(namespace=namespace)}/{name}", uid=uid)
+
+    async def patch_model_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        path = MODELS.format(namespace=namespace, name=name) + "/status"
+        return await self.merge_patch(path, {"status": status})
+
+    async def ensure_configmap(self, configmap: dict[str, Any]) -> dict[str, Any]:
+        """The ConfigMap as stored, created first when missing."""
+        namespace, name = configmap["metadata"]["namespace"], configmap["metadata"]["name"]
+        collection = CONFIGMAPS.format(namespace=namespace)
+        await self.create(collection, configmap)
+        stored = await self.get(f"{collection}/{name}")
+        if stored is None:
+            raise kopf.TemporaryError(f"ConfigMap {namespace}/{name} vanished", delay=RETRY_DELAY)
+        return stored
+
+    async def patch_configmap_data(self, namespace: str, name: str,
+                                   data: dict[str, str | None]) -> bool:
+        """Set (or, with None, remove) some keys of a ConfigMap's data."""
+        path = f"{CONFIGMAPS.format(namespace=namespace)}/{name}"
+        return await self.merge_patch(path, {"data": data})

@@ -1,0 +1,188 @@
+"""One reconcile pass of a ClassroomModel's engines: read indexes, plan, write, report.
+
+Everything decided here comes from the pure planners (engines.py, status.py); this module only
+gathers their inputs from kopf's indexes and applies their writes through kube.py, in an order
+that is safe to cut anywhere: Jobs and catalogue first, status last, so a restart re-plans from
+what exists and creates nothing twice (Job names are fingerprints).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import kopf
+
+from classroom_operator.builds import EngineNeed, build_job, job_name
+from classroom_operator.catalogue import NAME as CATALOGUE
+from classroom_operator.catalogue import CatalogueEntry, owner_reference, released
+from classroom_operator.engines import (
+    EngineRecord,
+    ModelPlan,
+    RetryJob,
+    World,
+    plan_model,
+    record_from_status,
+)
+from classroom_operator.inventory import InventoryView, NodeGpu, view_for
+from classroom_operator.results import JobView, PodView, build_outcome
+from classroom_operator.runtime import ModelKey, OperatorState
+from classroom_operator.spec import ModelSpec, SpecError, parse_spec
+from classroom_operator.status import model_status, status_patch
+
+V = TypeVar("V")
+Index = Mapping[Any, Iterable[V]]
+
+
+def first(index: Index[V], key: Any) -> V | None:
+    return next(iter(index.get(key, ())), None)
+
+
+def world_of(catalogue: Index[CatalogueEntry], jobs: Index[JobView],
+             pods: Index[PodView]) -> World:
+    return World(
+        catalogue={fp: entry for fp, store in catalogue.items() for entry in store},
+        jobs={fp: job for fp, store in jobs.items() for job in store},
+        pods={fp: tuple(store) for fp, store in pods.items()},
+    )
+
+
+def previous_records(status: Mapping[str, Any]) -> dict[str, EngineRecord]:
+    records = {}
+    for item in status.get("engines") or []:
+        record = record_from_status(item) if isinstance(item, Mapping) else None
+        if record is not None:
+            records[record.fingerprint] = record
+    return records
+
+
+def other_users(users: Index[ModelKey], fingerprint: str, key: ModelKey) -> set[ModelKey]:
+    return {user for user in users.get(fingerprint, ()) if user != key}
+
+
+async def release_engines(state: OperatorState, fingerprints: Iterable[str], *, key: ModelKey,
+                          users: Index[ModelKey], catalogue: Index[CatalogueEntry],
+                          body: kopf.Body) -> list[str]:
+    """Let go of engines this model no longer needs: the last user stops their builds and starts
+    the engines' grace period in the catalogue. Returns the fingerprints released."""
+    namespace = state.settings.namespace
+    now = datetime.now(UTC)
+    released_now = []
+    for fingerprint in fingerprints:
+        if other_users(users, fingerprint, key):
+            continue
+        await state.kube.delete_job(namespace, job_name(fingerprint))
+        entry = first(catalogue, fingerprint)
+        if entry is not None and entry.released_at is None:
+            await state.kube.patch_configmap_data(
+                namespace, CATALOGUE, {fingerprint: released(entry, now).to_json()})
+        kopf.event(body, type="Normal", reason="EngineReleased",
+                   message=f"engine {fingerprint} is no longer needed; it is removed from the "
+                           f"store after {state.settings.engine_gc_seconds:.0f}s unless needed "
+                           "again")
+        released_now.append(fingerprint)
+    return released_now
+
+
+async def _apply_jobs(state: OperatorState, plan: ModelPlan, spec: ModelSpec, key: ModelKey,
+                      body: kopf.Body) -> float | None:
+    owner = owner_reference(state.catalogue_uid) if state.catalogue_uid else None
+    retry_soon: float | None = None
+    for action in plan.jobs:
+        need: EngineNeed = action.need
+        if isinstance(action, RetryJob):
+            await state.kube.delete_job(state.settings.namespace, job_name(need.fingerprint),
+                                        uid=action.failed_uid)
+        job = build_job(need, spec, state.settings, attempt=action.attempt,
+                        requested_by=f"{key[0]}/{key[1]}", owner=owner)
+        if await state.kube.create_job(job):
+            state.metrics.builds_started.labels(need.gpu.name).inc()
+            verb = "retrying" if isinstance(action, RetryJob) else "building"
+            kopf.event(body, type="Normal", reason="BuildStarted",
+                       message=f"{verb} engine {need.fingerprint} for {need.gpu.name} "
+                               f"({need.backend}), attempt {action.attempt}")
+        elif isinstance(action, RetryJob):
+            # The failed attempt's Job is still being removed; create the next one shortly.
+            retry_soon = 1.0
+    return retry_soon
+
+
+def _count_outcomes(state: OperatorState, world: World, fingerprints: Iterable[str]) -> None:
+    for fingerprint in fingerprints:
+        job = world.jobs.get(fingerprint)
+        if job is None or not (job.succeeded or job.failed) or job.uid in state.counted_jobs:
+            continue
+        state.counted_jobs.add(job.uid)
+        outcome = build_outcome(job, world.pods.get(fingerprint, ()))
+        if outcome.state == "Ready":
+            state.metrics.builds_succeeded.labels(job.gpu_class).inc()
+        else:
+            state.metrics.builds_failed.labels(job.gpu_class, outcome.reason).inc()
+
+
+def _post_transitions(body: kopf.Body, previous: Mapping[str, EngineRecord],
+                      records: Iterable[EngineRecord]) -> None:
+    for record in records:
+        before = previous.get(record.fingerprint)
+        if before is not None and before.state == record.state:
+            continue
+        if record.state == "Ready":
+            kopf.event(body, type="Normal", reason="EngineReady",
+                       message=f"engine {record.fingerprint} for {record.gpu_class} is built "
+                               "and validated")
+        elif record.state == "Failed":
+            kopf.event(body, type="Warning", reason="BuildFailed",
+                       message=f"engine {record.fingerprint} for {record.gpu_class}: "
+                               f"{record.reason}: {record.message}")
+
+
+async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Body,
+                          nodes: Index[NodeGpu], catalogue: Index[CatalogueEntry],
+                          jobs: Index[JobView], pods: Index[PodView], users: Index[ModelKey],
+                          logger: kopf.Logger) -> float | None:
+    """Bring one model's engines a step closer to needed; returns when to look again (seconds)."""
+    started = time.monotonic()
+    live: Mapping[str, Any] = body.get("status") or {}
+    generation = int(body.metadata.get("generation") or 0)
+    previous = previous_records(live)
+    now = datetime.now(UTC)
+    try:
+        spec: ModelSpec | None = parse_spec(body.spec)
+        spec_error = None
+    except SpecError as error:
+        spec, spec_error = None, str(error)
+    world = world_of(catalogue, jobs, pods)
+    all_nodes = [node for store in nodes.values() for node in store]
+    wake_after: float | None = None
+    if spec is None:
+        # Keep what was built; nothing is released or rebuilt until the spec is usable again.
+        view = InventoryView()
+        records = tuple(previous.values())
+    else:
+        view = view_for(all_nodes, spec.serving.placement)
+        plan = plan_model(spec, view, previous,
+                          generation_changed=generation != live.get("observedGeneration"),
+                          world=world, now=now, settings=state.settings)
+        retry_soon = await _apply_jobs(state, plan, spec, key, body)
+        for entry in plan.catalogue:
+            await state.kube.patch_configmap_data(state.settings.namespace, CATALOGUE,
+                                                  {entry.fingerprint: entry.to_json()})
+        await release_engines(state, plan.released, key=key, users=users, catalogue=catalogue,
+                              body=body)
+        _count_outcomes(state, world, (r.fingerprint for r in plan.records))
+        records = plan.records
+        wake_after = min((d for d in (plan.wake_after, retry_soon) if d is not None),
+                         default=None)
+    desired = model_status(records, view, previous=live, generation=generation,
+                           spec_error=spec_error, now=now)
+    patch = status_patch(live, desired)
+    if patch:
+        await state.kube.patch_model_status(key[0], key[1], patch)
+        _post_transitions(body, previous, records)
+    state.set_engine_counts(key, desired["enginesReady"], desired["enginesNeeded"])
+    state.metrics.reconcile_seconds.observe(time.monotonic() - started)
+    logger.debug(f"reconciled: {desired['summary']['engines']} engines ready, "
+                 f"{len(patch)} status fields changed")
+    return wake_after

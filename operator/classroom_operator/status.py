@@ -1,0 +1,158 @@
+"""A ClassroomModel's status, computed fresh from the engine records (pure).
+
+Conditions follow the Kubernetes shape (type, status, reason, message, observedGeneration,
+lastTransitionTime); a condition keeps its lastTransitionTime while its status does not change.
+RolledOut and StreamsHealthy, status.pools and status.streams belong to the inference rollout and
+are written by it; this module leaves them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from classroom_operator.engines import EngineRecord
+from classroom_operator.inventory import InventoryView
+
+ENGINE_CONDITIONS = ("EnginesReady", "Validated", "Degraded")
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+def _describe(record: EngineRecord) -> str:
+    text = f"{record.fingerprint} ({record.gpu_class})"
+    if record.reason:
+        text += f": {record.reason}"
+    if record.message:
+        text += f": {record.message}"
+    return text
+
+
+def _names(nodes: Sequence[str]) -> str:
+    shown = ", ".join(nodes[:5])
+    return shown + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else "")
+
+
+def engine_conditions(records: Sequence[EngineRecord], view: InventoryView,
+                      spec_error: str | None) -> list[Condition]:
+    """EnginesReady, Validated and Degraded for the model's engines."""
+    if spec_error is not None:
+        return [
+            Condition("EnginesReady", "False", "InvalidSpec", spec_error),
+            Condition("Validated", "Unknown", "InvalidSpec", spec_error),
+            Condition("Degraded", "True", "InvalidSpec", spec_error),
+        ]
+    failed = [r for r in records if r.state == "Failed"]
+    retrying = [r for r in records if r.state == "Building" and r.reason
+                and r.reason != "Waiting"]
+    ready = [r for r in records if r.state == "Ready"]
+    waiting = (f" Waiting for the driver upgrade on {_names(view.settling)}."
+               if view.settling else "")
+    if not records:
+        engines = Condition("EnginesReady", "False", "NoNodes",
+                            "no schedulable, ready node matches spec.serving.nodeSelector and "
+                            "tolerations; add nodes or widen the selection." + waiting)
+    elif failed:
+        engines = Condition("EnginesReady", "False", "BuildFailed",
+                            "; ".join(_describe(r) for r in failed) + waiting)
+    elif retrying:
+        engines = Condition("EnginesReady", "False", "BuildRetrying",
+                            "; ".join(_describe(r) for r in retrying) + waiting)
+    elif len(ready) < len(records):
+        engines = Condition("EnginesReady", "False", "Building",
+                            f"{len(ready)} of {len(records)} engines ready" + waiting)
+    else:
+        engines = Condition("EnginesReady", "True", "AllReady",
+                            f"{len(ready)} of {len(records)} engines ready" + waiting)
+    invalid = [r for r in failed if r.reason == "ValidationFailed"]
+    if invalid:
+        validated = Condition("Validated", "False", "ValidationFailed",
+                              "; ".join(_describe(r) for r in invalid))
+    elif records and len(ready) == len(records):
+        validated = Condition("Validated", "True", "ThresholdsMet",
+                              "every engine matches the fp32 ONNX reference within "
+                              "spec.validation's thresholds")
+    else:
+        validated = Condition("Validated", "Unknown", "NotBuilt",
+                              "engines are validated as they are built")
+    problems = []
+    if failed:
+        problems.append(("BuildFailed", "; ".join(_describe(r) for r in failed)))
+    if view.incomplete:
+        problems.append(("IncompleteGpuLabels",
+                         f"nodes {_names(view.incomplete)} have a GPU product label but no "
+                         "compute capability or driver version; check GPU Feature Discovery"))
+    if problems:
+        degraded = Condition("Degraded", "True", problems[0][0],
+                             "; ".join(message for _, message in problems))
+    else:
+        degraded = Condition("Degraded", "False", "AsExpected", "nothing needs attention")
+    return [engines, validated, degraded]
+
+
+def phase_of(records: Sequence[EngineRecord], spec_error: str | None) -> str:
+    if spec_error is not None:
+        return "Failed"
+    states = [r.state for r in records]
+    if not states:
+        return "Pending"
+    if "Failed" in states:
+        return "Degraded" if "Ready" in states else "Failed"
+    if all(state == "Ready" for state in states):
+        return "Ready"
+    return "Building"
+
+
+def merge_conditions(previous: Iterable[Mapping[str, Any]], computed: Iterable[Condition],
+                     generation: int, now: datetime) -> list[dict[str, Any]]:
+    """The conditions list: computed ones replace theirs, others (e.g. RolledOut) are kept."""
+    by_type = {str(item.get("type")): dict(item) for item in previous}
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for condition in computed:
+        old = by_type.get(condition.type)
+        since = old.get("lastTransitionTime") if old and old.get("status") == condition.status \
+            else None
+        by_type[condition.type] = {
+            "type": condition.type,
+            "status": condition.status,
+            "reason": condition.reason,
+            "message": condition.message,
+            "observedGeneration": generation,
+            "lastTransitionTime": since or stamp,
+        }
+    order = {name: index for index, name in enumerate(
+        ("EnginesReady", "Validated", "RolledOut", "StreamsHealthy", "Degraded"))}
+    return sorted(by_type.values(), key=lambda c: (order.get(c["type"], 99), c["type"]))
+
+
+def model_status(records: Sequence[EngineRecord], view: InventoryView, *,
+                 previous: Mapping[str, Any], generation: int, spec_error: str | None,
+                 now: datetime) -> dict[str, Any]:
+    """The operator's part of status, ready to compare with and patch onto the live one."""
+    ready = sum(1 for r in records if r.state == "Ready")
+    summary = dict(previous.get("summary") or {})
+    summary["engines"] = f"{ready}/{len(records)}"
+    return {
+        "observedGeneration": generation,
+        "phase": phase_of(records, spec_error),
+        "conditions": merge_conditions(previous.get("conditions") or [],
+                                       engine_conditions(records, view, spec_error),
+                                       generation, now),
+        "engines": [record.to_status() for record in records],
+        "enginesReady": ready,
+        "enginesNeeded": len(records),
+        "summary": summary,
+    }
+
+
+def status_patch(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the top-level status fields whose value changed (a merge patch)."""
+    return {key: value for key, value in desired.items() if live.get(key) != value}
