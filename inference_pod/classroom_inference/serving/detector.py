@@ -84,7 +84,7 @@ class HaarFaceDetector:
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        grey = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         found = self._cascade.detectMultiScale(
             grey,
             scaleFactor=self.scale_factor,

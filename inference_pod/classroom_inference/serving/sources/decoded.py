@@ -170,6 +170,8 @@ class DecodedSource:
         if isinstance(error, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
             return StreamUnavailable(f"{shown}: access refused ({detail}); check the credentials")
         if isinstance(error, av.error.InvalidDataError):
+            if self.url.scheme == "file":
+                return InvalidStreamData(f"{shown}: not a video file FFmpeg can read ({detail})")
             return InvalidStreamData(
                 f"{shown}: the server's answer is not a stream FFmpeg can read ({detail}); "
                 f"check the URL's port and path"

@@ -94,7 +94,7 @@ class SyntheticSource:
         start = time.monotonic()
         index = 0
         while not self._closed and (self.limit is None or index < self.limit):
-            level = self.pattern.level_at(index * period)
+            level = self.pattern.level_at(index / self.fps)
             if self.realtime:
                 now = time.monotonic()
                 due = start + index * period

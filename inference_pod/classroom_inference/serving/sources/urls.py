@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import InvalidStreamUrl, UnsupportedScheme
@@ -108,6 +107,6 @@ def _file_url(url: str, shown: str, host: str, path: str, query: dict[str, str])
         )
     if not path.startswith("/"):
         raise InvalidStreamUrl(f"stream url {shown!r}: the file path must be absolute (file:///...)")
-    if Path(path).name == "":
+    if path.endswith("/"):
         raise InvalidStreamUrl(f"stream url {shown!r} names a folder; name a video file")
     return StreamUrl(raw=url, scheme="file", shown=shown, path=path, query=query)
