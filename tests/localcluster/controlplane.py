@@ -1,47 +1,43 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler and kwok, with TLS, service-account tokens, the RBAC authorizer and the default
-admission plugins on. The local node agent (agent.py) runs beside it as one more process.
+kube-scheduler and kwok, with TLS, service-account tokens, the Node and RBAC authorizers and the
+default admission plugins (plus NodeRestriction) on. Beside them run two local components: the
+volume provisioner (provisioner.py) and the node agent (agent.py).
+
+Every component authenticates with its own client certificate, so RBAC sees the identities it
+would see in a real cluster. Ports are free ones picked at start; a clash is retried.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from localcluster.containers import kill_leftovers
+from localcluster.kubeapi import Api, ApiError, Credentials, kubeconfig_text
 from localcluster.pki import CertificateAuthority, CertPair, service_account_keys
 from localcluster.processes import Component, ComponentFailed, free_port, stop_pidfile
+from localcluster.provisioner import (
+    CLUSTER_ROLE,
+    CLUSTER_ROLE_BINDING,
+    IDENTITY,
+    STORAGE_CLASS_OBJECT,
+)
 from localcluster.toolchain import Binaries, ensure_binaries
 
 SERVICE_CIDR = "10.96.0.0/16"
 STARTUP_TIMEOUT = 90.0
 PORT_ATTEMPTS = 3
-# Order matters when stopping: the agent first (it stops its pods), etcd last.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "agent")
-
-
-def kubeconfig_text(server: str, ca: Path, user: str, *, cert: CertPair | None = None,
-                    token: str | None = None) -> str:
-    credentials: dict[str, str] = {}
-    if cert is not None:
-        credentials = {"client-certificate": str(cert.cert), "client-key": str(cert.key)}
-    if token is not None:
-        credentials = {"token": token}
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
-        "users": [{"name": user, "user": credentials}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
-        "current-context": "local",
-    }
-    return json.dumps(config, indent=2)
+# Started in this order, stopped in the reverse: the agent first (it ends its pods), etcd last.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+              "provisioner", "agent")
+TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -71,6 +67,9 @@ class ControlPlane:
     def server(self) -> str:
         return self.server_file.read_text().strip()
 
+    def admin(self) -> Api:
+        return Api(Credentials.from_kubeconfig(self.kubeconfig))
+
     # -- start ---------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -85,9 +84,12 @@ class ControlPlane:
         )
         clients = {
             "admin": ca.issue("admin", "local-admin", organization="system:masters"),
-            "kube-controller-manager": ca.issue("controller-manager", "system:kube-controller-manager"),
+            "kube-controller-manager": ca.issue("controller-manager",
+                                                "system:kube-controller-manager"),
             "kube-scheduler": ca.issue("scheduler", "system:kube-scheduler"),
+            # kwok acts for hundreds of nodes at once; a kubelet identity covers only one.
             "kwok": ca.issue("kwok", "kwok", organization="system:masters"),
+            "provisioner": ca.issue("provisioner", IDENTITY),
         }
         etcd_url = self._start_with_retries("etcd", self._etcd)
         server = self._start_with_retries(
@@ -96,26 +98,27 @@ class ControlPlane:
         self.server_file.write_text(server)
         for user, pair in clients.items():
             (self.state / f"{user}.kubeconfig").write_text(
-                kubeconfig_text(server, ca.pair.cert, user, cert=pair)
+                kubeconfig_text(server, ca.pair.cert, user, cert=pair.cert, key=pair.key)
             )
-        self.kubeconfig.write_text(
-            kubeconfig_text(server, ca.pair.cert, "admin", cert=clients["admin"])
-        )
+        self.kubeconfig.write_text((self.state / "admin.kubeconfig").read_text())
         self._wait_ready(server, ca.pair, clients["admin"])
+        self._bootstrap()
         self._start_with_retries(
             "kube-controller-manager", lambda port: self._controller_manager(port, ca.pair, sa)
         )
         self._start_with_retries("kube-scheduler", self._scheduler)
         self._start_with_retries("kwok", self._kwok)
+        self._python_component("provisioner", "localcluster.provisioner")
+        self._python_component("agent", "localcluster.agent",
+                               "--bin", str(Path(sys.executable).parent))
+        self._wait_settled()
 
-    def _start_with_retries(self, name: str, launch: object) -> str:
-        assert callable(launch)
+    def _start_with_retries(self, name: str, launch: Callable[[int], str]) -> str:
         last: ComponentFailed | None = None
         for _ in range(PORT_ATTEMPTS):
             port = free_port()
             try:
-                result: str = launch(port)
-                return result
+                return launch(port)
             except ComponentFailed as failure:
                 last = failure
                 component = self.components.get(name)
@@ -125,20 +128,30 @@ class ControlPlane:
         assert last is not None
         raise last
 
-    def _component(self, name: str, argv: list[str]) -> Component:
+    def _component(self, name: str, argv: list[str],
+                   env: dict[str, str] | None = None) -> Component:
         component = Component(
-            name, argv, self.logs / f"{name}.log", self.state / f"{name}.pid", env=dict(os.environ)
+            name, argv, self.logs / f"{name}.log", self.state / f"{name}.pid",
+            env={**os.environ, **(env or {})},
         )
         component.start()
         self.components[name] = component
         return component
+
+    def _python_component(self, name: str, module: str, *args: str) -> None:
+        path = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p)
+        component = self._component(
+            name, [sys.executable, "-m", module, "--state", str(self.state), *args],
+            env={"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
+        )
+        self._expect_running(component, 1.0)
 
     def _expect_running(self, component: Component, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if component.exited() is not None:
                 raise component.failure(f"exited with code {component.exited()}")
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     def _etcd(self, port: int) -> str:
         peer = free_port()
@@ -154,7 +167,8 @@ class ControlPlane:
         self._wait_http(component, f"{url}/health", None)
         return url
 
-    def _apiserver(self, port: int, etcd: str, ca: CertPair, serving: CertPair, sa: CertPair) -> str:
+    def _apiserver(self, port: int, etcd: str, ca: CertPair, serving: CertPair,
+                   sa: CertPair) -> str:
         server = f"https://127.0.0.1:{port}"
         self._component("kube-apiserver", [
             str(self.binaries.kube_apiserver),
@@ -164,7 +178,8 @@ class ControlPlane:
             f"--client-ca-file={ca.cert}",
             f"--service-account-key-file={sa.cert}", f"--service-account-signing-key-file={sa.key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--authorization-mode=Node,RBAC", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--allow-privileged=true", "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false", "--max-requests-inflight=2000",
             "--max-mutating-requests-inflight=1000", "--v=1",
@@ -172,7 +187,25 @@ class ControlPlane:
         return server
 
     def _wait_ready(self, server: str, ca: CertPair, client: CertPair) -> None:
-        self._wait_http(self.components["kube-apiserver"], f"{server}/readyz", (ca, client))
+        context = ssl.create_default_context(cafile=str(ca.cert))
+        context.load_cert_chain(str(client.cert), str(client.key))
+        self._wait_http(self.components["kube-apiserver"], f"{server}/readyz", context)
+
+    def _bootstrap(self) -> None:
+        """Cluster objects the local components rely on: the default StorageClass and the
+        provisioner's RBAC."""
+        api = self.admin()
+        for path, body in (
+            ("/apis/storage.k8s.io/v1/storageclasses", STORAGE_CLASS_OBJECT),
+            ("/apis/rbac.authorization.k8s.io/v1/clusterroles", CLUSTER_ROLE),
+            ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", CLUSTER_ROLE_BINDING),
+        ):
+            try:
+                api.create(path, body)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+        api.close()
 
     def _controller_manager(self, port: int, ca: CertPair, sa: CertPair) -> str:
         kubeconfig = self.state / "kube-controller-manager.kubeconfig"
@@ -187,7 +220,7 @@ class ControlPlane:
             "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
             "--node-monitor-grace-period=40s", "--concurrent-job-syncs=20", "--v=1",
         ])
-        self._expect_running(component, 2.0)
+        self._wait_http(component, f"https://127.0.0.1:{port}/healthz", _insecure())
         return f"127.0.0.1:{port}"
 
     def _scheduler(self, port: int) -> str:
@@ -197,25 +230,40 @@ class ControlPlane:
             f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={port}", "--v=1",
         ])
-        self._expect_running(component, 2.0)
+        self._wait_http(component, f"https://127.0.0.1:{port}/healthz", _insecure())
         return f"127.0.0.1:{port}"
 
     def _kwok(self, port: int) -> str:
+        # No Stage objects are given, so kwok v0.7 uses its defaults: node-initialize and
+        # node-heartbeat-with-lease keep its nodes Ready; pod-ready, pod-complete (pods owned by
+        # a Job) and pod-delete move their pods along. That is all the fleets need.
         component = self._component("kwok", [
             str(self.binaries.kwok), f"--kubeconfig={self.state / 'kwok.kubeconfig'}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{port}", "--cidr=10.244.0.1/16", "--node-ip=127.0.0.1",
         ])
-        self._expect_running(component, 2.0)
+        self._wait_http(component, f"http://127.0.0.1:{port}/healthz", None)
         return f"127.0.0.1:{port}"
 
-    def _wait_http(self, component: Component, url: str,
-                   tls: tuple[CertPair, CertPair] | None) -> None:
-        context = None
-        if tls is not None:
-            context = ssl.create_default_context(cafile=str(tls[0].cert))
-            context.load_cert_chain(str(tls[1].cert), str(tls[1].key))
+    def _wait_settled(self) -> None:
+        """The controllers work: the default namespace has its ServiceAccount and root CA."""
+        api = self.admin()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                self.check_alive()
+                account = api.get_or_none("/api/v1/namespaces/default/serviceaccounts/default")
+                root_ca = api.get_or_none("/api/v1/namespaces/default/configmaps/kube-root-ca.crt")
+                if account is not None and root_ca is not None:
+                    return
+                time.sleep(0.2)
+        finally:
+            api.close()
+        raise self.components["kube-controller-manager"].failure(
+            "did not create the default ServiceAccount in time")
+
+    def _wait_http(self, component: Component, url: str, context: ssl.SSLContext | None) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if component.exited() is not None:
@@ -238,6 +286,21 @@ class ControlPlane:
                 raise component.failure(f"exited with code {component.exited()}")
 
     def stop(self) -> None:
-        for name in reversed(COMPONENTS):
-            stop_pidfile(self.state / f"{name}.pid")
+        stop_components(self.state)
         self.components.clear()
+
+
+def stop_components(state: Path) -> None:
+    """Stop what a state folder's pid files name, the agent first, then sweep pod processes."""
+    for name in reversed(COMPONENTS):
+        # The agent gives its pods a short grace each before it exits.
+        stop_pidfile(state / f"{name}.pid", grace=30.0 if name == "agent" else 10.0)
+    kill_leftovers(state / "agent" / "pods")
+
+
+def _insecure() -> ssl.SSLContext:
+    """For the health endpoints of controller-manager and scheduler (self-signed serving certs)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

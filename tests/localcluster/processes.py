@@ -58,7 +58,8 @@ class Component:
         return None if self.process is None else self.process.poll()
 
     def failure(self, why: str) -> ComponentFailed:
-        return ComponentFailed(f"{self.name} {why}; last lines of {self.log}:\n{log_tail(self.log)}")
+        tail = log_tail(self.log)
+        return ComponentFailed(f"{self.name} {why}; last lines of {self.log}:\n{tail}")
 
     def port_clash(self) -> bool:
         return "address already in use" in log_tail(self.log, 60).lower()

@@ -142,7 +142,8 @@ def staging_replaces(kubernetes_go_mod: str, version: str) -> list[str]:
     `version` is the Kubernetes release (v1.36.3); staging modules are published as v0.36.3.
     """
     published = "v0." + version.removeprefix("v1.")
-    modules = sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+) v0\.0\.0\s*$", kubernetes_go_mod, re.M)))
+    required = re.findall(r"^\s*(k8s\.io/[\w.-]+) v0\.0\.0\s*$", kubernetes_go_mod, re.M)
+    modules = sorted(set(required))
     return [f"{module} => {module} {published}" for module in modules]
 
 

@@ -1,0 +1,466 @@
+"""One pod on an agent node, from binding to deletion, as kubelet runs it: an address and
+folders (the sandbox), volumes, init containers in order, then the containers as local process
+groups with probes and the restart policy; status through pods/status; graceful deletion.
+
+A container's command runs on this machine from the venv's PATH, with its env and args rewritten
+from mount paths to local folders (podspec.MountMap). Its stdout and stderr go to
+<state>/logs/pods/<namespace>/<pod>/<container>.log (`kubectl logs` needs a kubelet server and
+does not work here).
+"""
+
+from __future__ import annotations
+
+import datetime
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Protocol
+
+from localcluster.containers import ContainerProcess, Ending, now_rfc3339
+from localcluster.kubeapi import Api, ApiError
+from localcluster.podspec import ConfigError, Lookups, MountMap, command_line, container_env
+from localcluster.podstatus import ContainerRecord, pod_conditions, pod_phase
+from localcluster.probes import KINDS, Kind, Probe, exec_probe
+from localcluster.volumes import PodVolumes, VolumeError, VolumeSources, remove_tree
+
+Object = dict[str, Any]
+
+TICK = 0.25
+VOLUME_RETRY = 2.0
+VOLUME_REFRESH = 2.0  # kubelet syncs every minute or so; tests should not wait that long
+# kubelet's crash-loop back-off: 10 s doubling to 5 min, forgotten after 10 min of running.
+BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
+SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+DEFAULT_TERMINATION_PATH = "/dev/termination-log"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class NodeServices(Lookups, VolumeSources, Protocol):
+    """What a pod needs from the node it runs on (noderuntime.NodeRuntime)."""
+
+    name: str
+    address: str
+    api: Api
+    pods_dir: Path
+    logs_dir: Path
+    bin_dir: Path
+
+    def claim_address(self, uid: str, wanted: str | None) -> str: ...
+
+    def release_address(self, uid: str, ip: str) -> None: ...
+
+    def pod_kubeconfig(self, namespace: str, token_folder: Path) -> str: ...
+
+    def event(self, pod: Object, reason: str, message: str, *, warning: bool = False,
+              container: str | None = None) -> None: ...
+
+    def log(self, message: str) -> None: ...
+
+
+class PodWorker(threading.Thread):
+    def __init__(self, node: NodeServices, pod: Object) -> None:
+        meta = pod["metadata"]
+        super().__init__(daemon=True, name=f"pod {meta['namespace']}/{meta['name']}")
+        self.node, self.uid = node, str(meta["uid"])
+        self.namespace, self.pod_name = str(meta["namespace"]), str(meta["name"])
+        self.folder = node.pods_dir / self.uid
+        self.log_dir = node.logs_dir / self.namespace / self.pod_name
+        self._pod, self._lock, self._wake = pod, threading.Lock(), threading.Event()
+        self._gone = self._shutdown = False
+        self.ip = ""
+        self.volumes: PodVolumes | None = None
+        self._volume_error = ""
+        self._next_volume_try = self._next_refresh = 0.0
+        spec = pod["spec"]
+        self.init_specs: list[Object] = list(spec.get("initContainers", []))
+        self.specs: list[Object] = list(spec.get("containers", []))
+        self.records: dict[str, ContainerRecord] = {}
+        self.processes: dict[str, ContainerProcess] = {}
+        self.probes: dict[str, list[Probe]] = {}
+        self.not_before: dict[str, float] = {}
+        self.started_clock: dict[str, float] = {}
+        self.delays: dict[str, float] = {}
+        self.start_time = str(pod.get("status", {}).get("startTime") or "")
+        self.finished = pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+        self._reported: Object | None = None
+
+    # -- called by the node runtime -------------------------------------------------------
+
+    @property
+    def pod(self) -> Object:
+        with self._lock:
+            return self._pod
+
+    def update(self, pod: Object) -> None:
+        with self._lock:
+            self._pod = pod
+        self._wake.set()
+
+    def gone(self) -> None:
+        self._gone = True
+        self._wake.set()
+
+    def shutdown(self) -> None:
+        """The agent stops: end the processes, leave the API alone."""
+        self._shutdown = True
+        self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._adopt()
+            while True:
+                pod = self.pod
+                if self._shutdown:
+                    self._stop_all(grace=2.0)
+                    return
+                if self._gone:
+                    self._stop_all(grace=0.0)
+                    self._cleanup()
+                    return
+                if pod["metadata"].get("deletionTimestamp"):
+                    self._delete(pod)
+                    return
+                if not self.finished:
+                    self._step(pod)
+                    self._report(pod)
+                self._wake.wait(TICK)
+                self._wake.clear()
+        except Exception:
+            self.node.log(f"pod {self.namespace}/{self.pod_name}: {traceback.format_exc()}")
+
+    def _adopt(self) -> None:
+        """Pick up an earlier agent's work: statuses from the API, processes from pid files."""
+        statuses = self.pod.get("status", {})
+        known = {s["name"]: s for s in [*statuses.get("initContainerStatuses", []),
+                                        *statuses.get("containerStatuses", [])]}
+        for spec in [*self.init_specs, *self.specs]:
+            name = spec["name"]
+            if name in known and self.folder.exists():
+                self.records[name] = ContainerRecord.from_status(known[name], spec.get("image", ""))
+            else:
+                self.records[name] = ContainerRecord(name, spec.get("image", ""))
+            process = ContainerProcess(self.folder / "containers" / name)
+            if not self.finished and process.adopt():
+                self.processes[name] = process
+            elif self.records[name].running:
+                # It ran under an earlier agent and left nothing behind: kubelet's verdict.
+                self.records[name].state = {"terminated": {
+                    "exitCode": 137, "reason": "ContainerStatusUnknown",
+                    "message": "The container could not be located when the pod was terminated",
+                    "finishedAt": now_rfc3339()}}
+        wanted = statuses.get("podIP")
+        if self.folder.exists() and not self.finished:
+            self.ip = self.node.claim_address(self.uid, wanted)
+
+    def _step(self, pod: Object) -> None:
+        if not self._sandbox(pod):
+            return
+        for spec in self.init_specs:
+            record = self.records[spec["name"]]
+            done = record.terminated
+            if done is not None and done.get("exitCode") == 0:
+                continue
+            self._supervise(pod, spec, record)
+            return
+        for spec in self.specs:
+            self._supervise(pod, spec, self.records[spec["name"]])
+
+    def _view(self, pod: Object) -> Object:
+        """The pod with the addresses the sandbox has, before the API has heard of them (the
+        downward API must see status.podIP at the first start already)."""
+        status = {**pod.get("status", {}), "hostIP": self.node.address,
+                  "hostIPs": [{"ip": self.node.address}]}
+        if self.ip:
+            status.update(podIP=self.ip, podIPs=[{"ip": self.ip}])
+        return {**pod, "status": status}
+
+    def _sandbox(self, pod: Object) -> bool:
+        """Address, folders and volumes; False while a volume cannot be set up yet."""
+        now = time.monotonic()
+        if not self.ip:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.ip = self.node.claim_address(self.uid, None)
+            self.start_time = self.start_time or now_rfc3339()
+        if self.volumes is None:
+            if now < self._next_volume_try:
+                return False
+            volumes = PodVolumes(self._view(pod), self.folder / "volumes", self.node)
+            try:
+                volumes.setup()
+            except (VolumeError, ConfigError) as error:
+                self._next_volume_try = now + VOLUME_RETRY
+                if str(error) != self._volume_error:
+                    self._volume_error = str(error)
+                    self.node.event(pod, "FailedMount", f"MountVolume.SetUp failed: {error}",
+                                    warning=True)
+                return False
+            self.volumes, self._next_refresh = volumes, now + VOLUME_REFRESH
+        elif now >= self._next_refresh:
+            self.volumes.refresh(self._view(pod))
+            self._next_refresh = now + VOLUME_REFRESH
+        return True
+
+    # -- containers -------------------------------------------------------------------------
+
+    def _supervise(self, pod: Object, spec: Object, record: ContainerRecord) -> None:
+        name = spec["name"]
+        process = self.processes.get(name)
+        if process is not None and process.running():
+            if name not in self.probes:  # adopted from an earlier agent
+                self.probes[name] = self._make_probes(pod, spec, process)
+            self._probe(pod, spec, record, process)
+            return
+        if process is not None:
+            del self.processes[name]
+            self._ended(pod, spec, record, process)
+        if record.terminated is not None or time.monotonic() < self.not_before.get(name, 0.0):
+            return
+        self._start(pod, spec, record)
+
+    def _mounts(self, spec: Object, process: ContainerProcess) -> MountMap:
+        assert self.volumes is not None
+        pairs = {spec.get("terminationMessagePath", DEFAULT_TERMINATION_PATH):
+                 str(process.termination_log)}
+        for mount in spec.get("volumeMounts", []):
+            local = self.volumes.paths[mount["name"]]
+            if mount.get("subPath"):
+                local = local / mount["subPath"]
+                local.mkdir(parents=True, exist_ok=True)
+            pairs[mount["mountPath"]] = str(local)
+        return MountMap.of(pairs)
+
+    def _environment(self, pod: Object, spec: Object, mounts: MountMap) -> dict[str, str]:
+        home = self.folder / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        # What an image and the runtime would provide; the container's own env wins.
+        env = {"PATH": f"{self.node.bin_dir}:{SYSTEM_PATH}", "HOME": str(home),
+               "HOSTNAME": pod["spec"].get("hostname") or self.pod_name, "LANG": "C.UTF-8",
+               "PYTHONUNBUFFERED": "1"}
+        token_folder = mounts.local(SERVICE_ACCOUNT_MOUNT)
+        if token_folder is not None:
+            kubeconfig = self.folder / "kubeconfig"
+            kubeconfig.write_text(self.node.pod_kubeconfig(self.namespace, Path(token_folder)))
+            env["KUBECONFIG"] = str(kubeconfig)
+        env.update(container_env(self._view(pod), spec, self.node))
+        return {key: mounts.rewrite(value) for key, value in env.items()}
+
+    def _start(self, pod: Object, spec: Object, record: ContainerRecord) -> None:
+        name = spec["name"]
+        process = ContainerProcess(self.folder / "containers" / name)
+        mounts = self._mounts(spec, process)
+        try:
+            env = self._environment(pod, spec, mounts)
+            argv = [mounts.rewrite(part) for part in command_line(spec, env)]
+        except ConfigError as error:
+            if record.state.get("waiting", {}).get("message") != str(error):
+                self.node.event(pod, "Failed", f"Error: {error}", warning=True, container=name)
+            record.state = {"waiting": {"reason": ConfigError.reason, "message": str(error)}}
+            self.not_before[name] = time.monotonic() + VOLUME_RETRY
+            return
+        cwd = self._working_dir(spec, mounts)
+        if record.last_state or record.container_id:
+            record.restart_count += 1
+        process.start(argv, env, cwd, self.log_dir / f"{name}.log")
+        self.processes[name] = process
+        self.started_clock[name] = time.monotonic()
+        record.container_id = f"local://{self.uid}/{name}/{record.restart_count}"
+        record.state = {"running": {"startedAt": process.started_at}}
+        record.started = "startupProbe" not in spec
+        record.ready = record.started and "readinessProbe" not in spec
+        self.probes[name] = self._make_probes(pod, spec, process)
+        self.node.event(pod, "Started", f"Started container {name}", container=name)
+
+    def _working_dir(self, spec: Object, mounts: MountMap) -> Path:
+        """workingDir if it lies in a volume; else the pod's home (the image's folders are
+        not here)."""
+        local = mounts.local(spec["workingDir"]) if spec.get("workingDir") else None
+        folder = Path(local) if local else self.folder / "home"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _make_probes(self, pod: Object, spec: Object, process: ContainerProcess) -> list[Probe]:
+        kinds: list[Kind] = [k for k in KINDS if f"{k}Probe" in spec]
+        if not kinds:
+            return []
+        mounts = self._mounts(spec, process)
+        env = self._environment(pod, spec, mounts)
+        cwd = str(self._working_dir(spec, mounts))
+
+        def run_exec(argv: list[str], timeout: float) -> tuple[bool, str]:
+            return exec_probe([mounts.rewrite(a) for a in argv], env, cwd, timeout)
+
+        return [Probe(kind, spec[f"{kind}Probe"], run_exec) for kind in kinds]
+
+    def _probe(self, pod: Object, spec: Object, record: ContainerRecord,
+               process: ContainerProcess) -> None:
+        started = self.started_clock.setdefault(spec["name"], time.monotonic())
+        now = time.monotonic()
+        for probe in self.probes.get(spec["name"], []):
+            if probe.kind != "startup" and not record.started:
+                continue
+            if probe.kind == "startup" and record.started:
+                continue
+            if not probe.due(started, now):
+                continue
+            before = probe.result
+            result = probe.run(self.ip, spec)
+            if not result and probe.failures:
+                self.node.event(pod, "Unhealthy", f"{probe.kind.capitalize()} probe failed: "
+                                f"{probe.message}", warning=True, container=spec["name"])
+            if probe.kind == "startup" and result:
+                record.started = True
+                record.ready = "readinessProbe" not in spec
+            elif probe.kind == "readiness":
+                record.ready = result
+            elif probe.kind == "liveness" and before and not result:
+                self.node.event(pod, "Killing", f"Container {spec['name']} failed liveness "
+                                "probe, will be restarted", container=spec["name"])
+                process.stop(self._grace(pod))
+            elif probe.kind == "startup" and probe.failures >= int(
+                    probe.spec.get("failureThreshold", 3)):
+                process.stop(self._grace(pod))
+
+    def _ended(self, pod: Object, spec: Object, record: ContainerRecord,
+               process: ContainerProcess) -> None:
+        name = spec["name"]
+        fallback = spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ending = process.ending(self.log_dir / f"{name}.log" if fallback else None)
+        terminated = _terminated(ending, record.container_id)
+        record.ready = record.started = False
+        policy = pod["spec"].get("restartPolicy", "Always")
+        is_init = spec in self.init_specs
+        restart = (policy == "Always" and not is_init) or (
+            policy in ("Always", "OnFailure") and ending.exit_code != 0)
+        if ending.reason == "StartError":
+            self.node.event(pod, "Failed", f"Error: {ending.message}", warning=True,
+                            container=name)
+        if not restart:
+            record.state = {"terminated": terminated}
+            return
+        ran = _seconds_between(ending.started_at, ending.finished_at)
+        delay = BACKOFF_INITIAL if ran >= BACKOFF_RESET else min(
+            self.delays.get(name, BACKOFF_INITIAL / 2) * 2, BACKOFF_MAX)
+        self.delays[name] = delay
+        self.not_before[name] = time.monotonic() + delay
+        record.last_state = {"terminated": terminated}
+        record.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+            f"back-off {delay:.0f}s restarting failed container={name} "
+            f"pod={self.pod_name}_{self.namespace}({self.uid})")}}
+        self.node.event(pod, "BackOff", "Back-off restarting failed container "
+                        f"{name} in pod {self.pod_name}_{self.namespace}({self.uid})",
+                        warning=True, container=name)
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _status(self, pod: Object, *, final: bool = False) -> Object:
+        init = [self.records[s["name"]] for s in self.init_specs]
+        main = [self.records[s["name"]] for s in self.specs]
+        phase = pod_phase(pod["spec"].get("restartPolicy", "Always"), init, main, final=final)
+        previous = pod.get("status", {}).get("conditions", [])
+        gates = [g["conditionType"] for g in pod["spec"].get("readinessGates", [])]
+        status: Object = {
+            "phase": phase,
+            "conditions": pod_conditions(previous, sandbox=bool(self.ip), init=init,
+                                         containers=main, phase=phase, readiness_gates=gates,
+                                         now=now_rfc3339()),
+            "hostIP": self.node.address, "hostIPs": [{"ip": self.node.address}],
+            "containerStatuses": [r.status() for r in main],
+        }
+        if init:
+            status["initContainerStatuses"] = [r.status() for r in init]
+        if self.ip:
+            status.update(podIP=self.ip, podIPs=[{"ip": self.ip}])
+        if self.start_time:
+            status["startTime"] = self.start_time
+        return status
+
+    def _report(self, pod: Object, *, final: bool = False) -> None:
+        status = self._status(pod, final=final)
+        if status["phase"] in ("Succeeded", "Failed"):
+            self.finished = True
+        comparable = {**status, "conditions": [
+            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status["conditions"]
+        ]}
+        if comparable == self._reported:
+            return
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{self.pod_name}/status"
+        try:
+            self.update(self.node.api.patch(path, {"metadata": {"uid": self.uid},
+                                                   "status": status}))
+            self._reported = comparable
+        except ApiError as error:
+            if error.status == 404:
+                self.gone()
+            else:
+                self.node.log(f"pod {self.namespace}/{self.pod_name}: status: {error}")
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def _grace(self, pod: Object) -> float:
+        meta_grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        spec_grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+        return float(meta_grace if meta_grace is not None else spec_grace)
+
+    def _stop_all(self, grace: float) -> None:
+        running = [(n, p) for n, p in self.processes.items() if p.running()]
+        for _, process in running:
+            process.signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for _, process in running:
+            process.stop(max(0.0, deadline - time.monotonic()))
+
+    def _delete(self, pod: Object) -> None:
+        """Graceful deletion: SIGTERM, the grace period, SIGKILL, a last status, then the
+        deletion with grace 0 that removes the object."""
+        if not self.finished:
+            if any(p.running() for p in self.processes.values()):
+                self.node.event(pod, "Killing", "Stopping container(s)")
+            self._stop_all(self._grace(pod))
+            for spec in [*self.init_specs, *self.specs]:
+                process = self.processes.pop(spec["name"], None)
+                if process is not None:
+                    ending = process.ending(None)
+                    self.records[spec["name"]].state = {
+                        "terminated": _terminated(ending, self.records[spec["name"]].container_id)
+                    }
+                    self.records[spec["name"]].ready = self.records[spec["name"]].started = False
+            self._report(pod, final=True)
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                "preconditions": {"uid": self.uid}}
+        try:
+            self.node.api.delete(f"/api/v1/namespaces/{self.namespace}/pods/{self.pod_name}",
+                                 body)
+        except ApiError as error:
+            if error.status != 409:  # 409: a new pod of that name; ours is already gone
+                self.node.log(f"pod {self.namespace}/{self.pod_name}: delete: {error}")
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self.ip:
+            self.node.release_address(self.uid, self.ip)
+        remove_tree(self.folder)
+
+
+def _terminated(ending: Ending, container_id: str) -> Object:
+    terminated: Object = {"exitCode": ending.exit_code, "reason": ending.reason,
+                          "startedAt": ending.started_at, "finishedAt": ending.finished_at}
+    if ending.message:
+        terminated["message"] = ending.message
+    if ending.signal:
+        terminated["signal"] = ending.signal
+    if container_id:
+        terminated["containerID"] = container_id
+    return terminated
+
+
+def _seconds_between(start: str, end: str) -> float:
+    try:
+        a = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
+        b = datetime.datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (b - a).total_seconds()
