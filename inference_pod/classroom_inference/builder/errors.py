@@ -6,6 +6,8 @@ is transient and left to the Job's backoff (docs/contracts.md, "The build Job").
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_PERMANENT = 2
 EXIT_TRANSIENT = 1
 
@@ -65,10 +67,17 @@ class CalibrationFailed(BuildError):
 
 
 class ValidationFailed(BuildError):
-    """The engine missed the spec's accuracy thresholds; it is kept out of the store."""
+    """The engine missed the spec's accuracy thresholds; it is kept out of the store.
+
+    `validation` holds the measured figures for the builder summary.
+    """
 
     reason = "ValidationFailed"
     permanent = True
+
+    def __init__(self, message: str, *, validation: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.validation = validation
 
 
 class BackendUnavailable(BuildError):
@@ -87,3 +96,17 @@ class StoreFailed(BuildError):
     """The engine store is not writable, or is full."""
 
     reason = "StoreFailed"
+
+
+class InvalidSpec(BuildError):
+    """CLASSROOM_BUILD_SPEC (or --spec) is not JSON, or a field has the wrong type or value."""
+
+    reason = "InvalidSpec"
+    permanent = True
+
+
+class SamplesInvalid(BuildError):
+    """The validation sample set is empty, unreadable or not images."""
+
+    reason = "InvalidSamples"
+    permanent = True

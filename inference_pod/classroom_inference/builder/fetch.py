@@ -1,0 +1,175 @@
+"""Fetching the model and sample sets, and checking their sha256 before anything else reads them.
+
+Schemes (docs/contracts.md, "Model and sample sources"):
+  https://, http://  downloaded with a per-read timeout, retries with backoff, and a size cap.
+  s3://bucket/key    an anonymous path-style GET of <CLASSROOM_S3_ENDPOINT>/bucket/key (public or
+                     in-cluster object stores; the sha256 pins the content, not the credentials).
+  pvc://claim/path   <CLASSROOM_PVC_ROOT>/claim/path (default root /mnt/pvc): the Job mounts the
+                     claim there.
+  file:///path       a path on the builder's filesystem.
+A file is always copied into the build's work folder while it is hashed, so the bytes checked are
+the bytes used. A folder (sample sets only) is read in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlparse
+
+from classroom_inference import __version__
+from classroom_inference.builder.errors import ChecksumMismatch, FetchFailed, TooLarge
+
+_CHUNK = 1 << 20
+# The server says the URL is wrong or closed to us: retrying will not help, the spec must change.
+_PERMANENT_HTTP = (400, 401, 403, 404, 410)
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    timeout_s: float = 30.0
+    retries: int = 3
+    max_bytes: int = 2 << 30
+    backoff_s: float = 1.0
+    pvc_root: Path = Path("/mnt/pvc")
+    s3_endpoint: str = "https://s3.amazonaws.com"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> FetchPolicy:
+        default = cls()
+        return cls(
+            timeout_s=float(env.get("CLASSROOM_FETCH_TIMEOUT_SECONDS", default.timeout_s)),
+            retries=int(env.get("CLASSROOM_FETCH_RETRIES", default.retries)),
+            max_bytes=int(env.get("CLASSROOM_FETCH_MAX_BYTES", default.max_bytes)),
+            backoff_s=float(env.get("CLASSROOM_FETCH_BACKOFF_SECONDS", default.backoff_s)),
+            pvc_root=Path(env.get("CLASSROOM_PVC_ROOT", str(default.pvc_root))),
+            s3_endpoint=env.get("CLASSROOM_S3_ENDPOINT", default.s3_endpoint).rstrip("/"),
+        )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str, field: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ChecksumMismatch(
+            f"{field}: the file's sha256 is {actual}, the spec says {expected}; "
+            "the file changed or the spec is stale: update the sha256 or restore the file"
+        )
+
+
+def local_path(uri: str, field: str, policy: FetchPolicy) -> Path | None:
+    """The filesystem path of a file:// or pvc:// URI, or None for a remote one."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.netloc + parsed.path))
+    if parsed.scheme == "pvc":
+        claim_root = (policy.pvc_root / parsed.netloc).resolve()
+        path = (claim_root / unquote(parsed.path).lstrip("/")).resolve()
+        if not parsed.netloc or not path.is_relative_to(claim_root):
+            raise FetchFailed(f"{field}: {uri!r} must be pvc://<claim>/<path inside the claim>",
+                              permanent=True)
+        return path
+    return None
+
+
+def _remote_url(uri: str, policy: FetchPolicy) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        return f"{policy.s3_endpoint}/{parsed.netloc}{parsed.path}"
+    return uri
+
+
+def fetch(uri: str, work: Path, *, field: str, policy: FetchPolicy,
+          expected_sha256: str | None = None) -> Path:
+    """A local copy of the file at `uri` (or the folder itself), checksum verified if given.
+
+    Raises FetchFailed (permanent for a wrong URL, transient for network trouble), TooLarge,
+    ChecksumMismatch.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    source = local_path(uri, field, policy)
+    if source is not None and source.is_dir():
+        if expected_sha256 is not None:
+            raise FetchFailed(f"{field}: {uri} is a folder, and only a single file can be pinned "
+                              "by sha256; pack it as .tar.gz or remove the sha256",
+                              permanent=True)
+        return source
+    dest = work / (Path(urlparse(uri).path).name or "download")
+    if source is not None:
+        _copy_local(source, dest, uri=uri, field=field, policy=policy)
+    else:
+        _download(_remote_url(uri, policy), dest, uri=uri, field=field, policy=policy)
+    if expected_sha256 is not None:
+        verify_sha256(dest, expected_sha256, field.rsplit(".", 1)[0] + ".sha256")
+    return dest
+
+
+def _copy_capped(reader: BinaryIO, dest: Path, *, uri: str, field: str,
+                 policy: FetchPolicy) -> None:
+    written = 0
+    with dest.open("wb") as out:
+        for chunk in iter(lambda: reader.read(_CHUNK), b""):
+            written += len(chunk)
+            if written > policy.max_bytes:
+                raise _too_large(uri, field, policy)
+            out.write(chunk)
+
+
+def _too_large(uri: str, field: str, policy: FetchPolicy) -> TooLarge:
+    return TooLarge(f"{field}: {uri} is over the {policy.max_bytes} byte cap; use a smaller "
+                    "model or raise CLASSROOM_FETCH_MAX_BYTES on the builder")
+
+
+def _copy_local(source: Path, dest: Path, *, uri: str, field: str, policy: FetchPolicy) -> None:
+    try:
+        if source.stat().st_size > policy.max_bytes:
+            raise _too_large(uri, field, policy)
+        with source.open("rb") as reader:
+            _copy_capped(reader, dest, uri=uri, field=field, policy=policy)
+    except FileNotFoundError:
+        raise FetchFailed(f"{field}: {uri} does not exist ({source}); upload the file there or "
+                          "fix the URL", permanent=True) from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise FetchFailed(f"{field}: cannot read {uri}: {exc}", permanent=True) from None
+
+
+def _download(url: str, dest: Path, *, uri: str, field: str, policy: FetchPolicy) -> None:
+    last: Exception | None = None
+    for attempt in range(policy.retries + 1):
+        if attempt:
+            time.sleep(policy.backoff_s * 2 ** (attempt - 1))
+        try:
+            request = urllib.request.Request(
+                url, headers={"User-Agent": f"classroom-inference/{__version__}"})
+            with urllib.request.urlopen(request, timeout=policy.timeout_s) as response:
+                length = response.headers.get("Content-Length")
+                if length is not None and int(length) > policy.max_bytes:
+                    raise _too_large(uri, field, policy)
+                _copy_capped(response, dest, uri=uri, field=field, policy=policy)
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code in _PERMANENT_HTTP:
+                raise FetchFailed(f"{field}: {uri} answered HTTP {exc.code} {exc.reason}; "
+                                  "fix the URL or the server's permissions", permanent=True
+                                  ) from None
+            last = exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            last = exc
+        dest.unlink(missing_ok=True)
+    raise FetchFailed(f"{field}: {uri} could not be downloaded after {policy.retries + 1} "
+                      f"attempts (timeout {policy.timeout_s:g} s each read): {last}")
+

@@ -1,0 +1,106 @@
+"""Preprocessing fused into the engine, so the pod ships uint8 crops and the device does the rest.
+
+The engine takes `crops`: uint8 [N, H, W, C] RGB (or grayscale) as the pod crops them. In the
+graph: Cast to float, channel order (RGB -> BGR when the model wants it), one Mul and one Add for
+((x / 255) - mean) / std folded per channel, and NHWC -> NCHW when the model is NCHW. The model's
+outputs are renamed to the canonical heads (docs/contracts.md, "Engine store"); unmapped outputs
+are dropped. The model's own tensors get a `model/` prefix so no name can collide with ours.
+
+`normalise` is the same preprocessing in numpy, kept separate on purpose: the fp32 reference in
+validation uses it, so a mistake in the fused graph shows up as a validation error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from classroom_inference.builder.spec import HEADS, InputSpec, ModelSpec
+
+ENGINE_INPUT = "crops"
+MODEL_PREFIX = "model/"
+PREPROCESS_PREFIX = "preprocess/"
+BATCH_SYMBOL = "N"
+
+
+def _folded_affine(spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel scale and bias so that x * scale + bias == ((x / 255) - mean) / std."""
+    mean = np.asarray(spec.mean, dtype=np.float64)
+    std = np.asarray(spec.std, dtype=np.float64)
+    scale = 1.0 / (255.0 * std)
+    bias = -mean / std
+    return scale.astype(np.float32), bias.astype(np.float32)
+
+
+def preprocess_nodes(spec: InputSpec, output: str) -> tuple[list[onnx.NodeProto],
+                                                             list[onnx.TensorProto]]:
+    """Nodes from uint8 NHWC `crops` to the model's normalised float input named `output`."""
+    p = PREPROCESS_PREFIX
+    scale, bias = _folded_affine(spec)
+    inits = [numpy_helper.from_array(scale, p + "scale"),
+             numpy_helper.from_array(bias, p + "bias")]
+    nodes = [helper.make_node("Cast", [ENGINE_INPUT], [p + "float"], name=p + "cast",
+                              to=TensorProto.FLOAT)]
+    current = p + "float"
+    if spec.color_order == "BGR" and spec.channels == 3:
+        inits.append(numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), p + "bgr"))
+        nodes.append(helper.make_node("Gather", [current, p + "bgr"], [p + "swapped"],
+                                      name=p + "to_bgr", axis=3))
+        current = p + "swapped"
+    nodes.append(helper.make_node("Mul", [current, p + "scale"], [p + "scaled"],
+                                  name=p + "scale"))
+    last = output if spec.layout == "NHWC" else p + "normalised"
+    nodes.append(helper.make_node("Add", [p + "scaled", p + "bias"], [last], name=p + "shift"))
+    if spec.layout == "NCHW":
+        nodes.append(helper.make_node("Transpose", [last], [output], name=p + "to_nchw",
+                                      perm=[0, 3, 1, 2]))
+    return nodes, inits
+
+
+def fuse_preprocessing(model: onnx.ModelProto, spec: ModelSpec,
+                       fixed_batch: int | None = None) -> onnx.ModelProto:
+    """The model behind a uint8 NHWC `crops` input, with outputs named by canonical head."""
+    fused = onnx.compose.add_prefix(model, MODEL_PREFIX)
+    graph = fused.graph
+    model_input = MODEL_PREFIX + spec.input.name
+    kept_inputs = [i for i in graph.input if i.name != model_input]
+    del graph.input[:]
+    batch: int | str = fixed_batch if fixed_batch is not None else BATCH_SYMBOL
+    graph.input.append(helper.make_tensor_value_info(
+        ENGINE_INPUT, TensorProto.UINT8,
+        [batch, spec.input.height, spec.input.width, spec.input.channels]))
+    # Older IRs list initializers among the inputs; they stay.
+    graph.input.extend(kept_inputs)
+
+    nodes, inits = preprocess_nodes(spec.input, model_input)
+    body = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + body)
+    graph.initializer.extend(inits)
+
+    originals = {o.name: o for o in graph.output}
+    del graph.output[:]
+    for head in HEADS:
+        if head not in spec.outputs:
+            continue
+        source = originals[MODEL_PREFIX + spec.outputs[head]]
+        graph.node.append(helper.make_node("Identity", [source.name], [head],
+                                           name=f"heads/{head}"))
+        renamed = onnx.ValueInfoProto()
+        renamed.CopyFrom(source)
+        renamed.name = head
+        graph.output.append(renamed)
+    onnx.checker.check_model(fused)
+    return fused
+
+
+def normalise(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 [N, H, W, C] crops -> the float batch the original model expects, in numpy."""
+    x: np.ndarray = crops.astype(np.float32) / np.float32(255.0)
+    if spec.color_order == "BGR" and spec.channels == 3:
+        x = x[..., ::-1]
+    x = (x - np.asarray(spec.mean, dtype=np.float32)) / np.asarray(spec.std, dtype=np.float32)
+    if spec.layout == "NCHW":
+        x = x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x, dtype=np.float32)

@@ -1,0 +1,80 @@
+"""What the builder tells people and the operator: progress lines, and the one-line JSON summary.
+
+The summary goes to the termination-message path (the operator reads it from the Pod status, no
+extra RBAC) and must stay under 4 KiB (docs/contracts.md, "Builder summary"); the message is cut
+to fit, never the fields the operator parses.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+SUMMARY_LIMIT = 4096
+STEPS = ("spec", "fetch", "check", "preprocess", "precision", "engine", "validate", "measure",
+         "store")
+
+
+class Progress:
+    """Step-by-step progress: one rewritten status line on a terminal, log lines otherwise."""
+
+    def __init__(self, stream: TextIO = sys.stderr, tty: bool | None = None) -> None:
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self.started = time.monotonic()
+        self._open_line = False
+
+    def step(self, name: str, detail: str = "") -> None:
+        number = STEPS.index(name) + 1 if name in STEPS else 0
+        text = f"[{number}/{len(STEPS)}] {name}" + (f": {detail}" if detail else "")
+        if self.tty:
+            self.stream.write(f"\r\033[K{text}")
+            self._open_line = True
+            self.stream.flush()
+        else:
+            self.log(text)
+
+    def log(self, message: str) -> None:
+        if self._open_line:
+            self.stream.write("\n")
+            self._open_line = False
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        elapsed = time.monotonic() - self.started
+        self.stream.write(f"{stamp} build +{elapsed:.1f}s {message}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._open_line:
+            self.stream.write("\n")
+            self._open_line = False
+            self.stream.flush()
+
+
+def summary_line(doc: dict[str, Any]) -> str:
+    """The summary as one JSON line of at most SUMMARY_LIMIT bytes, message cut if needed."""
+    line = json.dumps(doc, separators=(",", ":"))
+    if len(line.encode()) <= SUMMARY_LIMIT:
+        return line
+    message = str(doc.get("message", ""))
+    excess = len(line.encode()) - SUMMARY_LIMIT
+    cut = message.encode()[: max(0, len(message.encode()) - excess - 3)]
+    trimmed = dict(doc, message=cut.decode(errors="ignore") + "...")
+    line = json.dumps(trimmed, separators=(",", ":"))
+    while len(line.encode()) > SUMMARY_LIMIT and trimmed["message"]:
+        trimmed["message"] = str(trimmed["message"])[:-64]
+        line = json.dumps(trimmed, separators=(",", ":"))
+    return line
+
+
+def write_termination_log(path: Path | None, line: str, progress: Progress) -> None:
+    if path is None:
+        return
+    try:
+        Path(path).write_text(line + "\n")
+    except OSError as exc:
+        # The exit code still tells the operator permanent from transient.
+        progress.log(f"cannot write the termination log {path}: {exc}")
