@@ -252,6 +252,7 @@ def _meta(request: BuildRequest, engine: Path, versions: dict[str, Any]) -> dict
         "gpu": {"gpuClass": request.gpu_class, "product": spec.gpu.product,
                 "computeCapability": spec.gpu.compute_capability,
                 "driverMajor": spec.gpu.driver_major},
+        "versionCompatible": request.backend == "tensorrt" and spec.engine.version_compatible,
         "builtAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "buildSeconds": None,
         "throughput": {},

@@ -17,7 +17,9 @@ maintained tools do on the CPU in a few MB.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,18 @@ FP16_SENSITIVE_OPS = (
     "LayerNormalization", "InstanceNormalization", "GroupNormalization", "Erf",
 )
 INT8_OPS = ("Conv", "Gemm", "MatMul")
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """ONNX Runtime's quantizer warns on the root logger about a pre-processing step that only
+    matters for models without shape information; the build log stays about the build."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def _preprocessing_nodes(model: onnx.ModelProto) -> list[str]:
@@ -108,17 +122,18 @@ def to_int8(model: onnx.ModelProto, crops: np.ndarray, work: Path,
     onnx.save(model, str(source))
     excluded = _preprocessing_nodes(model) + _head_layers(model)
     try:
-        quantize_static(
-            str(source), str(target), _CropReader(crops, fixed_batch or 32),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(INT8_OPS),
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=excluded,
-            calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-        )
+        with _quiet_root_logger():
+            quantize_static(
+                str(source), str(target), _CropReader(crops, fixed_batch or 32),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(INT8_OPS),
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=excluded,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            )
     except Exception as exc:  # ORT's quantizer raises whatever its graph walk hits
         raise EngineBuildFailed(f"int8 quantization failed: {exc}; try precision fp16",
                                 permanent=True) from exc

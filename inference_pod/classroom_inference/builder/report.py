@@ -22,9 +22,9 @@ STEPS = ("spec", "fetch", "check", "preprocess", "precision", "engine", "validat
 class Progress:
     """Step-by-step progress: one rewritten status line on a terminal, log lines otherwise."""
 
-    def __init__(self, stream: TextIO = sys.stderr, tty: bool | None = None) -> None:
-        self.stream = stream
-        self.tty = stream.isatty() if tty is None else tty
+    def __init__(self, stream: TextIO | None = None, tty: bool | None = None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = self.stream.isatty() if tty is None else tty
         self.started = time.monotonic()
         self._open_line = False
 

@@ -1,0 +1,249 @@
+"""Bad input: a clear message naming the field and the fix, the contract's exit code, and nothing
+left in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import onnx
+import pytest
+from classroom_inference.builder.fetch import sha256_file
+from onnx import TensorProto, helper
+from unit.engine_build.kit import (
+    FINGERPRINT,
+    HttpServer,
+    assert_nothing_stored,
+    build_spec,
+    run_build,
+)
+
+
+def _pin(model: dict[str, Any], path: Path) -> dict[str, Any]:
+    return dict(model, uri=path.as_uri(), sha256=sha256_file(path))
+
+
+def _expect(run: Any, code: int, reason: str, *words: str) -> None:
+    assert run.code == code, run.summary
+    assert run.summary["state"] == "Failed" and run.summary["reason"] == reason
+    assert run.summary["permanent"] is (code == 2)
+    for word in words:
+        assert word in run.summary["message"], run.summary["message"]
+    assert json.loads(run.termination_log) == run.summary
+
+
+def test_wrong_checksum(model_spec: dict[str, Any], store: Path, tmp_path: Path) -> None:
+    model_spec["sha256"] = hashlib.sha256(b"another model").hexdigest()
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 2, "ChecksumMismatch", "spec.model.sha256", "update the sha256")
+    assert_nothing_stored(store)
+
+
+def test_truncated_model(reference: tuple[Path, Any], model_spec: dict[str, Any], store: Path,
+                         tmp_path: Path) -> None:
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(reference[0].read_bytes()[:5000])
+    run = run_build(build_spec(_pin(model_spec, cut)), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.uri", "not an ONNX model")
+    assert_nothing_stored(store)
+
+
+def test_not_an_onnx_file(model_spec: dict[str, Any], store: Path, tmp_path: Path) -> None:
+    other = tmp_path / "model.onnx"
+    other.write_text("<html>sign in to download</html>\n")
+    run = run_build(build_spec(_pin(model_spec, other)), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.uri", "export the model to ONNX")
+    assert_nothing_stored(store)
+
+
+def _save(model: onnx.ModelProto, path: Path) -> Path:
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_custom_operator(reference: tuple[Path, Any], model_spec: dict[str, Any], store: Path,
+                         tmp_path: Path) -> None:
+    model = onnx.load(str(reference[0]))
+    relu = next(n for n in model.graph.node if n.op_type == "Relu")
+    relu.op_type, relu.domain = "FancyRelu", "com.example.vision"
+    model.opset_import.append(helper.make_opsetid("com.example.vision", 1))
+    path = _save(model, tmp_path / "custom.onnx")
+    run = run_build(build_spec(_pin(model_spec, path)), store, tmp_path)
+    _expect(run, 2, "UnsupportedOperator", "FancyRelu", "com.example.vision")
+    assert_nothing_stored(store)
+
+
+def test_wrong_input_rank(model_spec: dict[str, Any], store: Path, tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["input"], ["emotion_probs"], axes=[2], keepdims=0)],
+        "flat", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 48])],
+        [helper.make_tensor_value_info("emotion_probs", TensorProto.FLOAT, ["N", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = _save(model, tmp_path / "flat.onnx")
+    model_spec["outputs"] = {"emotion": "emotion_probs"}
+    run = run_build(build_spec(_pin(model_spec, path)), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.input.shape", "rank 3", "rank-4")
+    assert_nothing_stored(store)
+
+
+def test_wrong_input_size(model_spec: dict[str, Any], store: Path, tmp_path: Path) -> None:
+    model_spec["input"] = dict(model_spec["input"], shape=[3, 64, 64])
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.input.shape", "H=48")
+    assert_nothing_stored(store)
+
+
+def test_wrong_input_name(model_spec: dict[str, Any], store: Path, tmp_path: Path) -> None:
+    model_spec["input"] = dict(model_spec["input"], name="data")
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.input.name", "set model.input.name: input")
+
+
+def test_missing_output(model_spec: dict[str, Any], store: Path, tmp_path: Path) -> None:
+    model_spec["outputs"] = dict(model_spec["outputs"], attention="gaze")
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.outputs.attention", "'gaze'",
+            "emotion_probs")
+    assert_nothing_stored(store)
+
+
+def test_emotion_labels_that_do_not_match_the_classes(model_spec: dict[str, Any], store: Path,
+                                                      tmp_path: Path) -> None:
+    model_spec["emotionLabels"] = ["calm", "upset"]
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.emotionLabels", "7 classes")
+
+
+def test_batch_profile_against_a_fixed_batch_model(reference: tuple[Path, Any],
+                                                   model_spec: dict[str, Any], store: Path,
+                                                   tmp_path: Path) -> None:
+    model = onnx.load(str(reference[0]))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4
+    path = _save(model, tmp_path / "fixed.onnx")
+    run = run_build(build_spec(_pin(model_spec, path)), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.engine.batch", "fixed at 4")
+
+
+def test_calibration_folder_empty(model_spec: dict[str, Any], store: Path,
+                                  tmp_path: Path) -> None:
+    (tmp_path / "calibration").mkdir()
+    (tmp_path / "calibration" / "README.txt").write_text("faces go here")
+    spec = build_spec(model_spec, engine={"precision": "int8", "calibration": {
+        "uri": (tmp_path / "calibration").as_uri()}})
+    run = run_build(spec, store, tmp_path)
+    _expect(run, 2, "CalibrationFailed", "spec.engine.calibration.uri", "holds no images")
+    assert_nothing_stored(store)
+
+
+def test_calibration_image_unreadable(model_spec: dict[str, Any], store: Path,
+                                      tmp_path: Path) -> None:
+    archive = tmp_path / "faces.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = b"\x89PNG but not really"
+        info = tarfile.TarInfo("faces/0001.png")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    spec = build_spec(model_spec, engine={"precision": "int8", "calibration": {
+        "uri": archive.as_uri(), "sha256": sha256_file(archive)}})
+    run = run_build(spec, store, tmp_path)
+    _expect(run, 2, "CalibrationFailed", "faces/0001.png", "not a readable image")
+    assert_nothing_stored(store)
+
+
+def test_calibration_archive_corrupt(model_spec: dict[str, Any], store: Path,
+                                     tmp_path: Path) -> None:
+    archive = tmp_path / "faces.zip"
+    archive.write_bytes(b"PK\x03\x04 truncated")
+    spec = build_spec(model_spec, engine={"precision": "int8", "calibration": {
+        "uri": archive.as_uri()}})
+    run = run_build(spec, store, tmp_path)
+    _expect(run, 2, "CalibrationFailed", "spec.engine.calibration.uri", "repack")
+
+
+def test_store_not_writable(model_spec: dict[str, Any], readonly_store: Path,
+                            tmp_path: Path) -> None:
+    run = run_build(build_spec(model_spec), readonly_store, tmp_path)
+    _expect(run, 1, "StoreFailed", "not writable")
+    assert list(readonly_store.iterdir()) == []
+
+
+def test_store_full(model_spec: dict[str, Any], full_store: Path, tmp_path: Path) -> None:
+    run = run_build(build_spec(model_spec), full_store, tmp_path)
+    _expect(run, 1, "StoreFailed", "full")
+    assert_nothing_stored(full_store)
+
+
+def test_model_url_404(model_spec: dict[str, Any], store: Path, tmp_path: Path,
+                       server: HttpServer) -> None:
+    model_spec["uri"] = server.url + "/models/gone.onnx"
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 2, "FetchFailed", "spec.model.uri", "HTTP 404")
+    assert server.hits["/models/gone.onnx"] == 1  # a wrong URL is not retried
+    assert_nothing_stored(store)
+
+
+def test_model_url_times_out(model_spec: dict[str, Any], store: Path, tmp_path: Path,
+                             server: HttpServer) -> None:
+    server.stall("/models/slow.onnx", seconds=3)
+    model_spec["uri"] = server.url + "/models/slow.onnx"
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 1, "FetchFailed", "after 2 attempts", "timed out")
+    assert server.hits["/models/slow.onnx"] == 2
+    assert_nothing_stored(store)
+
+
+def test_model_over_the_size_cap(model_spec: dict[str, Any], store: Path, tmp_path: Path,
+                                 server: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLASSROOM_FETCH_MAX_BYTES", "4096")
+    server.endless("/models/huge.onnx")
+    model_spec["uri"] = server.url + "/models/huge.onnx"
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 2, "TooLarge", "4096 byte cap", "CLASSROOM_FETCH_MAX_BYTES")
+    assert_nothing_stored(store)
+
+
+def test_validation_thresholds_missed(model_spec: dict[str, Any], store: Path,
+                                      tmp_path: Path) -> None:
+    spec = build_spec(model_spec, engine={"precision": "fp16"},
+                      validation={"maxAttentionError": 0.0, "maxEngagementError": 0.0})
+    run = run_build(spec, store, tmp_path)
+    _expect(run, 2, "ValidationFailed", "attention mean absolute error",
+            "maxAttentionError 0.0", "engagement mean absolute error")
+    figures = run.summary["validation"]
+    assert figures["passed"] is False and figures["attentionMae"] > 0
+    assert figures["emotionAgreement"] is not None
+    assert_nothing_stored(store)
+
+
+def test_spec_not_json(store: Path, tmp_path: Path) -> None:
+    run = run_build("{model: ", store, tmp_path)
+    _expect(run, 2, "InvalidSpec", "not valid JSON")
+
+
+def test_spec_field_named_with_its_fix(model_spec: dict[str, Any], store: Path,
+                                       tmp_path: Path) -> None:
+    spec = build_spec(model_spec, engine={"precision": "int4"})
+    run = run_build(spec, store, tmp_path)
+    _expect(run, 2, "InvalidSpec", "spec.engine.precision", "fp32, fp16, int8", "'int4'")
+
+
+def test_bad_fingerprint(model_spec: dict[str, Any], store: Path, tmp_path: Path) -> None:
+    run = run_build(build_spec(model_spec), store, tmp_path, fingerprint="../../etc")
+    _expect(run, 2, "InvalidSpec", "--fingerprint")
+    assert list(store.iterdir()) == []
+
+
+def test_an_existing_engine_is_untouched_by_a_failed_build(
+        model_spec: dict[str, Any], store: Path, tmp_path: Path) -> None:
+    assert run_build(build_spec(model_spec), store, tmp_path).code == 0
+    before = {p.name: p.read_bytes() for p in (store / FINGERPRINT).iterdir()}
+    other = "fedcba9876543210"
+    bad = build_spec(model_spec, validation={"maxAttentionError": 0.0}, engine={
+        "precision": "fp16"})
+    assert run_build(bad, store, tmp_path, fingerprint=other).code == 2
+    assert {p.name: p.read_bytes() for p in (store / FINGERPRINT).iterdir()} == before
+    assert_nothing_stored(store, other)
