@@ -1,0 +1,64 @@
+"""The outbox: the one place events get their order (`seq`) and leave for the SSE feed and sink.
+
+Events refused by a full spool are remembered as a range, and an `events-lost` event naming it
+goes to the webhook as soon as the spool has room again, so the receiver knows what it missed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from classroom_inference.serving.events import EventHub
+from classroom_inference.serving.sink import WebhookSink
+
+
+class Outbox:
+    def __init__(self, hub: EventHub, sink: WebhookSink | None, *, first_seq: int = 1) -> None:
+        self.hub = hub
+        self.sink = sink
+        self.next_seq = first_seq
+        self.published: Counter[str] = Counter()
+        self.lost = 0
+        self._lost_range: tuple[int, int] | None = None
+        self.closed = False
+
+    def publish(self, event: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        delivering = self.sink is not None and self.sink.url is not None
+        if delivering and self._lost_range is not None:
+            self._report_lost()  # numbered before this event, so `seq` order stays true
+        seq = self._number(event)
+        data = json.dumps(event, separators=(",", ":")).encode()
+        self.published[event["type"]] += 1
+        self.hub.publish(event["type"], event.get("classroom"), seq, data)
+        if not delivering:
+            return
+        assert self.sink is not None
+        # While a loss is not yet reported, later events are lost too: the receiver must never
+        # see events after a hole it was not told about.
+        if self._lost_range is not None or not self.sink.offer(data):
+            self._lose(seq)
+
+    def _number(self, event: dict[str, Any]) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        event["seq"] = seq
+        return seq
+
+    def _lose(self, seq: int) -> None:
+        self.lost += 1
+        first = self._lost_range[0] if self._lost_range else seq
+        self._lost_range = (first, seq)
+
+    def _report_lost(self) -> None:
+        assert self._lost_range is not None and self.sink is not None
+        first, last = self._lost_range
+        marker = {"type": "events-lost", "reason": "spool-full", "firstSeq": first,
+                  "lastSeq": last, "count": last - first + 1, "seq": self.next_seq}
+        # Numbered only if it fits, so the lost range holds nothing but lost events.
+        if self.sink.offer(json.dumps(marker, separators=(",", ":")).encode()):
+            self.next_seq += 1
+            self._lost_range = None

@@ -1,0 +1,264 @@
+"""The on-disk spool: every event bound for the webhook, in order, until the sink has taken it.
+
+Append-only segment files (`<n>.seg`, one record a line: `<crc32 hex> <json>\\n`), fsync'd by
+`flush()`, and a `cursor` file naming the first undelivered record, replaced atomically on
+`commit()`. A segment wholly delivered is deleted. After a crash, a torn last record is cut off
+and delivery resumes at the cursor: at least once, in order (events carry `seq` for de-duplication).
+
+Bounded in bytes. When full, new events are *refused* and counted, rather than the oldest being
+overwritten: the oldest are the ones the receiver is waiting for in order, and a hole at the
+start of the backlog is worse than a tail the pod reports (metrics, /v1/status, and an
+`events-lost` record written as soon as there is room again).
+
+Not thread-safe except `offer()`: one I/O thread calls flush/read/commit; the event loop offers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SEGMENT_SUFFIX = ".seg"
+
+
+class SpoolUnavailable(OSError):
+    """The spool folder cannot be created or written."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    segment: int
+    offset: int
+
+
+def _encode(record: bytes) -> bytes:
+    return b"%08x %s\n" % (zlib.crc32(record), record)
+
+
+def _decode(line: bytes) -> bytes | None:
+    """The record of a complete line, or None when the line is torn or corrupt."""
+    if len(line) < 10 or not line.endswith(b"\n") or line[8:9] != b" ":
+        return None
+    record = line[9:-1]
+    try:
+        crc = int(line[:8], 16)
+    except ValueError:
+        return None
+    return record if zlib.crc32(record) == crc else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    def __init__(self, directory: Path, *, max_bytes: int, segment_bytes: int = 1 << 20) -> None:
+        if max_bytes < 2 * segment_bytes:
+            raise ValueError("the spool must hold at least two segments")
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self.refused = 0
+        self.corrupt = 0
+        self._lock = threading.Lock()
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe = directory / ".probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SpoolUnavailable(
+                f"the spool folder {directory} is not writable ({exc.strerror}); "
+                "mount a writable volume there or pass --spool-dir"
+            ) from exc
+        self._recover()
+
+    # --- opening ----------------------------------------------------------------------------
+
+    def _segments(self) -> list[int]:
+        return sorted(int(p.stem) for p in self.directory.glob(f"*{SEGMENT_SUFFIX}")
+                      if p.stem.isdigit())
+
+    def _path(self, segment: int) -> Path:
+        return self.directory / f"{segment:016d}{SEGMENT_SUFFIX}"
+
+    def _recover(self) -> None:
+        segments = self._segments()
+        self._cursor = self._load_cursor(segments)
+        if not segments:
+            segments = [self._cursor.segment]
+            self._path(segments[0]).touch()
+        last = segments[-1]
+        data = self._path(last).read_bytes()
+        good = 0
+        for line in data.splitlines(keepends=True):
+            if _decode(line) is None:
+                break
+            good += len(line)
+        if good < len(data):
+            log.warning("spool segment %s had a torn tail of %d bytes; cut off",
+                        self._path(last).name, len(data) - good)
+            with open(self._path(last), "r+b") as f:
+                f.truncate(good)
+                os.fsync(f.fileno())
+        self._write_segment = last
+        self._writer = open(self._path(last), "ab")  # noqa: SIM115 - lives as long as the spool
+        self._durable = Position(last, good)
+        self._disk = sum(self._path(s).stat().st_size for s in segments)
+
+    def _load_cursor(self, segments: list[int]) -> Position:
+        first = segments[0] if segments else 0
+        try:
+            doc = json.loads((self.directory / "cursor").read_text())
+            cursor = Position(int(doc["segment"]), int(doc["offset"]))
+        except FileNotFoundError:
+            return Position(first, 0)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("spool cursor unreadable (%s); delivering from the oldest record", exc)
+            return Position(first, 0)
+        return cursor if cursor.segment >= first else Position(first, 0)
+
+    # --- the event loop's side --------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Bytes held: on disk (not yet deleted) plus offered and not yet flushed."""
+        with self._lock:
+            return self._disk + self._buffered
+
+    @property
+    def full(self) -> bool:
+        """No room left for a typical event."""
+        return self.size + 4096 > self.max_bytes
+
+    def offer(self, record: bytes) -> bool:
+        """Queue one record (JSON, no newline) for the next flush; False when the spool is full."""
+        line = _encode(record)
+        with self._lock:
+            if self._disk + self._buffered + len(line) > self.max_bytes:
+                self.refused += 1
+                return False
+            self._buffer.append(line)
+            self._buffered += len(line)
+            return True
+
+    @property
+    def pending_flush(self) -> bool:
+        with self._lock:
+            return bool(self._buffer)
+
+    # --- the I/O thread's side --------------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Write and fsync what was offered; True when anything new became durable."""
+        with self._lock:
+            lines, self._buffer, self._buffered = self._buffer, [], 0
+            self._disk += sum(len(line) for line in lines)
+        if not lines:
+            return False
+        size = self._writer.tell()
+        for line in lines:
+            if size >= self.segment_bytes:
+                self._rotate()
+                size = 0
+            self._writer.write(line)
+            size += len(line)
+        self._writer.flush()
+        os.fsync(self._writer.fileno())
+        self._durable = Position(self._write_segment, size)
+        return True
+
+    def _rotate(self) -> None:
+        self._writer.flush()
+        os.fsync(self._writer.fileno())
+        self._writer.close()
+        self._write_segment += 1
+        self._writer = open(self._path(self._write_segment), "ab")  # noqa: SIM115
+        _fsync_dir(self.directory)
+
+    def read(self, max_records: int, max_bytes: int) -> tuple[list[bytes], Position]:
+        """Durable records from the cursor on, and the position just after the last one."""
+        records: list[bytes] = []
+        position, used = self._cursor, 0
+        while len(records) < max_records and used < max_bytes and position < self._durable:
+            # The write segment is read only up to what flush() made durable.
+            end = self._durable.offset if position.segment == self._durable.segment else None
+            try:
+                f = open(self._path(position.segment), "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                position = Position(position.segment + 1, 0)
+                continue
+            finished = False
+            with f:
+                f.seek(position.offset)
+                while len(records) < max_records and used < max_bytes:
+                    if end is not None and position.offset >= end:
+                        break
+                    line = f.readline()
+                    if not line:
+                        finished = end is None
+                        break
+                    position = Position(position.segment, position.offset + len(line))
+                    record = _decode(line)
+                    if record is None:
+                        self.corrupt += 1
+                        log.error("spool record before %s:%d is corrupt; skipped",
+                                  f.name, position.offset)
+                        continue
+                    records.append(record)
+                    used += len(record)
+            if not finished:
+                break
+            position = Position(position.segment + 1, 0)
+        return records, position
+
+    def commit(self, position: Position) -> None:
+        """Everything before `position` was delivered: remember it, delete finished segments."""
+        tmp = self.directory / "cursor.tmp"
+        tmp.write_text(json.dumps({"segment": position.segment, "offset": position.offset}))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.directory / "cursor")
+        self._cursor = position
+        freed = 0
+        for segment in self._segments():
+            if segment >= min(position.segment, self._write_segment):
+                break
+            path = self._path(segment)
+            freed += path.stat().st_size
+            path.unlink()
+        if freed:
+            _fsync_dir(self.directory)
+            with self._lock:
+                self._disk -= freed
+
+    @property
+    def empty(self) -> bool:
+        """Nothing offered, flushed or on disk is left undelivered."""
+        return not self.pending_flush and self._cursor >= self._durable
+
+    def last_record(self) -> bytes | None:
+        """The newest durable record (to resume event numbering after a restart)."""
+        for segment in reversed(self._segments()):
+            lines = self._path(segment).read_bytes().splitlines(keepends=True)
+            for line in reversed(lines):
+                record = _decode(line)
+                if record is not None:
+                    return record
+        return None
+
+    def close(self) -> None:
+        self._writer.close()
