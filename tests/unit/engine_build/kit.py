@@ -112,7 +112,8 @@ class HttpServer:
     """A real HTTP server on 127.0.0.1 with routes set per test."""
 
     def __init__(self) -> None:
-        handler = type("Handler", (_Handler,), {"routes": {}, "hits": {}})
+        # A subclass per server, so each test's routes and hit counts are its own.
+        handler: type[_Handler] = type("Handler", (_Handler,), {"routes": {}, "hits": {}})
         self.handler = handler
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -125,7 +126,7 @@ class HttpServer:
 
     @property
     def hits(self) -> dict[str, int]:
-        return self.handler.hits  # type: ignore[no-any-return]
+        return self.handler.hits
 
     def file(self, path: str, data: bytes, *, failures: int = 0) -> None:
         """Serve `data`; the first `failures` requests get 503."""

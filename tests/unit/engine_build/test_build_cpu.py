@@ -1,4 +1,4 @@
-"""`classroom-inference build` on the CPU: engine, meta.json and validation.json per the contract."""
+"""`classroom-inference build` on the CPU: engine, meta.json, validation.json per the contract."""
 
 from __future__ import annotations
 
