@@ -1,0 +1,53 @@
+"""Settings from the chart's environment: defaults where the chart may leave a value out, and
+an error naming the variable and the fix for anything missing or malformed."""
+
+from __future__ import annotations
+
+import pytest
+from classroom_operator.settings import SettingsError, load_settings
+
+REQUIRED = {
+    "CLASSROOM_OPERATOR_NAMESPACE": "classroom-system",
+    "CLASSROOM_BUILDER_IMAGE": "registry.example.org/classroom-inference:0.1.0",
+    "CLASSROOM_TENSORRT_VERSION": "10.13.3",
+    "CLASSROOM_ENGINE_STORE_CLAIM": "classroom-engines",
+}
+
+
+def test_required_only_gives_defaults() -> None:
+    settings = load_settings(REQUIRED)
+    assert settings.namespace == "classroom-system"
+    assert settings.gpu_backend == "tensorrt"
+    assert settings.peering is None
+    assert settings.engine_gc_seconds == 3600
+    assert settings.pod_ip == "127.0.0.1"
+
+
+def test_everything_set() -> None:
+    settings = load_settings({**REQUIRED, "CLASSROOM_GPU_BACKEND": "onnxruntime-cuda",
+                              "CLASSROOM_PEERING": "classroom", "POD_IP": "10.0.0.7",
+                              "CLASSROOM_ENGINE_GC_SECONDS": "90",
+                              "CLASSROOM_BUILD_ATTEMPTS": "5"})
+    assert (settings.gpu_backend, settings.peering, settings.pod_ip) == (
+        "onnxruntime-cuda", "classroom", "10.0.0.7")
+    assert settings.engine_gc_seconds == 90
+    assert settings.build_attempts == 5
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_missing_required_names_the_variable(missing: str) -> None:
+    env = {key: value for key, value in REQUIRED.items() if key != missing}
+    with pytest.raises(SettingsError, match=f"^{missing} is not set; set it"):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(("name", "value", "hint"), [
+    ("CLASSROOM_GPU_BACKEND", "cuda", "use one of tensorrt, onnxruntime-cuda, onnxruntime-cpu"),
+    ("CLASSROOM_ENGINE_GC_SECONDS", "an hour", "is not a number"),
+    ("CLASSROOM_ENGINE_GC_SECONDS", "-5", "is below 0"),
+    ("CLASSROOM_BUILD_ATTEMPTS", "0", "is below 1"),
+])
+def test_malformed_values_say_how_to_fix(name: str, value: str, hint: str) -> None:
+    with pytest.raises(SettingsError, match=name) as caught:
+        load_settings({**REQUIRED, name: value})
+    assert hint in str(caught.value)
