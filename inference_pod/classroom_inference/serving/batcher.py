@@ -3,23 +3,29 @@
 It knows nothing about what the heads mean. Crops wait in arrival order; a batch leaves when it
 is full (the engine profile's max) or when its oldest crop has waited `max_delay`. Each student
 holds at most `slots_per_student` crops: when one lags, its oldest crop is dropped, so memory stays
-bounded and the others are never delayed by it. Crops are copied once, straight into one of two
-reused batch buffers (the runner's own, e.g. pinned, when it offers `input_buffer`), by a fill
-thread while the runner thread computes the batch before: gathering overlaps inference, and the
-event loop never waits on either. Where the engine takes a fixed batch, the tail is padded and its
-outputs masked.
+bounded and the others are never delayed by it. Where the engine takes a fixed batch, the tail is
+padded and its outputs masked.
+
+Three threads of work, so that the event loop never waits on pixels or the engine:
+- the loop gathers crops and decides when a batch leaves;
+- a fill thread copies the batch's crops, once, into one of two reused uint8 buffers (the CPU
+  runner reads that buffer in place; a GPU runner's `submit` copies it into its pinned slot);
+- an engine thread submits batches to the runner and collects them in order. A GPU runner with a
+  pipeline depth of 2 uploads batch k+1 while batch k computes; `Runner.submit` returns once the
+  buffer may be reused, so the fill thread is already writing the next batch meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -31,14 +37,6 @@ log = logging.getLogger(__name__)
 BUFFERS = 2
 
 
-class InputBuffers(Protocol):
-    """A runner that gives the batch buffers to fill (pinned host memory, say)."""
-
-    def input_buffer(self, size: int) -> np.ndarray:
-        """A new uint8 [size, H, W, C] buffer; `infer` takes leading slices of it."""
-        ...
-
-
 @dataclass(frozen=True)
 class Batch:
     """One batch's result, in crop order: no pixels, only who, when, and the heads."""
@@ -47,8 +45,17 @@ class Batch:
     arrived: np.ndarray  # monotonic time each crop left its decoder
     outputs: dict[str, np.ndarray]  # head -> [n, ...], padding already masked off
     queued: np.ndarray  # seconds each crop waited in the batcher
-    infer_seconds: float
+    infer_seconds: float  # submit to collect
     done: float  # monotonic time the outputs were ready
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int  # which batch buffer holds its crops
+    keys: list[tuple[str, str]]
+    arrived: np.ndarray
+    queued: np.ndarray
+    rows: int  # crops plus padding up to the engine's min batch
 
 
 @dataclass
@@ -89,18 +96,13 @@ class Batcher:
         self._seq = 0
         self._closed = False
         self._wake = asyncio.Event()
-        provider = getattr(runner, "input_buffer", None)
-        self._buffers: list[np.ndarray] = [
-            provider(self.max_batch) if provider else
-            np.empty((self.max_batch, *self._shape), dtype=np.uint8)
-            for _ in range(BUFFERS)
-        ]
+        self._buffers = [np.empty((self.max_batch, *self._shape), dtype=np.uint8)
+                         for _ in range(BUFFERS)]
         self._free: asyncio.Queue[int] = asyncio.Queue()
         for index in range(BUFFERS):
             self._free.put_nowait(index)
         self._fill_thread = ThreadPoolExecutor(1, thread_name_prefix="batch-fill")
-        self._infer_thread = ThreadPoolExecutor(1, thread_name_prefix="batch-infer")
-        self._previous: asyncio.Future[None] | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
 
     @property
     def depth(self) -> int:
@@ -153,7 +155,7 @@ class Batcher:
             taken.append((crop, queued_at))
         return taken
 
-    # --- batches --------------------------------------------------------------------------
+    # --- batches ---------------------------------------------------------------------------
 
     async def _batch_due(self) -> None:
         """Returns when a batch should leave: full, its oldest crop waited max_delay, or closing."""
@@ -178,80 +180,88 @@ class Batcher:
 
     async def run(self) -> None:
         """Forms and runs batches until `close()`, then finishes everything already queued."""
-        in_flight: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+        engine = threading.Thread(target=self._engine_loop, args=(loop, finished),
+                                  name="batch-engine", daemon=True)
+        engine.start()
         try:
             while True:
                 await self._batch_due()
                 if not self._pending:
                     break  # closed and empty
-                buffer = await self._free.get()
-                # Taken only now, with a buffer in hand: crops that arrived while the runner was
+                index = await self._free.get()
+                # Taken only now, with a buffer in hand: crops that arrived while the engine was
                 # busy join this batch, up to the engine's max.
-                task = asyncio.create_task(self._run_batch(buffer, self._take(self.max_batch)))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            if in_flight:
-                await asyncio.gather(*in_flight)
+                taken = self._take(self.max_batch)
+                now = time.monotonic()
+                job = _Job(
+                    index=index,
+                    keys=[(c.stream_id, c.seat) for c, _ in taken],
+                    arrived=np.fromiter((c.arrived for c, _ in taken), np.float64, len(taken)),
+                    queued=now - np.fromiter((q for _, q in taken), np.float64, len(taken)),
+                    rows=max(len(taken), self.runner.min_batch),
+                )
+                self._fill_thread.submit(self._fill, job, [c.image for c, _ in taken])
+                del taken  # pixels live on only in the batch buffer
         finally:
-            for task in in_flight:
-                task.cancel()
+            self._fill_thread.submit(self._jobs.put, None)
+            await finished
             self._fill_thread.shutdown(wait=True)
-            self._infer_thread.shutdown(wait=True)
 
-    async def _run_batch(self, index: int, taken: list[tuple[Crop, float]]) -> None:
-        previous = self._previous
-        ordered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._previous = ordered
-        released = False
-        try:
-            taken_at = time.monotonic()
-            keys = [(c.stream_id, c.seat) for c, _ in taken]
-            arrived = np.fromiter((c.arrived for c, _ in taken), np.float64, len(taken))
-            queued = taken_at - np.fromiter((q for _, q in taken), np.float64, len(taken))
-            images = [c.image for c, _ in taken]
-            del taken  # pixels live on only in the batch buffer
-            loop = asyncio.get_running_loop()
-            rows = await loop.run_in_executor(self._fill_thread, self._fill, index, images)
-            del images
-            outputs, seconds = await loop.run_in_executor(
-                self._infer_thread, self._infer, index, rows)
-            released = True
-            self._free.put_nowait(index)
-            if previous is not None:
-                await previous  # results reach the analysis in the order batches were formed
-            if outputs is not None:
-                self.stats.batches += 1
-                self.stats.crops += len(keys)
-                self._on_batch(Batch(keys, arrived, {h: v[: len(keys)] for h, v in
-                                                     outputs.items()}, queued, seconds,
-                                     time.monotonic()))
-        finally:
-            if not released:
-                self._free.put_nowait(index)
-            ordered.set_result(None)
-
-    def _fill(self, index: int, images: list[np.ndarray]) -> int:
-        buffer = self._buffers[index]
+    def _fill(self, job: _Job, images: list[np.ndarray]) -> None:
+        buffer = self._buffers[job.index]
         np.stack(images, out=buffer[: len(images)])
         # Padded rows keep whatever an earlier batch left there: rows are independent in the
         # engine and their outputs are cut off, so zeroing them would only cost time.
-        return max(len(images), self.runner.min_batch)
+        self._jobs.put(job)
 
-    def _infer(self, index: int, rows: int) -> tuple[dict[str, np.ndarray] | None, float]:
-        start = time.perf_counter()
+    def _engine_loop(self, loop: asyncio.AbstractEventLoop,
+                     finished: asyncio.Future[None]) -> None:
+        depth = max(1, self.runner.pipeline_depth)
+        in_flight: deque[tuple[_Job, float]] = deque()
+        closing = False
         try:
-            outputs = self.runner.infer(self._buffers[index][:rows])
-        except Exception as exc:  # whatever the engine raises costs this batch, not the pod
-            self._failed(exc, rows)
-            return None, time.perf_counter() - start
-        self.stats.consecutive_failures = 0
-        return outputs, time.perf_counter() - start
+            while in_flight or not closing:
+                # Collect when the pipeline is full, or when nothing is ready to overlap with it.
+                if in_flight and (closing or len(in_flight) >= depth or self._jobs.empty()):
+                    job, started = in_flight.popleft()
+                    try:
+                        outputs = self.runner.collect()
+                    except Exception as exc:  # the engine's failure costs this batch, not the pod
+                        self._failed(job, exc)
+                        continue
+                    loop.call_soon_threadsafe(self._deliver, job, outputs,
+                                              time.perf_counter() - started)
+                    continue
+                filled = self._jobs.get()
+                if filled is None:
+                    closing = True
+                    continue
+                started = time.perf_counter()
+                try:
+                    self.runner.submit(self._buffers[filled.index][: filled.rows])
+                    in_flight.append((filled, started))
+                except Exception as exc:
+                    self._failed(filled, exc)
+                finally:  # submit() returns once the buffer may be filled again
+                    loop.call_soon_threadsafe(self._free.put_nowait, filled.index)
+        finally:
+            loop.call_soon_threadsafe(finished.set_result, None)
 
-    def _failed(self, exc: Exception, rows: int) -> None:
+    def _failed(self, job: _Job, exc: Exception) -> None:
         self.stats.failed_batches += 1
         self.stats.consecutive_failures += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
-        log.error("batch of %d crops failed in the engine: %s", rows, exc)
+        log.error("batch of %d crops failed in the engine: %s", len(job.keys), exc)
+
+    def _deliver(self, job: _Job, outputs: dict[str, np.ndarray], seconds: float) -> None:
+        self.stats.consecutive_failures = 0
+        self.stats.batches += 1
+        self.stats.crops += len(job.keys)
+        n = len(job.keys)
+        self._on_batch(Batch(job.keys, job.arrived, {h: v[:n] for h, v in outputs.items()},
+                             job.queued, seconds, time.monotonic()))
 
     def close(self) -> None:
         """Stop intake; `run()` finishes the queued crops and the batches in flight, then ends."""

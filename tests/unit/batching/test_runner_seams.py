@@ -10,22 +10,28 @@ from classroom_inference.runners.onnxruntime_cpu import OnnxRuntimeCpuRunner
 from classroom_inference.serving.batcher import Batch, Batcher
 
 
-class BufferedRunner(OnnxRuntimeCpuRunner):
-    """A runner offering its own batch buffers, as a GPU runner does with pinned memory."""
+class Pipelined(OnnxRuntimeCpuRunner):
+    """The CPU runner declaring a GPU runner's depth: two batches may be in flight."""
 
     def __init__(self, meta: EngineMeta, engine_path: Path) -> None:
         super().__init__(meta, engine_path)
-        self.buffers: list[np.ndarray] = []
         self.inputs: list[np.ndarray] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
 
-    def input_buffer(self, size: int) -> np.ndarray:
-        buffer = np.zeros((size, *self.input_shape), np.uint8)
-        self.buffers.append(buffer)
-        return buffer
+    @property
+    def pipeline_depth(self) -> int:
+        return 2
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def submit(self, batch: np.ndarray) -> None:
         self.inputs.append(batch)
-        return super().infer(batch)
+        super().submit(batch)  # raises if the caller exceeds the depth
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def collect(self) -> dict[str, np.ndarray]:
+        self.in_flight -= 1
+        return super().collect()
 
 
 class FailsOnce(OnnxRuntimeCpuRunner):
@@ -38,23 +44,25 @@ class FailsOnce(OnnxRuntimeCpuRunner):
         return super().infer(batch)
 
 
-async def test_crops_are_copied_straight_into_the_runners_buffers(
-    open_engine: Any, crop: Any
+async def test_batches_reuse_two_buffers_and_respect_the_pipeline_depth(
+    open_engine: Any, crop: Any, attention_of: Any
 ) -> None:
-    runner = open_engine(batch=(1, 4, 4), cls=BufferedRunner)
+    runner = open_engine(batch=(1, 4, 4), cls=Pipelined)
     got: list[Batch] = []
-    batcher = Batcher(runner, got.append)
-    assert len(runner.buffers) == 2
-    for i in range(8):
-        batcher.put(crop(f"s{i}", 40 + i))
+    batcher = Batcher(runner, got.append, slots_per_student=64)
+    levels = [(17 * i) % 256 for i in range(40)]
+    for i, level in enumerate(levels):
+        batcher.put(crop(f"s{i % 3}", level, index=i))
     batcher.close()
     await asyncio.wait_for(batcher.run(), 30)
-    assert len(runner.inputs) == 2
-    for batch in runner.inputs:
-        assert any(np.shares_memory(batch, b) for b in runner.buffers)
-    assert [int(runner.inputs[i][j, 0, 0, 0]) for i in range(2) for j in range(4)] == list(
-        range(40, 48)
-    )
+    assert batcher.stats.failed_batches == 0 and len(runner.inputs) == 10
+    assert 1 <= runner.most_in_flight <= 2
+    # every batch is read in place from one of two buffers, never a fresh copy
+    assert all(np.shares_memory(runner.inputs[i], runner.inputs[i % 2]) for i in range(10))
+    assert not np.shares_memory(runner.inputs[0], runner.inputs[1])
+    assert [int(t) for b in got for t in b.arrived] == list(range(40))
+    heads = np.concatenate([b.outputs["attention"][:, 0] for b in got])
+    assert np.allclose(heads, [attention_of(v) for v in levels], atol=1e-5)
 
 
 async def test_an_engine_error_costs_one_batch_not_the_pod(open_engine: Any, crop: Any) -> None:
