@@ -132,7 +132,9 @@ def to_int8(model: onnx.ModelProto, crops: np.ndarray, work: Path,
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=excluded,
                 calibrate_method=CalibrationMethod.MinMax,
-                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                               # TensorRT dequantizes int8 only; biases stay float.
+                               "QuantizeBias": False},
             )
     except Exception as exc:  # ORT's quantizer raises whatever its graph walk hits
         raise EngineBuildFailed(f"int8 quantization failed: {exc}; try precision fp16",
