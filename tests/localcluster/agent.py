@@ -49,6 +49,10 @@ class Agent:
 
     def scan(self) -> None:
         self.nodes_dir.mkdir(parents=True, exist_ok=True)
+        described = {path.stem for path in self.nodes_dir.glob("*.json")}
+        for name in [n for n in self.runtimes if n not in described]:
+            log(f"{name}: node removed, ending its pods")
+            self.runtimes.pop(name).stop()
         for path in sorted(self.nodes_dir.glob("*.json")):
             try:
                 spec = NodeSpec.from_json(path.read_text())

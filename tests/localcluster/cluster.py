@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -25,7 +26,7 @@ from localcluster.nodes import (
     relabel_patch,
     write_agent_node,
 )
-from localcluster.processes import ComponentFailed, log_tail
+from localcluster.processes import ComponentFailed, log_tail, stop_pidfile
 from localcluster.toolchain import Binaries, cache_root, ensure_binaries
 
 NODE_READY_TIMEOUT = 60.0
@@ -110,6 +111,17 @@ class LocalCluster:
             return False
         return True
 
+    def stop_agent(self, *, crash: bool = False) -> None:
+        """Stop the node agent: SIGTERM (a node shutdown: its pods' processes end) or, with
+        `crash`, SIGKILL (they keep running, and the next agent adopts them)."""
+        if crash:
+            stop_pidfile(self.state / "agent.pid", grace=0.0, first=signal.SIGKILL)
+        else:
+            stop_pidfile(self.state / "agent.pid", grace=30.0)
+
+    def start_agent(self) -> None:
+        ControlPlane(self.state, self.binaries).start_agent()
+
     def check_alive(self) -> None:
         """Raise ComponentFailed, with its log tail, if any component has exited."""
         for name in COMPONENTS:
@@ -178,6 +190,14 @@ class LocalCluster:
         if wait:
             for node in nodes:
                 self.wait_node_ready(node.name)
+
+    def remove_nodes(self, *names: str) -> None:
+        """Take nodes away: the agent stops running an agent node's pods; the Node objects
+        are deleted (their pods then go, as the pod garbage collector decides)."""
+        api = self.api()
+        for name in names:
+            (self.nodes_dir / f"{name}.json").unlink(missing_ok=True)
+            api.delete(f"/api/v1/nodes/{name}")
 
     def wait_node_ready(self, name: str, timeout: float = NODE_READY_TIMEOUT) -> None:
         api = self.api()

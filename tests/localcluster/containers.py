@@ -28,7 +28,6 @@ SHIM = Path(__file__).with_name("shim.py")
 MAX_MESSAGE_BYTES = 4096
 FALLBACK_LINES = 80
 FALLBACK_BYTES = 2048
-KILLED = 128 + signal.SIGKILL
 
 
 def now_rfc3339() -> str:
@@ -110,7 +109,10 @@ class ContainerProcess:
         try:
             record = json.loads(self.exit_file.read_text())
         except (OSError, ValueError):
-            record = {"exitCode": KILLED, "signal": signal.SIGKILL, "finishedAt": now_rfc3339()}
+            # The shim itself was killed (a signal before it set its handlers, or SIGKILL).
+            returned = self._popen.poll() if self._popen is not None else None
+            number = -returned if returned is not None and returned < 0 else signal.SIGKILL
+            record = {"exitCode": 128 + number, "signal": number, "finishedAt": now_rfc3339()}
         self._sweep()
         code = int(record["exitCode"])
         reason = record.get("reason") or ("Completed" if code == 0 else "Error")

@@ -109,9 +109,12 @@ class ControlPlane:
         self._start_with_retries("kube-scheduler", self._scheduler)
         self._start_with_retries("kwok", self._kwok)
         self._python_component("provisioner", "localcluster.provisioner")
+        self.start_agent()
+        self._wait_settled()
+
+    def start_agent(self) -> None:
         self._python_component("agent", "localcluster.agent",
                                "--bin", str(Path(sys.executable).parent))
-        self._wait_settled()
 
     def _start_with_retries(self, name: str, launch: Callable[[int], str]) -> str:
         last: ComponentFailed | None = None

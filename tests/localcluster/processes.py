@@ -65,14 +65,16 @@ class Component:
         return "address already in use" in log_tail(self.log, 60).lower()
 
 
-def stop_pidfile(pidfile: Path, grace: float = 10.0) -> None:
-    """SIGTERM the process group named by a pid file, then SIGKILL what is left."""
+def stop_pidfile(pidfile: Path, grace: float = 10.0,
+                 first: signal.Signals = signal.SIGTERM) -> None:
+    """Signal the process group named by a pid file (`first`), then SIGKILL what is left
+    after `grace` seconds."""
     try:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, first)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and _group_alive(pid):
         time.sleep(0.1)

@@ -8,11 +8,14 @@ published `v0.<minor>.<patch>`; that replace block is generated from its own go.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +130,9 @@ def _run_go(go: Path, args: list[str], work: Path, what: str) -> str:
         [str(go), *args], cwd=work, env=_go_env(go, work), capture_output=True, text=True
     )
     if result.returncode != 0:
-        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        # `go mod download -json` reports a failed module in its JSON ("Error"), not on stderr.
+        errors = re.findall(r'"Error":\s*"((?:[^"\\]|\\.)*)"', result.stdout)
+        lines = [ln for ln in [*result.stderr.splitlines(), *errors] if ln.strip()]
         reason = next(
             (ln for ln in lines if "dial tcp" in ln or "404" in ln or "not found" in ln),
             lines[-1] if lines else "no output",
@@ -142,7 +147,8 @@ def staging_replaces(kubernetes_go_mod: str, version: str) -> list[str]:
     `version` is the Kubernetes release (v1.36.3); staging modules are published as v0.36.3.
     """
     published = "v0." + version.removeprefix("v1.")
-    required = re.findall(r"^\s*(k8s\.io/[\w.-]+) v0\.0\.0\s*$", kubernetes_go_mod, re.M)
+    required = re.findall(r"^\s*(k8s\.io/[\w./-]+) v0\.0\.0\s*(?://.*)?$", kubernetes_go_mod,
+                          re.M)
     modules = sorted(set(required))
     return [f"{module} => {module} {published}" for module in modules]
 
@@ -194,12 +200,14 @@ def _build_kubernetes(go: Path, out: Path) -> None:
     for package in [*packages, "./cmd/etcd"]:
         name = package.rsplit("/", 1)[-1]
         _log(f"go build {name}")
+        partial = out / f".{name}.partial"
         _run_go(
             go,
-            ["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / name), package],
+            ["build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), package],
             work,
             f"building {name}",
         )
+        partial.replace(out / name)  # a binary is in place whole or not at all
 
 
 def _install(go: Path, out: Path, module_package: str, version: str, name: str) -> None:
@@ -218,17 +226,43 @@ def _install(go: Path, out: Path, module_package: str, version: str, name: str) 
     if result.returncode != 0:
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         raise ToolchainError(f"installing {name} {version} failed: {lines[-1] if lines else ''}")
-    shutil.copy2(gobin / name, out / name)
+    partial = out / f".{name}.partial"
+    shutil.copy2(gobin / name, partial)
+    partial.replace(out / name)
+
+
+@contextlib.contextmanager
+def _build_lock(out: Path) -> Iterator[None]:
+    """One build per machine: a second caller waits for the first instead of building too."""
+    with (out.parent / f"{out.name}.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log("another build of the same binaries is running; waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_binaries() -> Binaries:
     """Return the cached binaries, building whatever is missing."""
     out = binaries_dir()
     bins = Binaries(out)
-    missing = [name for name in ALL_BINARIES if not bins.path(name).is_file()]
-    if not missing:
+    if all(bins.path(name).is_file() for name in ALL_BINARIES):
         return bins
     out.mkdir(parents=True, exist_ok=True)
+    with _build_lock(out):
+        _build_missing(bins)
+    return bins
+
+
+def _build_missing(bins: Binaries) -> None:
+    out = bins.directory
+    missing = [name for name in ALL_BINARIES if not bins.path(name).is_file()]
+    if not missing:
+        return
     go = find_go()
     if any(name in missing for name in (*KUBERNETES_COMMANDS, "etcd")):
         _build_kubernetes(go, out)
@@ -239,7 +273,6 @@ def ensure_binaries() -> Binaries:
     still = [name for name in ALL_BINARIES if not bins.path(name).is_file()]
     if still:
         raise ToolchainError(f"build finished without {', '.join(still)}")
-    return bins
 
 
 def main() -> int:
