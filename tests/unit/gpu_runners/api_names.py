@@ -4,8 +4,8 @@ The library object is reached through `roots` (e.g. `trt`, `cudart`, or an attri
 `self._trt` / `cuda.cudart`). Everything derived from it is followed: variables and `self`
 attributes assigned from a library expression (module-wide by name, so a helper's parameter
 named like the caller's variable is followed too), loop and comprehension targets over such
-values, and methods of classes that subclass a library class (ILogger.log). Every attribute read
-or written on a library value is a used name.
+values, calls of our functions that return one, and methods of classes that subclass a library
+class (ILogger.log). Every attribute read or written on a library value is a used name.
 
 `surface()` lists what a fake module defines publicly, so a test can require that a fake offers
 exactly the names the code uses, no more and no fewer.
@@ -29,6 +29,7 @@ class _Walker:
         self.roots = roots
         self.tainted: set[str] = set()  # variable names holding library values
         self.tainted_attrs: set[str] = set()  # self.<attr> holding library values
+        self.returning: set[str] = set()  # functions that return library values
         self.used: set[str] = set()
 
     def is_library(self, node: ast.AST) -> bool:
@@ -41,11 +42,15 @@ class _Walker:
                 return node.attr in self.tainted_attrs
             return self.is_library(node.value)
         if isinstance(node, ast.Call):
-            return self.is_library(node.func)
+            called = node.func
+            name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
+            return name in self.returning or self.is_library(called)
         if isinstance(node, ast.Subscript):
             return self.is_library(node.value)
         if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
             return self.is_library(node.elt)
+        if isinstance(node, ast.DictComp):
+            return self.is_library(node.value)
         return False
 
     def taint(self, target: ast.AST) -> bool:
@@ -71,7 +76,17 @@ class _Walker:
                     changed |= self.taint(node.target)
             elif isinstance(node, (ast.For, ast.comprehension)) and self.is_library(node.iter):
                 changed |= self.taint(node.target)
+            elif isinstance(node, ast.FunctionDef) and self.returns_library(node):
+                self.returning.add(node.name)
+                changed = True
         return changed
+
+    def returns_library(self, function: ast.FunctionDef) -> bool:
+        """A function not yet known to return a library value, that does."""
+        return function.name not in self.returning and any(
+            isinstance(r, ast.Return) and r.value is not None and self.is_library(r.value)
+            for r in ast.walk(function)
+        )
 
     def collect(self, tree: ast.AST) -> None:
         for node in ast.walk(tree):

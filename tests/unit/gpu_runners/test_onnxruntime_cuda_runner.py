@@ -1,0 +1,141 @@
+"""The ONNX Runtime CUDA runner's logic through fake_onnxruntime on the fake CUDA device.
+
+The fake session runs the real model on what the runner bound, so heads equal the CPU runner's
+only if bindings, graph buckets, slots and stream order are right.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import onnx
+import onnxruntime as real_onnxruntime
+import pytest
+from bench.engines import write_engine
+from classroom_inference.runners import open_runner
+from classroom_inference.runners.base import BackendUnavailable
+from classroom_inference.runners.onnxruntime_cuda import OnnxRuntimeCudaRunner, batch_buckets
+from onnx import TensorProto, helper
+from unit.gpu_runners.fake_device import FakeDevice
+
+
+def _batch(rows: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (rows, 64, 64, 3), dtype=np.uint8)
+
+
+def _expected(engine_dir: Path, batch: np.ndarray) -> dict[str, np.ndarray]:
+    """The heads from the real onnxruntime on the CPU (bound at import, before any fake)."""
+    session = real_onnxruntime.InferenceSession(str(engine_dir / "engine.onnx"),
+                                                providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, {"crops": batch}), strict=True))
+
+
+def _cuda_runner(engine_dir: Path, **options: bool) -> OnnxRuntimeCudaRunner:
+    probe = open_runner(engine_dir, backend="onnxruntime-cuda")
+    return OnnxRuntimeCudaRunner(probe.meta, probe.engine_path, **options)
+
+
+@pytest.mark.parametrize("cuda_graph", [False, True])
+@pytest.mark.parametrize("prefer_nhwc", [False, True])
+def test_heads_match_the_onnx_reference(fake_ort: ModuleType, engine_dir: Path,
+                                        cuda_graph: bool, prefer_nhwc: bool) -> None:
+    with _cuda_runner(engine_dir, cuda_graph=cuda_graph, prefer_nhwc=prefer_nhwc) as runner:
+        assert runner.cuda_graph is cuda_graph
+        for seed, rows in enumerate([1, 5, 32, 3, 5, 17]):
+            batch = _batch(rows, seed)
+            got, want = runner.infer(batch), _expected(engine_dir, batch)
+            for head in want:
+                assert got[head].shape == want[head].shape
+                np.testing.assert_allclose(got[head], want[head], rtol=1e-6)
+
+
+def test_overlapped_batches_keep_their_own_heads(fake_ort: ModuleType, engine_dir: Path) -> None:
+    batches = [_batch(rows, seed) for seed, rows in enumerate([3, 32, 7, 1, 30, 2])]
+    with _cuda_runner(engine_dir, cuda_graph=True) as runner:
+        runner.submit(batches[0])
+        results = []
+        for following in batches[1:]:
+            runner.submit(following)
+            results.append(runner.collect())
+        results.append(runner.collect())
+    for batch, got in zip(batches, results, strict=True):
+        np.testing.assert_allclose(got["emotion"], _expected(engine_dir, batch)["emotion"],
+                                   rtol=1e-6)
+
+
+def test_the_session_gets_the_pipeline_stream_and_runs_async(fake_ort: ModuleType,
+                                                             fake_cuda: FakeDevice,
+                                                             engine_dir: Path) -> None:
+    with _cuda_runner(engine_dir, cuda_graph=False, prefer_nhwc=True) as runner:
+        session = fake_ort._settings["sessions"][-1]
+        assert session._options == {
+            "device_id": "0", "has_user_compute_stream": "1", "prefer_nhwc": "1",
+            "user_compute_stream": str(runner.compute_stream.address),
+        }
+        assert runner.options == session._options
+        runner.submit(_batch(4, 0))
+        stream = fake_cuda.streams[runner.compute_stream.address]
+        assert stream.done < stream.total  # Run() returned with the work still queued
+        runner.collect()
+
+
+def test_warm_up_captures_one_graph_per_slot_and_bucket(fake_ort: ModuleType,
+                                                        engine_dir: Path) -> None:
+    with _cuda_runner(engine_dir, cuda_graph=True) as runner:
+        runner.warm_up(iterations=1)
+        graphs = fake_ort._settings["sessions"][-1]._graphs
+        assert len(graphs) == 2 * len(batch_buckets(1, 32))
+        shapes = sorted(bound["crops"][2][0] for bound in graphs.values())
+        assert shapes == sorted(2 * list(batch_buckets(1, 32)))
+
+
+def test_a_refused_graph_falls_back_to_plain_runs(fake_ort: ModuleType, engine_dir: Path) -> None:
+    fake_ort._settings["refuse_graph"] = True
+    with _cuda_runner(engine_dir, cuda_graph=True) as runner:
+        assert runner.cuda_graph is False
+        assert "enable_cuda_graph" not in runner.options
+        batch = _batch(6, 1)
+        np.testing.assert_allclose(runner.infer(batch)["attention"],
+                                   _expected(engine_dir, batch)["attention"], rtol=1e-6)
+
+
+def test_a_silent_fallback_to_the_cpu_is_refused(fake_ort: ModuleType, engine_dir: Path) -> None:
+    fake_ort._settings["cpu_fallback"] = True
+    with pytest.raises(BackendUnavailable, match="fell back to CPUExecutionProvider"):
+        _cuda_runner(engine_dir).load()
+
+
+def test_without_the_cuda_provider_the_package_is_named(fake_ort: ModuleType,
+                                                        engine_dir: Path) -> None:
+    fake_ort._settings["available"] = ["CPUExecutionProvider"]
+    with pytest.raises(BackendUnavailable, match="onnxruntime-gpu"):
+        _cuda_runner(engine_dir).load()
+
+
+def _fp16_heads(engine_dir: Path) -> Path:
+    """The engine with every head cast to float16, as an fp16 engine may give them."""
+    path = engine_dir / "engine.onnx"
+    model = onnx.load(str(path))
+    for output in model.graph.output:
+        producer = next(n for n in model.graph.node if output.name in n.output)
+        producer.output[list(producer.output).index(output.name)] = output.name + "/float"
+        model.graph.node.append(helper.make_node("Cast", [output.name + "/float"],
+                                                 [output.name], to=TensorProto.FLOAT16))
+        output.type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.save(model, str(path))
+    return engine_dir
+
+
+def test_fp16_heads_come_back_as_float32(fake_ort: ModuleType, tmp_path: Path) -> None:
+    reference = write_engine(tmp_path / "fp32", batch=(1, 16, 32))
+    half = _fp16_heads(write_engine(tmp_path / "fp16", batch=(1, 16, 32)))
+    batch = _batch(9, 3)
+    with _cuda_runner(half, cuda_graph=True) as runner:
+        got = runner.infer(batch)
+    want = _expected(reference, batch)
+    for head in want:
+        assert got[head].dtype == np.float32
+        np.testing.assert_allclose(got[head], want[head], atol=2e-3)
