@@ -28,6 +28,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -307,15 +308,13 @@ def run(batches: list[int], seconds: float, out: Path) -> dict[str, Any]:
         except Exception as exc:
             report["errors"].append({"path": "fp16 conversion", "error": repr(exc)})
         for precision, engine in engines.items():
-            attempt(f"uint8 {precision}",
-                    lambda e=engine, p=precision: bench_uint8(e, p, batches, seconds,
-                                                              report["results"]))
+            attempt(f"uint8 {precision}", partial(bench_uint8, engine, precision, batches,
+                                                  seconds, report["results"]))
         for precision, path in floats.items():
-            attempt(f"float {precision}",
-                    lambda m=path, p=precision: bench_float(m, p, batches, seconds,
-                                                            report["results"]))
-        attempt("copy-only", lambda: bench_copy_only(engines["fp32"], batches, seconds,
-                                                     report["copyOnly"]))
+            attempt(f"float {precision}", partial(bench_float, path, precision, batches,
+                                                  seconds, report["results"]))
+        attempt("copy-only", partial(bench_copy_only, engines["fp32"], batches, seconds,
+                                     report["copyOnly"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")

@@ -21,7 +21,7 @@ GARBAGE = 0xAB
 
 class Stream:
     def __init__(self) -> None:
-        self.queued: deque[Callable[[], None]] = deque()
+        self.queued: deque[Callable[[], object]] = deque()
         self.done = 0  # operations executed so far
         self.total = 0  # operations ever queued
 
@@ -74,7 +74,7 @@ class FakeDevice:
         inside = address + nbytes <= start + ctypes.sizeof(self.memory[start])
         return inside and (start in self.device_addresses) == device
 
-    def enqueue(self, stream: int, operation: Callable[[], None]) -> None:
+    def enqueue(self, stream: int, operation: Callable[[], object]) -> None:
         queue = self.streams[int(stream)]
         queue.queued.append(operation)
         queue.total += 1

@@ -64,7 +64,7 @@ def build(fake_trt: ModuleType, onnx_path: Path, tmp_path: Path,
             log=build_log,
         )
         arguments.update(overrides)
-        return build_plan(onnx, plan, **arguments)  # type: ignore[arg-type]
+        return build_plan(onnx, plan, **arguments)
 
     return run
 

@@ -71,7 +71,7 @@ class TensorIOMode:
     OUTPUT = "OUTPUT"
 
 
-_ONNX_TYPES = {
+_ONNX_TYPES: dict[int, str] = {
     onnx.TensorProto.UINT8: DataType.UINT8,
     onnx.TensorProto.FLOAT: DataType.FLOAT,
     onnx.TensorProto.FLOAT16: DataType.HALF,
