@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 import urllib.error
@@ -138,6 +139,15 @@ class Publisher:
                 start_new_session=True,
             )
 
+    def pause(self) -> None:
+        """The camera hangs: its connection stays open and nothing more is sent."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """The camera dies: no goodbye to the server."""
         if self.process is not None and self.process.poll() is None:
@@ -146,6 +156,7 @@ class Publisher:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.resume()
             self.process.terminate()
             try:
                 self.process.wait(timeout=5)

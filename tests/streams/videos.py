@@ -130,3 +130,17 @@ def room_frame(
         x0, y0 = student.x - student.size // 2, student.y - student.size // 2
         grey[y0 : y0 + student.size, x0 : x0 + student.size] = tile
     return np.repeat(grey[:, :, np.newaxis], 3, axis=2)
+
+
+def room_video(
+    path: Path,
+    students: Sequence[Student],
+    *,
+    seconds: float = 3.0,
+    fps: int = 25,
+    width: int = 640,
+    height: int = 360,
+) -> Path:
+    """A still classroom camera: the drawn students, sitting still."""
+    image = room_frame(students, width=width, height=height)
+    return write_video(path, round(seconds * fps), lambda _: image, fps=fps)

@@ -1,0 +1,53 @@
+"""A camera published to a real RTSP server is decoded, and a room camera gives steady seats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from classroom_inference.serving.crops import CropShape, RoomCropper
+from classroom_inference.serving.frames import StreamState
+from classroom_inference.serving.streams import StreamSupervisor
+from streams.server import RtspServer
+
+from .conftest import TEST_BACKOFF
+
+
+async def test_a_camera_stream_is_decoded(rtsp_server: RtspServer, camera_video: Path) -> None:
+    rtsp_server.publish("room-101", camera_video)
+    supervisor = StreamSupervisor("room-101-0", rtsp_server.url("room-101"), backoff=TEST_BACKOFF)
+    supervisor.start()
+    frames = []
+    try:
+        async for frame in supervisor.frames():
+            frames.append(frame)
+            if len(frames) == 30:
+                break
+        stats = supervisor.stats()
+    finally:
+        await supervisor.stop()
+    assert len(frames) == 30
+    assert all(f.image.shape == (240, 320, 3) for f in frames)
+    assert [f.index for f in frames] == sorted(f.index for f in frames)
+    assert stats.state is StreamState.HEALTHY
+    assert stats.error is None and stats.reconnects == 0
+    assert stats.fps > 0
+
+
+async def test_a_room_camera_gives_one_crop_per_student_under_steady_seats(
+    rtsp_server: RtspServer, room_video: Path
+) -> None:
+    rtsp_server.publish("room-103", room_video)
+    supervisor = StreamSupervisor("room-103-0", rtsp_server.url("room-103"), backoff=TEST_BACKOFF)
+    cropper = RoomCropper(CropShape(64, 64, 3), detect_every=5)
+    supervisor.start()
+    seats_per_frame: list[list[str]] = []
+    try:
+        async for frame in supervisor.frames():
+            crops = cropper.crop(frame)
+            assert all(c.image.shape == (64, 64, 3) for c in crops)
+            seats_per_frame.append([c.seat for c in crops])
+            if len(seats_per_frame) == 40:
+                break
+    finally:
+        await supervisor.stop()
+    assert all(seats == ["1", "2", "3", "4", "5"] for seats in seats_per_frame), seats_per_frame
