@@ -174,11 +174,19 @@ class GpuPipelineRunner(Runner):
         self.submit(batch)
         return self.collect()
 
-    def close_pipeline(self) -> None:
-        """Wait for the GPU, then free slots and streams. Safe to call twice."""
+    def synchronize(self) -> None:
+        """Wait until everything queued on both streams has run."""
         for stream in (self._copy_stream, self._compute_stream):
             if stream is not None:
                 stream.synchronize()
+
+    def close_pipeline(self) -> None:
+        """Wait for the GPU, then free slots and streams. Safe to call twice.
+
+        Engines release their own state between synchronize() and this, so nothing of theirs
+        can still point at a buffer or stream when it is freed.
+        """
+        self.synchronize()
         for slot in self._slots:
             slot.release()
         self._slots = []

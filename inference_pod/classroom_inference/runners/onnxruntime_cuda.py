@@ -137,9 +137,10 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
                     providers=[(PROVIDER, provider), "CPUExecutionProvider"],
                 )
             except Exception as exc:  # ORT raises its own Fail / InvalidArgument types
+                # A graph needs every node on the GPU; ORT refuses at creation when one is not,
+                # and the engine then runs without graphs.
                 failure = exc
                 continue
-            # A graph needs every node on the GPU; ORT refuses at creation when one is not.
             self.cuda_graph = cuda_graph
             self.options = provider
             return session
@@ -215,6 +216,9 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
                 self.infer(batch)
 
     def close(self) -> None:
+        # The session (and its captured graphs) runs on our stream and into our buffers: it goes
+        # after the queued work and before the stream and buffers.
+        self.synchronize()
         self._graph_runs.clear()
         self._session = None
         self.close_pipeline()

@@ -113,7 +113,8 @@ class TensorRtRunner(GpuPipelineRunner):
         return self._log.summary() if self._log is not None else ""
 
     def close(self) -> None:
-        self.close_pipeline()
+        self.synchronize()
         self._context = None
         self._engine = None
         self._runtime = None
+        self.close_pipeline()
