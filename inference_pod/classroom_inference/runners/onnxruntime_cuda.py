@@ -81,7 +81,7 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
         self._ort: Any = None
         self._session: Any = None
         self._buckets: tuple[int, ...] = ()
-        self._graph_runs: dict[tuple[int, int], tuple[Any, Any]] = {}
+        self._runs: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._run_options: Any = None
 
     def provider_options(self, stream_address: int, *, cuda_graph: bool) -> dict[str, str]:
@@ -177,11 +177,8 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
         return binding
 
     def enqueue(self, slot_index: int, slot: Slot, rows: int) -> None:
-        if self.cuda_graph:
-            binding, run_options = self._graph_run(slot_index, slot, bucket_for(rows,
-                                                                                 self._buckets))
-        else:
-            binding, run_options = self._binding(slot, rows), self._run_options
+        shape_rows = bucket_for(rows, self._buckets) if self.cuda_graph else rows
+        binding, run_options = self._run(slot_index, slot, shape_rows)
         try:
             self._session.run_with_iobinding(binding, run_options)
         except Exception as exc:  # ORT's own error types
@@ -189,21 +186,24 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
                 if self.cuda_graph else ""
             raise RunnerError(f"ONNX Runtime could not run the batch: {exc}{hint}") from exc
 
-    def _graph_run(self, slot_index: int, slot: Slot, bucket: int) -> tuple[Any, Any]:
-        """The binding and run options of one captured graph, made on first use.
+    def _run(self, slot_index: int, slot: Slot, rows: int) -> tuple[Any, Any]:
+        """The binding and run options for `rows` rows of a slot, made on first use and kept:
+        slots never move, so neither do the addresses bound.
 
-        The rows past the batch hold whatever the slot held before; their heads are computed
-        and never downloaded.
+        With graphs, each (slot, bucket) is its own graph. The rows past the batch hold
+        whatever the slot held before; their heads are computed and never downloaded.
         """
-        key = (slot_index, bucket)
-        if key not in self._graph_runs:
-            run_options = self._ort.RunOptions()
-            run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
-            # Graph ids start at 1: ORT keeps 0 as its default graph and -1 for "no graph".
-            graph_id = 1 + slot_index * len(self._buckets) + self._buckets.index(bucket)
-            run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
-            self._graph_runs[key] = (self._binding(slot, bucket), run_options)
-        return self._graph_runs[key]
+        key = (slot_index, rows)
+        if key not in self._runs:
+            run_options = self._run_options
+            if self.cuda_graph:
+                run_options = self._ort.RunOptions()
+                run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
+                # Graph ids start at 1: ORT keeps 0 as its default graph and -1 for none.
+                graph_id = 1 + slot_index * len(self._buckets) + self._buckets.index(rows)
+                run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
+            self._runs[key] = (self._binding(slot, rows), run_options)
+        return self._runs[key]
 
     def warm_up(self, iterations: int = 3) -> None:
         """Capture every graph before serving: each (slot, bucket) pair is captured on first use."""
@@ -219,6 +219,6 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
         # The session (and its captured graphs) runs on our stream and into our buffers: it goes
         # after the queued work and before the stream and buffers.
         self.synchronize()
-        self._graph_runs.clear()
+        self._runs.clear()
         self._session = None
         self.close_pipeline()
