@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from localcluster.toolchain import ensure_binaries
+from localcluster.toolchain import KUBERNETES_VERSION, ensure_binaries
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "helm" / "classroom-operator"
@@ -68,7 +68,7 @@ def template(helm: Path, tmp_path: Path) -> Callable[
         path.write_text(yaml.safe_dump(values))
         return subprocess.run(
             [str(helm), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-             "--values", str(path)],
+             "--kube-version", KUBERNETES_VERSION, "--values", str(path)],
             capture_output=True, text=True, timeout=120,
         )
 

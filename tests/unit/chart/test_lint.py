@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from localcluster.toolchain import KUBERNETES_VERSION
 
 CHART = Path(__file__).resolve().parents[3] / "helm" / "classroom-operator"
 
@@ -23,7 +24,8 @@ VALUE_SETS = {
 def test_lint_strict_passes(helm: Path, tmp_path: Path, name: str) -> None:
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(VALUE_SETS[name]))
-    result = subprocess.run([str(helm), "lint", "--strict", str(CHART), "--values", str(values)],
+    result = subprocess.run([str(helm), "lint", "--strict", str(CHART), "--values", str(values),
+                             "--kube-version", KUBERNETES_VERSION],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
@@ -34,7 +36,8 @@ def test_lint_refuses_a_broken_chart(helm: Path, tmp_path: Path) -> None:
     broken = tmp_path / "classroom-operator"
     subprocess.run(["cp", "-r", str(CHART), str(broken)], check=True)
     (broken / "templates" / "deployment.yaml").write_text("{{ .Values.operator.replicas \n")
-    result = subprocess.run([str(helm), "lint", "--strict", str(broken)],
+    result = subprocess.run([str(helm), "lint", "--strict", str(broken),
+                             "--kube-version", KUBERNETES_VERSION],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "deployment.yaml" in result.stdout + result.stderr
