@@ -1,0 +1,341 @@
+"""The serving pod's lifecycle: load, warm up, ready, run, drain, stop.
+
+load     open the engine (<store>/<fingerprint> or --engine-dir) with the runner meta.json names
+warm up  run the engine at its profile's batch sizes, so the first real batch pays no set-up cost
+ready    the first good assignment is applied: its streams start; /readyz turns 200
+run      per stream: supervisor (ingest) -> crop -> batcher; batches -> analysis -> outbox
+         (SSE feed, spool, webhook). The assignment file is followed; streams come and go.
+drain    on SIGTERM: /readyz 503, stop intake, finish queued crops and batches in flight, close
+         the open summaries, end SSE streams, flush the spool and deliver it while time allows
+stop     release the engine
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from classroom_inference.runners import Runner, open_runner
+from classroom_inference.serving.analysis import Analysis
+from classroom_inference.serving.assignment import (
+    AnalysisSettings,
+    Assignment,
+    AssignmentFollower,
+    StreamAssignment,
+)
+from classroom_inference.serving.batcher import Batch, Batcher
+from classroom_inference.serving.crops import Cropper, CropShape, cropper_for
+from classroom_inference.serving.events import EventHub
+from classroom_inference.serving.frames import Crop, StreamState
+from classroom_inference.serving.metrics import PodMetrics
+from classroom_inference.serving.outbox import Outbox
+from classroom_inference.serving.pseudonym import Pseudonyms
+from classroom_inference.serving.sink import Envelope, WebhookSink
+from classroom_inference.serving.spool import Spool
+from classroom_inference.serving.status import readings
+from classroom_inference.serving.streams import StreamSupervisor
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.25
+# This many failed batches in a row and the pod stops calling itself ready.
+FAILING_ENGINE_BATCHES = 10
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    engine_dir: Path
+    assignment: Path
+    pod_name: str
+    id_secret: str
+    spool_dir: Path
+    sink_token: str | None = None
+    backend: str | None = None
+    spool_max_bytes: int = 256 << 20
+    max_delay_seconds: float = 0.01
+    slots_per_student: int = 2
+    drain_seconds: float = 20.0
+    assignment_poll_seconds: float = 1.0
+
+
+@dataclass(eq=False)
+class StreamRun:
+    """One assigned stream being served: its supervisor and the task feeding its crops."""
+
+    assignment: StreamAssignment
+    supervisor: StreamSupervisor
+    worker: asyncio.Task[None]
+    lost: bool = False  # the analysis was told the stream failed
+
+
+@dataclass
+class Tallies:
+    """Counts the hot path keeps in plain Python; metrics read them at scrape time."""
+
+    crops: Counter[str] = field(default_factory=Counter)  # by classroom
+    dropped: Counter[str] = field(default_factory=Counter)  # by reason
+    outstanding: Counter[str] = field(default_factory=Counter)  # by stream: crops not yet analysed
+
+
+class Pod:
+    def __init__(self, settings: PodSettings) -> None:
+        self.settings = settings
+        self.phase = "Starting"
+        self.runner: Runner | None = None
+        self.analysis: Analysis | None = None
+        self.batcher: Batcher | None = None
+        self.hub = EventHub()
+        self.sink: WebhookSink | None = None
+        self.outbox = Outbox(self.hub, None)
+        self.follower = AssignmentFollower(settings.assignment, settings.pod_name, self._apply,
+                                           poll_seconds=settings.assignment_poll_seconds)
+        self.pseudonyms = Pseudonyms(settings.id_secret)
+        self.streams: dict[str, StreamRun] = {}
+        self.tallies = Tallies()
+        self.metrics = PodMetrics(lambda: readings(self), model="", fingerprint="")
+        self.failure: str | None = None  # why a task the pod cannot live without ended
+        self._settled: dict[str, asyncio.Event] = {}
+        self._removals: dict[str, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sink_task: asyncio.Task[None] | None = None
+        self._detect = ThreadPoolExecutor(2, thread_name_prefix="face-detect")
+        self._timings: dict[str, list[float]] = defaultdict(list)
+        self._wall_offset = time.time() - time.monotonic()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load and warm the engine, open the spool, apply the assignment, start serving."""
+        self.phase = "Loading"
+        runner = open_runner(self.settings.engine_dir, self.settings.backend)
+        self.metrics.fingerprint = runner.meta.fingerprint
+        await asyncio.to_thread(runner.load)
+        self.runner = runner
+        self.phase = "WarmingUp"
+        await asyncio.to_thread(runner.warm_up)
+        spool = await asyncio.to_thread(
+            Spool, self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes)
+        self.sink = WebhookSink(spool, token=self.settings.sink_token, envelope=Envelope(
+            self.settings.pod_name, "", runner.meta.fingerprint))
+        self.outbox = Outbox(self.hub, self.sink, first_seq=_next_seq(spool))
+        now = time.monotonic()
+        self.analysis = Analysis(
+            AnalysisSettings(),  # until the assignment, applied below, says otherwise
+            runner.heads, runner.meta.emotion_labels, self.outbox.publish,
+            self.pseudonyms.student, now=now, wall_offset=self._wall_offset)
+        self.batcher = Batcher(runner, self._on_batch, max_delay=self.settings.max_delay_seconds,
+                               slots_per_student=self.settings.slots_per_student,
+                               on_drop=self._on_drop)
+        self._sink_task = self._spawn(self.sink.run(), "webhook sink")
+        self._spawn(self.batcher.run(), "batcher")
+        self._spawn(self._tick(), "ticker")
+        self.phase = "WaitingForAssignment"
+        await self.follower.check()
+        self._spawn(self.follower.run(), "assignment follower")
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        task.add_done_callback(self._task_ended)
+        self._tasks.append(task)
+        return task
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self.phase in ("Draining", "Stopped"):
+            return
+        error = task.exception()
+        self.failure = f"{task.get_name()} ended: {error!r}" if error else (
+            f"{task.get_name()} ended")
+        log.error("the pod cannot go on: %s", self.failure, exc_info=error)
+
+    @property
+    def ready(self) -> tuple[bool, str]:
+        if self.failure:
+            return False, self.failure
+        if self.phase != "Ready":
+            return False, {"Loading": "loading the engine", "WarmingUp": "warming up the engine",
+                           "WaitingForAssignment": "no usable assignment yet",
+                           }.get(self.phase, self.phase.lower())
+        if self.batcher and self.batcher.stats.consecutive_failures >= FAILING_ENGINE_BATCHES:
+            return False, f"the engine is failing: {self.batcher.stats.last_error}"
+        return True, "ready"
+
+    @property
+    def alive(self) -> bool:
+        return self.failure is None
+
+    async def drain(self) -> bool:
+        """Stop intake and finish everything in flight; True when every event was delivered."""
+        if self.phase in ("Draining", "Stopped"):
+            return False
+        started_as = self.phase
+        self.phase = "Draining"
+        log.info("draining: intake stops, queued crops finish, the spool is flushed")
+        for task in self._tasks:
+            if task.get_name() in ("assignment follower", "ticker"):
+                task.cancel()
+        await asyncio.gather(*(self._stop_stream(sid) for sid in list(self.streams)),
+                             *self._removals.values(), return_exceptions=True)
+        delivered = True
+        if self.batcher is not None:
+            self.batcher.close()
+            await asyncio.gather(*(t for t in self._tasks if t.get_name() == "batcher"),
+                                 return_exceptions=True)
+        if self.analysis is not None and started_as != "Loading":
+            self._flush_timings()
+            self.analysis.finish(time.monotonic())
+        self.outbox.closed = True
+        self.hub.close()
+        if self.sink is not None and self._sink_task is not None:
+            delivered = await self.sink.drain(self._sink_task, self.settings.drain_seconds)
+            log.info("spool %s", "delivered" if delivered else
+                     "kept on disk for the next start (the sink did not take it in time)")
+        if self.runner is not None:
+            await asyncio.to_thread(self.runner.close)
+        self._detect.shutdown(wait=False)
+        self.phase = "Stopped"
+        return delivered
+
+    # --- the assignment -------------------------------------------------------------------
+
+    async def _apply(self, assignment: Assignment) -> None:
+        assert self.analysis is not None  # the follower runs only once start() made it
+        if assignment.fingerprint != (self.runner.meta.fingerprint if self.runner else None):
+            log.warning("the assignment is for engine %s; this pod serves %s (a rollout is "
+                        "under way)", assignment.fingerprint, self.runner and
+                        self.runner.meta.fingerprint)
+        self.analysis.settings = assignment.analysis
+        if self.sink is not None:
+            self.sink.envelope = Envelope(self.settings.pod_name, assignment.model,
+                                          self.sink.envelope.fingerprint)
+            self.sink.set_url(assignment.sink_url)
+        self.metrics.model = assignment.model
+        wanted = assignment.streams
+        for sid, run in list(self.streams.items()):
+            if wanted.get(sid) != run.assignment:
+                self._removals[sid] = asyncio.create_task(self._remove(sid))
+        for sid, stream in wanted.items():
+            if sid not in self.streams:
+                await self._start_stream(stream)
+        if self.phase == "WaitingForAssignment":
+            self.phase = "Ready"
+        log.info("assignment generation %d applied: %d classrooms, %d streams",
+                 assignment.generation, len(assignment.classrooms), len(wanted))
+
+    async def _start_stream(self, stream: StreamAssignment) -> None:
+        removal = self._removals.get(stream.id)
+        if removal is not None:  # the same id is coming back: let the old one finish first
+            await removal
+        assert self.analysis is not None and self.runner is not None
+        self.analysis.add_stream(stream.id, stream.classroom, stream.layout, time.monotonic())
+        supervisor = StreamSupervisor(stream.id, stream.url)
+        shape = CropShape(*self.runner.input_shape)
+        cropper = cropper_for(stream.layout, shape, executor=self._detect)
+        self._settled[stream.id] = asyncio.Event()
+        supervisor.start()
+        worker = asyncio.create_task(self._feed(stream, supervisor, cropper),
+                                     name=f"feed-{stream.id}")
+        self.streams[stream.id] = StreamRun(stream, supervisor, worker)
+
+    async def _stop_stream(self, sid: str) -> None:
+        run = self.streams.pop(sid, None)
+        if run is None:
+            return
+        await run.supervisor.stop()  # the worker gets the frame already waiting, then the end
+        await run.worker
+
+    async def _remove(self, sid: str) -> None:
+        """A stream left the assignment: stop intake, let its queued crops finish, forget it."""
+        try:
+            await self._stop_stream(sid)
+            settled = self._settled.pop(sid)
+            if self.tallies.outstanding[sid] > 0:
+                await settled.wait()
+            assert self.analysis is not None
+            self.analysis.remove_stream(sid, time.monotonic())
+        finally:
+            self._removals.pop(sid, None)
+
+    # --- the hot path ---------------------------------------------------------------------
+
+    async def _feed(self, stream: StreamAssignment, supervisor: StreamSupervisor,
+                    cropper: Cropper) -> None:
+        assert self.batcher is not None
+        put = self.batcher.put
+        handoff, crop_times = self._timings["handoff"], self._timings["crop"]
+        outstanding, crops_of_room = self.tallies.outstanding, self.tallies.crops
+        async for frame in supervisor.frames():
+            start = time.monotonic()
+            handoff.append(start - frame.arrived)
+            crops = cropper.crop(frame)
+            crop_times.append(time.monotonic() - start)
+            for crop in crops:
+                if put(crop):
+                    outstanding[stream.id] += 1
+            crops_of_room[stream.classroom] += len(crops)
+
+    def _on_drop(self, crop: Crop, reason: str) -> None:
+        self.tallies.dropped[reason] += 1
+        if reason == "lagging":  # it had been counted in: it will never reach the analysis
+            self._settle(crop.stream_id, 1)
+
+    def _settle(self, sid: str, count: int) -> None:
+        left = self.tallies.outstanding[sid] - count
+        self.tallies.outstanding[sid] = left
+        if left <= 0:
+            del self.tallies.outstanding[sid]
+            settled = self._settled.get(sid)
+            if settled is not None:
+                settled.set()
+
+    def _on_batch(self, batch: Batch) -> None:
+        assert self.analysis is not None
+        start = time.monotonic()
+        self.analysis.observe(batch.keys, batch.arrived, batch.outputs)
+        done = time.monotonic()
+        n = len(batch.keys)
+        stages = self.metrics.stages
+        stages.observe(batch.queued, "queue")
+        stages.observe(np.full(n, batch.infer_seconds), "infer")
+        stages.observe(np.full(n, (done - start) / n), "analyse")
+        stages.observe(done - batch.arrived, "label")
+        self.metrics.batch_sizes.observe(float(n))
+        for sid, count in Counter(s for s, _ in batch.keys).items():
+            self._settle(sid, count)
+
+    def _flush_timings(self) -> None:
+        for stage, values in self._timings.items():
+            if values:
+                self.metrics.stages.observe(np.array(values), stage)
+                values.clear()
+
+    async def _tick(self) -> None:
+        assert self.analysis is not None
+        while True:
+            now = time.monotonic()
+            for sid, run in self.streams.items():
+                failed = run.supervisor.state == StreamState.FAILED
+                if failed and not run.lost:
+                    self.analysis.stream_lost(sid, now)
+                run.lost = failed
+            self.analysis.tick(now)
+            self._flush_timings()
+            await asyncio.sleep(TICK_SECONDS)
+
+
+def _next_seq(spool: Spool) -> int:
+    """Event numbers go on from the last one spooled, so a restart never reuses one."""
+    last = spool.last_record()
+    if last is None:
+        return 1
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        return int(json.loads(last)["seq"]) + 1
+    return 1

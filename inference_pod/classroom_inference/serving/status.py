@@ -1,0 +1,151 @@
+"""What the pod tells about itself: the status document (docs/contracts.md, "The pod's status
+document") and the readings behind /metrics.
+
+Neither carries pixels, stream URLs or student ids: streams appear by their assignment id, and
+a stream's error has its URL replaced by the stream id before it leaves the pod.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from classroom_inference.serving.frames import StreamState
+from classroom_inference.serving.metrics import Reading
+from classroom_inference.serving.sources import mask_password
+
+if TYPE_CHECKING:
+    from classroom_inference.serving.pipeline import Pod, StreamRun
+
+
+def _without_url(message: str | None, url: str, stream_id: str) -> str | None:
+    if message is None:
+        return None
+    for shown in (url, mask_password(url)):
+        message = message.replace(shown, f"<stream {stream_id}>")
+    return message
+
+
+def _stream(run: StreamRun) -> dict[str, Any]:
+    stats = run.supervisor.stats()
+    a = run.assignment
+    return {
+        "id": a.id, "state": stats.state.value, "layout": a.layout, "fps": stats.fps,
+        "error": _without_url(stats.error, a.url, a.id),
+        "lastError": _without_url(stats.last_error, a.url, a.id),
+        "reconnects": stats.reconnects, "framesDecoded": stats.frames_decoded,
+        "framesDropped": stats.frames_dropped,
+    }
+
+
+def status_document(pod: Pod) -> dict[str, Any]:
+    ready, reason = pod.ready
+    runner = pod.runner
+    classrooms: dict[str, list[dict[str, Any]]] = {}
+    assignment = pod.follower.current
+    if assignment is not None:
+        for room in assignment.classrooms:
+            classrooms[room.name] = []
+    for run in pod.streams.values():
+        classrooms.setdefault(run.assignment.classroom, []).append(_stream(run))
+    streams = [s for room in classrooms.values() for s in room]
+    doc: dict[str, Any] = {
+        "ready": ready,
+        "fingerprint": runner.meta.fingerprint if runner else None,
+        "backend": runner.backend if runner else None,
+        "streams": {"assigned": len(streams),
+                    "healthy": sum(s["state"] == StreamState.HEALTHY.value for s in streams)},
+        "classrooms": [{"name": name, "streams": room} for name, room in classrooms.items()],
+        "phase": pod.phase,
+        "reason": None if ready else reason,
+        "assignment": {
+            "generation": assignment.generation if assignment else None,
+            "fingerprint": assignment.fingerprint if assignment else None,
+            "listed": assignment.listed if assignment else None,
+            "error": pod.follower.error,
+        },
+    }
+    if runner is not None:
+        batch = runner.meta.batch
+        doc["engine"] = {"heads": list(runner.heads),
+                         "batch": {"min": batch.min, "opt": batch.opt, "max": batch.max}}
+    if pod.batcher is not None:
+        b = pod.batcher.stats
+        doc["batcher"] = {"queueDepth": pod.batcher.depth, "batches": b.batches,
+                          "crops": b.crops, "dropped": dict(pod.tallies.dropped),
+                          "failedBatches": b.failed_batches, "lastError": b.last_error}
+    if pod.sink is not None:
+        s, spool = pod.sink.stats, pod.sink.spool
+        doc["sink"] = {
+            "configured": pod.sink.url is not None, "delivered": s.delivered,
+            "failures": s.failures, "rejected": s.rejected, "lastError": s.last_error,
+            "spool": {"bytes": spool.size, "maxBytes": spool.max_bytes, "full": spool.full,
+                      "policy": "refuse-new", "lostEvents": pod.outbox.lost},
+        }
+    doc["events"] = {"published": sum(pod.outbox.published.values()),
+                     "subscribers": pod.hub.subscribers}
+    return doc
+
+
+def readings(pod: Pod) -> list[Reading]:
+    out = [
+        Reading("classroom_pod_ready", "gauge", "1 when the pod is ready to serve",
+                float(pod.ready[0])),
+        Reading("classroom_assignment_error", "gauge",
+                "1 while the assignment file is refused (the previous one keeps running)",
+                float(pod.follower.error is not None)),
+    ]
+    states: dict[str, int] = {s.value: 0 for s in StreamState}
+    fps: dict[str, float] = {}
+    reconnects: dict[str, int] = {}
+    for run in pod.streams.values():
+        stats = run.supervisor.stats()
+        room = run.assignment.classroom
+        states[stats.state.value] += 1
+        fps[room] = fps.get(room, 0.0) + stats.fps
+        reconnects[room] = reconnects.get(room, 0) + stats.reconnects
+    out += [Reading("classroom_streams", "gauge", "Assigned streams by state", n,
+                    (("state", state),)) for state, n in states.items()]
+    out += [Reading("classroom_frames_per_second", "gauge",
+                    "Frames per second decoded, summed over the classroom's streams", v,
+                    (("classroom", room),)) for room, v in fps.items()]
+    out += [Reading("classroom_stream_reconnects", "counter",
+                    "Stream reconnects, summed over the classroom's streams", v,
+                    (("classroom", room),)) for room, v in reconnects.items()]
+    out += [Reading("classroom_crops", "counter", "Face crops taken", v,
+                    (("classroom", room),)) for room, v in pod.tallies.crops.items()]
+    out += [Reading("classroom_crops_dropped", "counter",
+                    "Crops dropped before the engine (lagging student, draining, wrong shape)",
+                    v, (("reason", reason),)) for reason, v in pod.tallies.dropped.items()]
+    out += [Reading("classroom_events", "counter", "Events published", v, (("type", kind),))
+            for kind, v in pod.outbox.published.items()]
+    out.append(Reading("classroom_events_lost", "counter",
+                       "Events refused by a full spool", pod.outbox.lost))
+    out.append(Reading("classroom_live_subscribers", "gauge", "Live event stream subscribers",
+                       pod.hub.subscribers))
+    out.append(Reading("classroom_live_subscribers_dropped", "counter",
+                       "Live event subscribers dropped for being too slow",
+                       pod.hub.dropped_subscribers))
+    if pod.batcher is not None:
+        b = pod.batcher.stats
+        out += [
+            Reading("classroom_queue_depth", "gauge", "Crops waiting for a batch",
+                    pod.batcher.depth),
+            Reading("classroom_batches", "counter", "Engine batches completed", b.batches),
+            Reading("classroom_engine_failures", "counter", "Engine batches that failed",
+                    b.failed_batches),
+        ]
+    if pod.sink is not None:
+        s, spool = pod.sink.stats, pod.sink.spool
+        out += [
+            Reading("classroom_sink_delivered", "counter", "Events the webhook accepted",
+                    s.delivered),
+            Reading("classroom_sink_failures", "counter", "Failed webhook deliveries (retried)",
+                    s.failures),
+            Reading("classroom_sink_rejected", "counter",
+                    "Events the webhook refused for good (400/422), skipped", s.rejected),
+            Reading("classroom_spool_bytes", "gauge", "Bytes held in the spool", spool.size),
+            Reading("classroom_spool_max_bytes", "gauge", "The spool's bound", spool.max_bytes),
+            Reading("classroom_spool_full", "gauge", "1 while the spool refuses new events",
+                    float(spool.full)),
+        ]
+    return out
