@@ -25,7 +25,12 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from classroom_inference import __version__
-from classroom_inference.builder.errors import ChecksumMismatch, FetchFailed, TooLarge
+from classroom_inference.builder.errors import (
+    ChecksumMismatch,
+    FetchFailed,
+    InvalidSpec,
+    TooLarge,
+)
 
 _CHUNK = 1 << 20
 # The server says the URL is wrong or closed to us: retrying will not help, the spec must change.
@@ -44,6 +49,14 @@ class FetchPolicy:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> FetchPolicy:
         default = cls()
+        try:
+            return cls._from_env(env, default)
+        except ValueError as exc:
+            raise InvalidSpec(f"a CLASSROOM_FETCH_* variable is not a number ({exc}); fix the "
+                              "builder's environment") from None
+
+    @classmethod
+    def _from_env(cls, env: Mapping[str, str], default: FetchPolicy) -> FetchPolicy:
         return cls(
             timeout_s=float(env.get("CLASSROOM_FETCH_TIMEOUT_SECONDS", default.timeout_s)),
             retries=int(env.get("CLASSROOM_FETCH_RETRIES", default.retries)),

@@ -56,18 +56,23 @@ class Progress:
 
 def summary_line(doc: dict[str, Any]) -> str:
     """The summary as one JSON line of at most SUMMARY_LIMIT bytes, message cut if needed."""
-    line = json.dumps(doc, separators=(",", ":"))
+
+    def encode(message: str) -> str:
+        return json.dumps(dict(doc, message=message), separators=(",", ":"))
+
+    message = str(doc.get("message", ""))
+    line = encode(message)
     if len(line.encode()) <= SUMMARY_LIMIT:
         return line
-    message = str(doc.get("message", ""))
-    excess = len(line.encode()) - SUMMARY_LIMIT
-    cut = message.encode()[: max(0, len(message.encode()) - excess - 3)]
-    trimmed = dict(doc, message=cut.decode(errors="ignore") + "...")
-    line = json.dumps(trimmed, separators=(",", ":"))
-    while len(line.encode()) > SUMMARY_LIMIT and trimmed["message"]:
-        trimmed["message"] = str(trimmed["message"])[:-64]
-        line = json.dumps(trimmed, separators=(",", ":"))
-    return line
+    # JSON escaping makes bytes per character uneven: search the longest prefix that fits.
+    low, high = 0, len(message)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(encode(message[:middle] + "...").encode()) <= SUMMARY_LIMIT:
+            low = middle
+        else:
+            high = middle - 1
+    return encode(message[:low] + "...")
 
 
 def write_termination_log(path: Path | None, line: str, progress: Progress) -> None:

@@ -114,3 +114,10 @@ def test_policy_from_the_environment() -> None:
     assert policy == FetchPolicy(timeout_s=7.0, retries=0, max_bytes=123,
                                  pvc_root=Path("/claims"),
                                  s3_endpoint="http://minio.storage:9000")
+
+
+def test_a_bad_policy_variable_is_named() -> None:
+    from classroom_inference.builder.errors import InvalidSpec
+
+    with pytest.raises(InvalidSpec, match="CLASSROOM_FETCH_"):
+        FetchPolicy.from_env({"CLASSROOM_FETCH_RETRIES": "three"})
