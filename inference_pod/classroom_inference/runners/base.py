@@ -197,6 +197,12 @@ class Runner(ABC):
         The returned arrays are owned by the caller (never views of reused buffers).
         """
 
+    def batch_buffer(self) -> np.ndarray:
+        """A uint8 [max_batch, H, W, C] array for the caller to fill with crops and submit (a
+        leading slice of it). GPU runners hand out pinned memory, so such a batch is uploaded
+        straight from it with no host copy. It lives until the runner closes."""
+        return np.empty((self.max_batch, *self.input_shape), dtype=np.uint8)
+
     @property
     def pipeline_depth(self) -> int:
         """How many batches may be submitted before the oldest must be collected."""

@@ -11,6 +11,11 @@ back the bus time that dominates small models.
 A slot is reused only after its batch was collected, and batches are collected in the order they
 were submitted; that alone keeps host buffers, device buffers and outputs from being overwritten
 while in use, without any further synchronisation.
+
+Copying a full batch into the slot costs the host about as much as the upload itself (one core
+copies a few GB/s; the bus moves tens), so callers that can fill `batch_buffer()` (pinned) get
+their batch uploaded straight from it: submit() then returns once the upload is done, as the
+caller may refill the buffer as soon as submit() returns.
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ class GpuPipelineRunner(Runner):
         self._in_flight: deque[Slot] = deque()
         self._copy_stream: Stream | None = None
         self._compute_stream: Stream | None = None
+        self._batch_buffers: list[HostBuffer] = []
 
     @property
     def pipeline_depth(self) -> int:
@@ -120,6 +126,24 @@ class GpuPipelineRunner(Runner):
     def slots(self) -> list[Slot]:
         return self._slots
 
+    def batch_buffer(self) -> np.ndarray:
+        if self._cuda is None:
+            raise EngineInvalid("runner is not loaded")
+        shape = (self.max_batch, *self.input_shape)
+        if not self.pinned:
+            return np.empty(shape, dtype=np.uint8)
+        buffer = HostBuffer(self._cuda, int(np.prod(shape)))
+        self._batch_buffers.append(buffer)
+        return buffer.view(np.dtype(np.uint8), shape)
+
+    def _in_batch_buffer(self, batch: np.ndarray) -> bool:
+        """Whether `batch` is contiguous memory inside one of our pinned batch buffers."""
+        if not batch.flags.c_contiguous:
+            return False
+        start = int(batch.ctypes.data)
+        return any(b.ptr <= start and start + batch.nbytes <= b.ptr + b.nbytes
+                   for b in self._batch_buffers)
+
     @abstractmethod
     def enqueue(self, slot_index: int, slot: Slot, rows: int) -> None:
         """Queue the engine on the compute stream: read slot.device_input, write device_outputs."""
@@ -134,7 +158,10 @@ class GpuPipelineRunner(Runner):
         slot = self._slots[index]
         self._next_slot = (index + 1) % SLOTS
         rows = batch.shape[0]
-        if self.pinned:
+        direct = self._in_batch_buffer(batch)
+        if direct:
+            source = int(batch.ctypes.data)
+        elif self.pinned:
             np.copyto(slot.host_input.view(np.dtype(np.uint8), batch.shape), batch)
             source = slot.host_input.ptr
         else:
@@ -144,6 +171,8 @@ class GpuPipelineRunner(Runner):
             source = int(pageable.ctypes.data)
         self._cuda.copy_to_device(slot.device_input.ptr, source, batch.nbytes, self._copy_stream)
         slot.uploaded.record(self._copy_stream)
+        if direct:
+            slot.uploaded.synchronize()  # the caller's buffer is free again when we return
         self._compute_stream.wait(slot.uploaded)
         self.enqueue(index, slot, rows)
         for out in self._outputs:
@@ -190,6 +219,9 @@ class GpuPipelineRunner(Runner):
         for slot in self._slots:
             slot.release()
         self._slots = []
+        for buffer in self._batch_buffers:
+            buffer.free()
+        self._batch_buffers = []
         self._in_flight.clear()
         for stream in (self._copy_stream, self._compute_stream):
             if stream is not None:

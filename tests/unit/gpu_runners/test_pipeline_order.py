@@ -89,3 +89,38 @@ def test_streams_run_only_when_waited_on(fake_cuda: FakeDevice) -> None:
     assert ctypes.string_at(dev.ptr, 4) != bytes([9, 9, 9, 9])
     done.synchronize()
     assert ctypes.string_at(dev.ptr, 4) == bytes([9, 9, 9, 9])
+
+
+def test_batches_in_batch_buffers_upload_without_a_host_copy(runner: MeanRunner,
+                                                             fake_cuda: FakeDevice) -> None:
+    """Two pinned batch buffers refilled as soon as submit returns, as the pod's batcher does."""
+    buffers = [runner.batch_buffer(), runner.batch_buffer()]
+    assert buffers[0].shape == (32, 64, 64, 3)
+    assert all(fake_cuda.owner(int(b.ctypes.data)) is not None for b in buffers)  # pinned
+    sizes = [7, 32, 1, 19, 32, 2]
+    expected, results = [], []
+    for index, rows in enumerate(sizes):
+        view = buffers[index % 2][:rows]
+        view[:] = _batch(rows, index)
+        expected.append(_expected(view))
+        runner.submit(view)
+        view[:] = 0  # the caller refills its buffer at once; the upload already has the crops
+        if index:
+            results.append(runner.collect())
+    results.append(runner.collect())
+    for want, heads in zip(expected, results, strict=True):
+        np.testing.assert_allclose(heads["attention"], want, rtol=1e-5)
+    assert not any(slot.host_input.array.any() for slot in runner.slots)  # never copied there
+    runner.close()
+    assert fake_cuda.memory == {}
+
+
+def test_pageable_runners_hand_out_plain_buffers(runner: MeanRunner,
+                                                 fake_cuda: FakeDevice) -> None:
+    runner.pinned = False
+    buffer = runner.batch_buffer()
+    assert fake_cuda.owner(int(buffer.ctypes.data)) is None
+    batch = buffer[:3]
+    batch[:] = _batch(3, 0)
+    np.testing.assert_allclose(runner.infer(batch)["attention"], _expected(batch), rtol=1e-5)
+    runner.close()
