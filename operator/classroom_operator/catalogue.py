@@ -106,6 +106,12 @@ def catalogue_configmap(namespace: str) -> dict[str, Any]:
     }
 
 
+def catalogue_reference(namespace: str, uid: str | None) -> dict[str, Any]:
+    """The catalogue as an object reference, for events about engines no model holds."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": NAME, "namespace": namespace, "uid": uid or ""}}
+
+
 def owner_reference(uid: str) -> dict[str, Any]:
     """Build and cleanup Jobs belong to the catalogue: removing it removes them."""
     return {"apiVersion": "v1", "kind": "ConfigMap", "name": NAME, "uid": uid,

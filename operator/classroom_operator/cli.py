@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import sys
 from typing import Any
 
@@ -58,6 +59,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 def build_registry(config: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    # A registry of our own starts without kopf's default login: use the same loaders as kube.py.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(startup)
     kopf.on.cleanup(registry=registry)(cleanup)
     register(registry, config)
@@ -84,11 +87,17 @@ def run(argv: list[str]) -> int:
         print(f"classroom-operator: {error}", file=sys.stderr)
         return 2
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON, log_refkey="object")
+    if not args.verbose:
+        # kopf logs every handler run per object at info; at a thousand models that is noise.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(
         registry=build_registry(config),
         clusterwide=True,
         standalone=config.peering is None,
         peering_name=config.peering,
+        # kopf pauses every replica when peers share a priority; a random one per replica makes
+        # exactly one (the highest) the leader, and the next takes over when its lease expires.
+        priority=secrets.randbelow(2**31) if config.peering else 0,
         liveness_endpoint=f"http://{config.pod_ip}:{HEALTH_PORT}/healthz",
         memo=kopf.Memo(config=config),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from classroom_operator.builds import EngineNeed, backend_for, build_spec_document, build_spec_hash
@@ -192,10 +192,13 @@ def decide_engine(need: EngineNeed, *, previous: EngineRecord | None, generation
                                 message=f"attempt {attempts} failed ({outcome.message}); "
                                         f"attempt {attempts + 1} started"),
                         job=RetryJob(need, attempts + 1, job.uid))
+    # An absolute time, so the message (and the status) stays the same while waiting.
+    retry_at = (outcome.finished_at or now) + timedelta(seconds=delay)
     return Decision(
         replace(base, state="Building", attempts=attempts, reason=outcome.reason,
                 message=f"attempt {attempts} of {settings.build_attempts} failed "
-                        f"({outcome.message}); next attempt in {delay - waited:.0f}s"),
+                        f"({outcome.message}); next attempt at "
+                        f"{retry_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"),
         wake_after=delay - waited,
     )
 

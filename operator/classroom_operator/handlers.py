@@ -3,20 +3,23 @@
 Indexes hold every lookup (nodes, build Jobs and pods by fingerprint, models by placement and by
 the engines they use, the catalogue). Each ClassroomModel has one engine loop (a daemon) that
 reconciles when woken: by a spec change, a node change that matters to its placement, or a build
-Job or pod of one of its engines; and once a resync period in any case. Handlers are registered
-by `register`, into a registry the caller owns, so importing this module changes nothing.
+Job or pod of one of its engines; and once a resync period in any case. The engine loops also
+collect unused engines: a timer on the catalogue would put kopf's finalizer on that ConfigMap and
+hang its namespace's deletion whenever the operator is gone, and a plain background task would act
+on non-leader replicas too, whose paused indexes could call an engine in use unused. Handlers are
+registered by `register`, into a registry the caller owns, so importing this module changes
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from classroom_operator.builds import BUILD_COMPONENT, COMPONENT_LABEL, FINGERPRINT_LABEL, job_name
+from classroom_operator.builds import BUILD_COMPONENT, COMPONENT_LABEL, FINGERPRINT_LABEL
 from classroom_operator.catalogue import (
     COMPONENT as CATALOGUE_COMPONENT,
 )
@@ -24,18 +27,22 @@ from classroom_operator.catalogue import (
     GC_COMPONENT,
     CatalogueEntry,
     catalogue_configmap,
-    cleanup_job,
-    due_for_collection,
     parse_catalogue,
 )
 from classroom_operator.inventory import NodeGpu, admits, node_from_object
-from classroom_operator.reconcile import Index, previous_records, reconcile_model, release_engines
+from classroom_operator.reconcile import (
+    Index,
+    collect_unused,
+    previous_records,
+    reconcile_model,
+    release_engines,
+)
 from classroom_operator.results import JobView, PodView, job_view, pod_view
 from classroom_operator.runtime import ModelKey, OperatorState
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement, SpecError, parse_placement, parse_spec
 
-MODELS = "classroom-operator.io/v1alpha1/classroommodels"
+MODELS = ("classroom-operator.io", "v1alpha1", "classroommodels")
 # A burst of node events (a rolling relabel) is taken in one pass rather than one per event.
 WAKE_DEBOUNCE = 0.2
 BUILD: dict[str, Any] = {COMPONENT_LABEL: BUILD_COMPONENT, FINGERPRINT_LABEL: kopf.PRESENT}
@@ -139,7 +146,8 @@ async def engine_loop(namespace: str | None, name: str, body: kopf.Body, memo: k
                       stopped: kopf.DaemonStopped, logger: kopf.Logger,
                       gpu_nodes: Index[NodeGpu], engine_catalogue: Index[CatalogueEntry],
                       build_jobs: Index[JobView], build_pods: Index[PodView],
-                      engine_users: Index[ModelKey], **_: Any) -> None:
+                      engine_users: Index[ModelKey], serving_pods: Index[str],
+                      **_: Any) -> None:
     state = _state(memo)
     key = (str(namespace), name)
     wake = state.wakeups.register(key)
@@ -150,6 +158,8 @@ async def engine_loop(namespace: str | None, name: str, body: kopf.Body, memo: k
                 delay = await reconcile_model(
                     state, key=key, body=body, nodes=gpu_nodes, catalogue=engine_catalogue,
                     jobs=build_jobs, pods=build_pods, users=engine_users, logger=logger)
+                await collect_unused(state, catalogue=engine_catalogue, users=engine_users,
+                                     serving=serving_pods)
             except kopf.TemporaryError as error:
                 logger.warning(f"will retry: {error}")
                 delay = error.delay
@@ -171,30 +181,6 @@ async def release_on_delete(namespace: str | None, name: str, body: kopf.Body, s
     state = _state(memo)
     await release_engines(state, previous_records(status), key=(str(namespace), name),
                           users=engine_users, catalogue=engine_catalogue, body=body)
-
-
-# -- engine garbage collection -----------------------------------------------------------------
-
-async def collect_engines(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
-                          engine_users: Index[ModelKey], serving_pods: Index[str],
-                          **_: Any) -> None:
-    state = _state(memo)
-    entries = parse_catalogue(body.get("data") or {})
-    due = due_for_collection(
-        entries.values(), needed={fp for fp, users in engine_users.items() if users},
-        serving={fp for fp, pods in serving_pods.items() if pods},
-        now=datetime.now(UTC), grace_seconds=state.settings.engine_gc_seconds)
-    namespace = state.settings.namespace
-    for fingerprint in due:
-        await state.kube.create_job(cleanup_job(fingerprint, state.settings, state.catalogue_uid))
-        await state.kube.delete_job(namespace, job_name(fingerprint))
-        await state.kube.patch_configmap_data(namespace, body.metadata.name, {fingerprint: None})
-        state.metrics.engines_collected.inc()
-        kopf.event(body, type="Normal", reason="EngineCollected",
-                   message=f"engine {fingerprint} ({entries[fingerprint].gpu_class}) was unused "
-                           f"for {state.settings.engine_gc_seconds:.0f}s; removing it from "
-                           "the store")
-        logger.info(f"collecting unused engine {fingerprint}")
 
 
 # -- registration ----------------------------------------------------------------------------
@@ -219,8 +205,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     """Register every handler; `settings` decides the namespace filters and the GC interval."""
     ours = _in_namespace(settings.namespace)
     kopf.index("nodes", registry=registry)(gpu_nodes)
-    kopf.index(MODELS, registry=registry)(model_placements)
-    kopf.index(MODELS, registry=registry)(engine_users)
+    kopf.index(*MODELS, registry=registry)(model_placements)
+    kopf.index(*MODELS, registry=registry)(engine_users)
     kopf.index("batch/v1", "jobs", labels=BUILD, when=ours, registry=registry)(build_jobs)
     kopf.index("v1", "pods", labels=BUILD, when=ours, registry=registry)(build_pods)
     kopf.index("v1", "pods", labels={FINGERPRINT_LABEL: kopf.PRESENT}, when=_serving,
@@ -235,13 +221,10 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                   id="build_pod_changed")(_with_indexes(engine_object_changed))
 
     for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
-        decorator(MODELS, field="spec", registry=registry, id="check_spec")(check_spec)
-    kopf.daemon(MODELS, registry=registry, cancellation_timeout=10.0)(_with_indexes(engine_loop))
-    kopf.on.delete(MODELS, registry=registry)(_with_indexes(release_on_delete))
+        decorator(*MODELS, field="spec", registry=registry, id="check_spec")(check_spec)
+    kopf.daemon(*MODELS, registry=registry, cancellation_timeout=10.0)(_with_indexes(engine_loop))
+    kopf.on.delete(*MODELS, registry=registry)(_with_indexes(release_on_delete))
 
-    interval = min(max(settings.engine_gc_seconds / 4, 5.0), 300.0)
-    kopf.timer("v1", "configmaps", labels=CATALOGUE, when=ours, interval=interval,
-               registry=registry)(_with_indexes(collect_engines))
 
 
 async def ensure_catalogue(state: OperatorState) -> Mapping[str, Any]:

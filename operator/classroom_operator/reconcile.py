@@ -11,13 +11,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import kopf
 
 from classroom_operator.builds import EngineNeed, build_job, job_name
 from classroom_operator.catalogue import NAME as CATALOGUE
-from classroom_operator.catalogue import CatalogueEntry, owner_reference, released
+from classroom_operator.catalogue import (
+    CatalogueEntry,
+    catalogue_reference,
+    cleanup_job,
+    due_for_collection,
+    owner_reference,
+    released,
+)
 from classroom_operator.engines import (
     EngineRecord,
     ModelPlan,
@@ -84,6 +91,44 @@ async def release_engines(state: OperatorState, fingerprints: Iterable[str], *, 
                            "again")
         released_now.append(fingerprint)
     return released_now
+
+
+async def collect_unused(state: OperatorState, *, catalogue: Index[CatalogueEntry],
+                         users: Index[ModelKey], serving: Index[str]) -> list[str]:
+    """Remove engines unused for the grace period: a cleanup Job deletes their store folder,
+    their build Job goes, and the catalogue forgets them. Every engine loop may call this; the
+    in-process `collecting` set and the deterministic names keep it to one of each."""
+    due = due_for_collection(
+        (entry for store in catalogue.values() for entry in store),
+        needed={fp for fp, models in users.items() if models},
+        serving={fp for fp, pods in serving.items() if pods},
+        now=datetime.now(UTC), grace_seconds=state.settings.engine_gc_seconds)
+    namespace = state.settings.namespace
+    # Done once the catalogue (as watched) no longer lists it.
+    state.collecting.intersection_update(fp for fp, entries in catalogue.items() if entries)
+    collected = []
+    for fingerprint in due:
+        if fingerprint in state.collecting:
+            continue
+        state.collecting.add(fingerprint)
+        try:
+            gpu_class = next(iter(catalogue[fingerprint])).gpu_class
+            await state.kube.create_job(
+                cleanup_job(fingerprint, state.settings, state.catalogue_uid))
+            await state.kube.delete_job(namespace, job_name(fingerprint))
+            await state.kube.patch_configmap_data(namespace, CATALOGUE, {fingerprint: None})
+        except BaseException:
+            state.collecting.discard(fingerprint)
+            raise
+        state.metrics.engines_collected.inc()
+        reference = cast(kopf.RawBody, catalogue_reference(namespace, state.catalogue_uid))
+        kopf.event(kopf.Body(reference), type="Normal",
+                   reason="EngineCollected",
+                   message=f"engine {fingerprint} ({gpu_class}) was unused for "
+                           f"{state.settings.engine_gc_seconds:.0f}s; a cleanup Job removes it "
+                           "from the store")
+        collected.append(fingerprint)
+    return collected
 
 
 async def _apply_jobs(state: OperatorState, plan: ModelPlan, spec: ModelSpec, key: ModelKey,

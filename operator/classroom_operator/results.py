@@ -208,4 +208,9 @@ def build_outcome(job: JobView, pods: Iterable[PodView]) -> Outcome:
         return Outcome("Building", "Waiting", waiting)
     if running:
         return Outcome("Building", "Building", f"building in pod {running[0].name}")
+    if last is not None and last.exit_code != 0:
+        detail = _tail(last.termination_message)
+        return Outcome("Building", "Building",
+                       f"pod {last.name} exited with code {last.exit_code}"
+                       + (f" ({detail})" if detail else "") + "; the Job starts another")
     return Outcome("Building", "Building", "the build Job is starting")

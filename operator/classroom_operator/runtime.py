@@ -63,6 +63,8 @@ class OperatorState:
     nodes: dict[str, NodeGpu] = field(default_factory=dict)
     # Engines ready and needed per model, summed into the gauges.
     engine_counts: dict[ModelKey, tuple[int, int]] = field(default_factory=dict)
+    # Engines being collected right now, so concurrent engine loops start one cleanup each.
+    collecting: set[str] = field(default_factory=set)
     # Build Jobs whose outcome the counters already hold (by uid), so each counts once.
     counted_jobs: set[str] = field(default_factory=set)
 

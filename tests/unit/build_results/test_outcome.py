@@ -111,3 +111,11 @@ def test_pods_of_other_jobs_are_ignored(job_object: Objects, pod_object: Objects
                             [pod_view(meta, status)])
     assert not outcome.permanent
     assert outcome.reason == "BackoffLimitExceeded"
+
+
+def test_failed_pod_while_the_job_retries_is_reported(job_object: Objects,
+                                                      pod_object: Objects) -> None:
+    pod = pod_view(*pod_object(exit_code=1, message="Traceback\nImportError: no module"))
+    outcome = build_outcome(job_view(*job_object()), [pod])
+    assert outcome.state == "Building"
+    assert "exited with code 1 (ImportError: no module)" in outcome.message

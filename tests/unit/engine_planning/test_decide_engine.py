@@ -101,6 +101,10 @@ def test_transient_failure_waits_then_retries_with_backoff(decide: Decide, world
     assert waiting.record.state == "Building"
     assert waiting.record.reason == "BackoffLimitExceeded"
     assert "attempt 2 of 3 failed" in waiting.record.message
+    # The status does not tick while waiting: the message names the time of the next attempt.
+    later = decide(world([failed]), at=now + timedelta(seconds=40))
+    assert later.record == waiting.record
+    assert "next attempt at 2026-11-25T12:01:00Z" in waiting.record.message
     retry = decide(world([failed]), at=now + timedelta(seconds=60))
     assert retry.job == RetryJob(need, 3, failed.uid)
 
