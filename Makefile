@@ -12,7 +12,7 @@ LOCALCLUSTER := cd tests && ../$(PY) -m localcluster
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[operator,pod,dev]'
+	$(PY) -m pip install --quiet -e '.[operator,pod,gpu,dev]'
 	touch $@
 
 # FFmpeg feeds the RTSP test streams. Installed from Debian's packages when missing.
