@@ -18,13 +18,12 @@ Kubectl = Callable[..., Any]
 @pytest.mark.parametrize("example", ["small-site.yaml", "emotion-only.yaml", "district"])
 def test_example_applies(kubectl: Kubectl, crds: None, namespace: str, example: str) -> None:
     result = kubectl("apply", "-n", namespace, "-f", str(EXAMPLES / example))
-    assert result.returncode == 0, result.stderr
     assert "created" in result.stdout
+    assert "Warning" not in result.stderr, result.stderr
 
 
 def test_defaults_are_filled_in(kubectl: Kubectl, crds: None, namespace: str) -> None:
-    applied = kubectl("apply", "-n", namespace, "-f", str(EXAMPLES / "small-site.yaml"))
-    assert applied.returncode == 0, applied.stderr
+    kubectl("apply", "-n", namespace, "-f", str(EXAMPLES / "small-site.yaml"))
     got = kubectl("get", "cmodel", "attention-small-site", "-n", namespace, "-o", "json")
     spec = json.loads(got.stdout)["spec"]
     assert spec["model"]["input"] == {
@@ -39,7 +38,7 @@ def test_defaults_are_filled_in(kubectl: Kubectl, crds: None, namespace: str) ->
 
 
 def test_district_model_selects_its_rooms(kubectl: Kubectl, crds: None, namespace: str) -> None:
-    assert kubectl("apply", "-n", namespace, "-f", str(EXAMPLES / "district")).returncode == 0
+    kubectl("apply", "-n", namespace, "-f", str(EXAMPLES / "district"))
     model = json.loads(kubectl("get", "cmodel", "attention-district", "-n", namespace,
                                "-o", "json").stdout)
     selector = model["spec"]["classroomSelector"]["matchLabels"]
