@@ -247,3 +247,14 @@ def test_an_existing_engine_is_untouched_by_a_failed_build(
     assert run_build(bad, store, tmp_path, fingerprint=other).code == 2
     assert {p.name: p.read_bytes() for p in (store / FINGERPRINT).iterdir()} == before
     assert_nothing_stored(store, other)
+
+
+def test_cuda_backend_on_a_node_without_it(model_spec: dict[str, Any], store: Path,
+                                           tmp_path: Path) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has the CUDA provider")
+    run = run_build(build_spec(model_spec), store, tmp_path, backend="onnxruntime-cuda")
+    _expect(run, 1, "BackendUnavailable", "CUDAExecutionProvider")
+    assert_nothing_stored(store)
