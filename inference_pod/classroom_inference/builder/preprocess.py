@@ -75,6 +75,10 @@ def fuse_preprocessing(model: onnx.ModelProto, spec: ModelSpec,
 
     nodes, inits = preprocess_nodes(spec.input, model_input)
     body = list(graph.node)
+    # Exporters often leave names empty; precision passes key their casts and Q/DQ on node names.
+    for number, node in enumerate(body):
+        if not node.name:
+            node.name = f"{MODEL_PREFIX}node{number}"
     del graph.node[:]
     graph.node.extend(nodes + body)
     graph.initializer.extend(inits)

@@ -82,7 +82,8 @@ def extra_nodes(cluster: LocalCluster) -> Iterator[Callable[..., None]]:
 @pytest.fixture
 def python_pod() -> Callable[..., Object]:
     """`python_pod(name, code, container={...}, **pod_spec)`: a pod whose one container runs
-    `python -c code` (the venv's python, found on the pod's PATH by the node agent)."""
+    `python -c code` (the venv's python, found on the pod's PATH by the node agent). Paths in
+    volumes go in as args or env (which the agent rewrites), never inside `code`."""
 
     def build(name: str, code: str, container: Object | None = None, **spec: Any) -> Object:
         main = {"name": "main", "image": "python:3.11", "command": ["python", "-c", code],

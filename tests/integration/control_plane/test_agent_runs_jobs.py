@@ -64,8 +64,8 @@ def test_job_completes_with_its_termination_message(cluster: LocalCluster, names
 
 def test_failing_job_reports_exit_code_and_message(cluster: LocalCluster, namespace: str,
                                                    apply: Any, wait: Any) -> None:
-    code = "import sys; open('/dev/termination-log','w').write('x' * 9000); sys.exit(2)"
-    apply(namespace, [job("bad-model", ["python", "-c", code])])
+    code = "import sys; open(sys.argv[1], 'w').write('x' * 9000); sys.exit(2)"
+    apply(namespace, [job("bad-model", ["python", "-c", code, "/dev/termination-log"])])
     pod = wait(lambda: job_pod(cluster, namespace, "bad-model"), "the Job's pod to fail")
     assert pod["status"]["phase"] == "Failed"
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]

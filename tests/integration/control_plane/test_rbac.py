@@ -11,7 +11,7 @@ from localcluster.cluster import LocalCluster
 
 # Runs inside the pod with the venv's `kubernetes` client and the KUBECONFIG the agent gives it.
 PROBE_API = """
-import json
+import json, sys
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 config.load_kube_config()
@@ -24,7 +24,7 @@ for kind, call in (("configmaps", core.list_namespaced_config_map),
         outcome[kind] = 200
     except ApiException as error:
         outcome[kind] = error.status
-open("/dev/termination-log", "w").write(json.dumps(outcome))
+open(sys.argv[1], "w").write(json.dumps(outcome))
 """
 
 
@@ -62,6 +62,7 @@ def test_pod_uses_its_service_account_and_is_denied_the_rest(
         python_pod: Any) -> None:
     apply(namespace, objects(namespace))
     pod = python_pod("api-prober", PROBE_API.replace("NAMESPACE", namespace),
+                     container={"args": ["/dev/termination-log"]},
                      serviceAccountName="reader")
     apply(namespace, [pod])
     done = wait(lambda: (p := get("pod", "api-prober", namespace))
@@ -75,8 +76,9 @@ def test_pod_uses_its_service_account_and_is_denied_the_rest(
 def test_pod_without_token_gets_no_kubeconfig(cluster: LocalCluster, namespace: str,
                                               apply: Any, wait: Any, get: Any,
                                               python_pod: Any) -> None:
-    code = "import os; open('/dev/termination-log','w').write(os.environ.get('KUBECONFIG','-'))"
-    apply(namespace, [python_pod("no-token", code, automountServiceAccountToken=False)])
+    code = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('KUBECONFIG', '-'))"
+    apply(namespace, [python_pod("no-token", code, container={"args": ["/dev/termination-log"]},
+                                 automountServiceAccountToken=False)])
     done = wait(lambda: (p := get("pod", "no-token", namespace))
                 and p["status"].get("phase") == "Succeeded" and p, "the pod to finish")
     assert done["status"]["containerStatuses"][0]["state"]["terminated"]["message"] == "-"

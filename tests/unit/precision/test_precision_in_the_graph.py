@@ -113,3 +113,22 @@ def test_int8_without_calibration_crops(fused: onnx.ModelProto, tmp_path: Path) 
         apply_precision(fused, "int8", work=tmp_path, calibration=lambda: empty)
     with pytest.raises(CalibrationFailed, match="needs calibration images"):
         apply_precision(fused, "int8", work=tmp_path)
+
+
+def test_fp16_builds_models_whose_nodes_have_no_names(tmp_path: Path) -> None:
+    # Exporters often leave node names empty; the fp16 converter then invents clashing cast names.
+    from classroom_inference.builder.preprocess import fuse_preprocessing
+    from classroom_inference.builder.reference_model import reference_model, reference_spec
+    from classroom_inference.builder.samples import synthetic_faces
+    from classroom_inference.builder.spec import parse_spec
+
+    model = reference_model(32)
+    for node in model.graph.node:
+        node.name = ""
+    spec = parse_spec({"model": reference_spec("file:///m.onnx", "0" * 64, 32)}).model
+    fused = fuse_preprocessing(model, spec)
+    assert all(node.name for node in fused.graph.node)
+    assert len({node.name for node in fused.graph.node}) == len(fused.graph.node)
+    crops = synthetic_faces(8, (32, 32, 3), seed=3)
+    half = _run(apply_precision(fused, "fp16", work=tmp_path), crops)
+    assert np.abs(half["attention"] - _run(fused, crops)["attention"]).mean() < 2e-3
