@@ -8,8 +8,9 @@ padded and its outputs masked.
 
 Three threads of work, so that the event loop never waits on pixels or the engine:
 - the loop gathers crops and decides when a batch leaves;
-- a fill thread copies the batch's crops, once, into one of two reused uint8 buffers (the CPU
-  runner reads that buffer in place; a GPU runner's `submit` copies it into its pinned slot);
+- a fill thread copies the batch's crops, once, into one of two reused uint8 buffers that the
+  runner handed out (`Runner.batch_buffer`: pinned memory on a GPU, uploaded straight from there;
+  plain memory the CPU runner reads in place);
 - an engine thread submits batches to the runner and collects them in order. A GPU runner with a
   pipeline depth of 2 uploads batch k+1 while batch k computes; `Runner.submit` returns once the
   buffer may be reused, so the fill thread is already writing the next batch meanwhile.
@@ -96,8 +97,8 @@ class Batcher:
         self._seq = 0
         self._closed = False
         self._wake = asyncio.Event()
-        self._buffers = [np.empty((self.max_batch, *self._shape), dtype=np.uint8)
-                         for _ in range(BUFFERS)]
+        # The runner's own buffers: pinned on a GPU, so a batch is uploaded straight from them.
+        self._buffers = [runner.batch_buffer() for _ in range(BUFFERS)]
         self._free: asyncio.Queue[int] = asyncio.Queue()
         for index in range(BUFFERS):
             self._free.put_nowait(index)
