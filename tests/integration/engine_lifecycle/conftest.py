@@ -1,0 +1,80 @@
+"""The operator as a real process in a fresh namespace, kwok GPU nodes of a pool only its models
+select, and cleanup that leaves no ClassroomModel, node or operator behind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import pytest
+from bench.operator_harness import (
+    MODELS,
+    POOL_LABEL,
+    OperatorProcess,
+    models,
+    prepare_namespace,
+    wait_for,
+)
+from localcluster.cluster import LocalCluster
+from localcluster.kubeapi import Api
+from localcluster.nodes import CpuNode, GpuNode
+
+
+@pytest.fixture
+def api(cluster: LocalCluster) -> Iterator[Api]:
+    client = cluster.api()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def pool(cluster: LocalCluster, namespace: str) -> str:
+    """The operator's namespace, ready (CRDs, engine store); also the label value of its nodes."""
+    prepare_namespace(cluster, namespace)
+    return namespace
+
+
+@pytest.fixture
+def nodes(cluster: LocalCluster, pool: str) -> Iterator[Callable[..., None]]:
+    """`nodes(*gpu_or_cpu_nodes)`: add nodes labelled with the test's pool; removed afterwards."""
+    added: list[str] = []
+
+    def add(*new: GpuNode | CpuNode) -> None:
+        labelled = [replace(node, labels={**node.labels, POOL_LABEL: pool}) for node in new]
+        added.extend(node.name for node in labelled)
+        cluster.add_nodes(*labelled)
+
+    yield add
+    cluster.remove_nodes(*added)
+
+
+@pytest.fixture
+def operator(cluster: LocalCluster, pool: str, api: Api,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., OperatorProcess]]:
+    """`operator(**env)`: start `classroom-operator run` for this namespace; at the end every
+    ClassroomModel is deleted while it still runs (its finalizer), then it stops."""
+    started: list[OperatorProcess] = []
+
+    def start(**env: str) -> OperatorProcess:
+        logs = tmp_path_factory.mktemp("operator") / f"operator-{len(started)}.log"
+        process = OperatorProcess(cluster, pool, logs, env=env)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    running = [p for p in started if p.process is not None and p.process.poll() is None]
+    if not running and started:
+        started[-1].start()
+    cluster.kubectl("delete", "classroommodels", "--all", "-n", pool, "--wait=false",
+                    check=False)
+    try:
+        wait_for(lambda: not models(api, pool), "the test's ClassroomModels to be deleted",
+                 timeout=60)
+    finally:
+        for item in models(api, pool):  # never leave a namespace stuck on a finalizer
+            api.patch(f"{MODELS.format(namespace=pool)}/{item['metadata']['name']}",
+                      {"metadata": {"finalizers": None}},
+                      content_type="application/merge-patch+json")
+        for process in started:
+            process.stop()
