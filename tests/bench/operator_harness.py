@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,10 @@ class OperatorProcess:
         return int(match.group(1)) * 1024
 
 
+def _stamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 class JobRecorder:
     """Every build Job created in a namespace, by name, with each uid it ever had (a watch)."""
 
@@ -175,6 +180,9 @@ class JobRecorder:
         self.namespace = namespace
         self.uids: dict[str, list[str]] = {}
         self.requested_by: dict[str, str] = {}
+        # Per uid, from the API's own timestamps (second resolution).
+        self.created: dict[str, datetime] = {}
+        self.failed: dict[str, datetime] = {}
         self.created_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -195,6 +203,10 @@ class JobRecorder:
             if uid not in uids:
                 uids.append(uid)
                 self.created_at.setdefault(name, time.monotonic())
+                self.created[uid] = _stamp(job["metadata"]["creationTimestamp"])
+            for item in (job.get("status") or {}).get("conditions") or []:
+                if item["type"] == "Failed" and item["status"] == "True":
+                    self.failed.setdefault(uid, _stamp(item["lastTransitionTime"]))
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -3,6 +3,7 @@ select, and cleanup that leaves no ClassroomModel, node or operator behind."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -78,3 +79,23 @@ def operator(cluster: LocalCluster, pool: str, api: Api,
                       content_type="application/merge-patch+json")
         for process in started:
             process.stop()
+
+
+@pytest.fixture
+def reference_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """The builder's reference model (48x48) on disk: its file:// URI and sha256. Pods on the
+    agent's nodes are local processes, so they read it where it is."""
+    from classroom_inference.builder.reference_model import reference_model as make
+
+    path = tmp_path_factory.mktemp("models") / "reference-48.onnx"
+    data = make(48, 3).SerializeToString()
+    path.write_bytes(data)
+    return path.as_uri(), hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def builder_node(pool: str, nodes: Callable[..., None]) -> str:
+    """A CPU node of the pool run by the node agent: build Jobs there run the real builder."""
+    name = f"{pool[:24]}-cpu"
+    nodes(CpuNode(name, runner="agent"))
+    return name
