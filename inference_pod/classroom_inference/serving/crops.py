@@ -77,17 +77,24 @@ def cut(image: np.ndarray, box: Box, shape: CropShape) -> np.ndarray:
     x0, y0 = max(0, round(box.x)), max(0, round(box.y))
     x1 = min(width, max(x0 + 1, round(box.x + box.w)))
     y1 = min(height, max(y0 + 1, round(box.y + box.h)))
-    region = image[y0:y1, x0:x1]
-    if region.shape[:2] != (shape.height, shape.width):
-        shrinking = region.shape[0] > shape.height
-        region = cv2.resize(
-            region,
-            (shape.width, shape.height),
-            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
-        )
+    region = resize(image[y0:y1, x0:x1], shape.height, shape.width)
     if shape.channels == 1:
         return cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)[:, :, np.newaxis]
     return region
+
+
+def resize(region: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize with little aliasing at a bounded cost. Shrinking by 2x or more: bilinear to twice
+    the target, then area-averaging by exactly 2 (OpenCV's fast path). Plain INTER_AREA at other
+    factors costs 2-8 ms for a 480-1080 px face; this stays under 1 ms."""
+    h, w = region.shape[:2]
+    if (h, w) == (height, width):
+        return region
+    if h < 2 * height or w < 2 * width:
+        return cv2.resize(region, (width, height), interpolation=cv2.INTER_LINEAR)
+    if (h, w) != (2 * height, 2 * width):
+        region = cv2.resize(region, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA)
 
 
 class StudentCropper:

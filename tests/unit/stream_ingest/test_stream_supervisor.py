@@ -23,7 +23,7 @@ async def until(check: Callable[[], bool], what: str, give_up_s: float = 30.0) -
 
 
 async def test_a_stream_is_healthy_counted_and_stops_at_its_end() -> None:
-    supervisor = StreamSupervisor("s", "synthetic://s?fps=200&frames=50&width=8&height=8")
+    supervisor = StreamSupervisor("s", "synthetic://s?realtime=0&frames=50&width=8&height=8")
     supervisor.start()
     received = [f.index async for f in supervisor.frames()]
     stats = supervisor.stats()

@@ -1,8 +1,12 @@
 """A synthetic stream for benchmarks and tests: generated frames at a given rate and size.
 
 Cheap by design: one frame is rendered per brightness level at start and the same read-only array
-is handed out again and again. The brightness follows a pattern in time, so a benchmark or a test
-can steer what an engine that reads brightness (like the test engine) concludes about attention:
+is handed out again and again, and all streams of a frame rate share one timer (metronome.py).
+A stream that is not read in time skips the frames it missed, as a camera does: frame indices
+count frame periods, so a gap in them is a frame the pod never saw.
+
+The brightness follows a pattern in time, so a benchmark or a test can steer what an engine that
+reads brightness (like the test engine) concludes about attention:
 
     synthetic://s1?fps=30&width=224&height=224&brightness=200
     synthetic://s1?pattern=220:10,40:35      # 10 s bright, then 35 s dark, repeating
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,11 +25,9 @@ import numpy as np
 
 from ..frames import Frame
 from .errors import InvalidStreamUrl
+from .metronome import Metronome
 from .options import SourceOptions
 from .urls import StreamUrl
-
-# A frame that falls further behind its schedule than this restarts the schedule from now.
-MAX_PACING_LAG_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,20 +93,20 @@ class SyntheticSource:
         return image
 
     async def frames(self) -> AsyncIterator[Frame]:
-        period = 1.0 / self.fps
-        start = time.monotonic()
+        metronome = Metronome.shared(self.fps) if self.realtime else None
+        phase = zlib.crc32(self.stream_id.encode())
+        first: int | None = None
         index = 0
         while not self._closed and (self.limit is None or index < self.limit):
-            level = self.pattern.level_at(index / self.fps)
-            if self.realtime:
-                now = time.monotonic()
-                due = start + index * period
-                if now - due > MAX_PACING_LAG_S:
-                    start = now - index * period
-                elif due > now:
-                    await asyncio.sleep(due - now)
-            else:
+            if metronome is None:
                 await asyncio.sleep(0)  # others run between frames even when unpaced
+            else:
+                tick = await metronome.tick(phase)
+                first = tick if first is None else first
+                index = tick - first
+                if self.limit is not None and index >= self.limit:
+                    return
+            level = self.pattern.level_at(index / self.fps)
             yield Frame(self.stream_id, self._images[level], time.monotonic(), index)
             index += 1
 
