@@ -13,7 +13,7 @@ from localcluster.cluster import LocalCluster
 
 CHART = Path(__file__).resolve().parents[3] / "helm" / "classroom-operator"
 RELEASE = "classroom-operator"
-ROLLOUT_TIMEOUT = "240s"
+ROLLOUT_SECONDS = 240
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ class Release:
 
     def rollout(self) -> None:
         done = self.cluster.kubectl("rollout", "status", f"deployment/{self.name}",
-                                    "-n", self.namespace, f"--timeout={ROLLOUT_TIMEOUT}",
-                                    check=False)
+                                    "-n", self.namespace, f"--timeout={ROLLOUT_SECONDS}s",
+                                    check=False, timeout=ROLLOUT_SECONDS + 30)
         if done.returncode != 0:
             events = self.cluster.kubectl("get", "events", "-n", self.namespace,
                                           "--sort-by=.lastTimestamp", check=False).stdout
