@@ -34,6 +34,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = "classroom-operator"
     settings.peering.mandatory = config.peering is not None
+    # A dead leader's record expires after this; the standby then takes over (kopf: 60 s).
+    settings.peering.lifetime = 20
     settings.peering.clusterwide = True
     # Server-side filters: the operator watches only its own Jobs, pods and catalogue, not
     # every pod and ConfigMap of the cluster.

@@ -1,0 +1,242 @@
+"""Which pod serves which classroom, how many pods each pool runs, and when an old pool may go
+(pure).
+
+Every room is assigned to exactly one pod. The planner works from observed facts only (the
+assignment as last written, which pods exist and are Ready, which classrooms each pod reports
+serving in its /v1/status), so running it again on the same facts gives the same plan and a
+restart anywhere converges:
+
+1. Spread: each room gets a target pool among the pools of Ready engines, in proportion to their
+   capacity (measured crops/s per pod times the pods the pool may run). A room stays in its pool
+   while that pool has room for it, so adding a room moves no other room.
+2. Size: a pool runs enough pods for its rooms' crops at spec.serving.targetFps, with headroom,
+   within spec.serving.replicas; rooms stay on their pod while it has room, so removing a pod
+   moves only the rooms it had.
+3. Make before break: a room moves to its target pod only once that pod is Ready; until then it
+   stays on its current pod if that one is Ready. A pool no longer wanted (a new engine for its
+   GPU class, a class gone) and a pool's surplus pods are removed only when no room is left on
+   them, their pods serve nothing, and every moved room is reported served by its new pod.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from classroom_operator.classrooms import Room
+
+# Pods are sized to run their engine at 70% of its measured throughput: decode, crop and
+# analysis share the node, and a burst of faces must not make every stream lag.
+HEADROOM = 0.7
+
+
+@dataclass(frozen=True, order=True)
+class PodRef:
+    pool: str
+    ordinal: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.pool}-{self.ordinal}"
+
+
+def pod_ref(pool: str, pod_name: str) -> PodRef | None:
+    """The pod `<pool>-<ordinal>` of `pool`, or None for a name that is not one of its pods."""
+    prefix, _, ordinal = pod_name.rpartition("-")
+    if prefix != pool or not ordinal.isdigit():
+        return None
+    return PodRef(pool, int(ordinal))
+
+
+@dataclass(frozen=True)
+class PoolSize:
+    """A wanted pool, as sizing sees it."""
+
+    name: str
+    crops_per_pod: float | None  # None: the engine's throughput is unknown
+    min_pods: int
+    max_pods: int
+
+
+def crops_per_pod(throughput: Mapping[str, object] | None) -> float | None:
+    """What one pod may take: the engine's measured crops/s at its opt batch, with headroom."""
+    value = (throughput or {}).get("cropsPerSecond")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(value) * HEADROOM
+
+
+def pod_limit(replicas_min: int, replicas_max: int, gpus: int | None) -> int:
+    """Most pods a pool may run: spec.serving.replicas.max, and no more than one per GPU of its
+    class (pods beyond that could never be scheduled), but never below replicas.min."""
+    if gpus is None:
+        return replicas_max
+    return max(replicas_min, min(replicas_max, gpus))
+
+
+@dataclass(frozen=True)
+class PodState:
+    ready: bool
+    # Classrooms the pod's /v1/status lists; None while it has not answered.
+    serving: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    stored: Mapping[str, PodRef] = field(default_factory=dict)  # room -> pod, as last written
+    pods: Mapping[PodRef, PodState] = field(default_factory=dict)  # pods that exist
+    replicas: Mapping[str, int] = field(default_factory=dict)  # every pool's StatefulSet now
+
+
+@dataclass(frozen=True)
+class Plan:
+    assigned: Mapping[str, PodRef]  # room -> pod, to write now
+    replicas: Mapping[str, int]  # wanted pool -> pods to run
+    remove: tuple[str, ...]  # pools no longer wanted whose pods serve nothing any more
+    waiting: tuple[str, ...]  # rooms kept on their pod until their target pod is Ready
+    unassigned: tuple[str, ...]  # rooms with no pod at all (no engine ready yet)
+    over_capacity: tuple[str, ...]  # pools whose rooms need more than their pods can take
+    settled: bool  # every room on a Ready pod is reported served by it
+
+    def rooms_by_pod(self, pool: str) -> dict[PodRef, list[str]]:
+        grouped: dict[PodRef, list[str]] = {}
+        for room, pod in sorted(self.assigned.items()):
+            if pod.pool == pool:
+                grouped.setdefault(pod, []).append(room)
+        return grouped
+
+
+def _spread(rooms: Sequence[Room], pools: Sequence[PoolSize], stored: Mapping[str, PodRef],
+            load: Mapping[str, float]) -> dict[str, str]:
+    """Room -> target pool, proportional to capacity, sticky while a room's pool has room."""
+    known = all(pool.crops_per_pod is not None for pool in pools)
+    weight = {pool.name: (pool.crops_per_pod or 1.0) * pool.max_pods if known
+              else float(pool.max_pods) for pool in pools}
+    used = dict.fromkeys(weight, 0.0)
+    targets: dict[str, str] = {}
+    for room in rooms:
+        current = stored.get(room.name)
+        if current is not None and current.pool in weight and (
+                not known or used[current.pool] + load[room.name] <= weight[current.pool]):
+            targets[room.name] = current.pool
+            used[current.pool] += load[room.name]
+    for room in rooms:
+        if room.name in targets:
+            continue
+        chosen = min(weight, key=lambda p: ((used[p] + load[room.name]) / weight[p], p))
+        targets[room.name] = chosen
+        used[chosen] += load[room.name]
+    return targets
+
+
+def _place(pool: PoolSize, pods: int, rooms: Sequence[Room], stored: Mapping[str, PodRef],
+           load: Mapping[str, float]) -> tuple[dict[str, int], list[float], bool]:
+    """Room -> ordinal on `pods` pods; and whether a room landed on a pod it overfills while a
+    fresh pod would have taken it (then one more pod helps)."""
+    capacity = pool.crops_per_pod
+    used = [0.0] * pods
+    ordinals: dict[str, int] = {}
+    for room in rooms:
+        current = stored.get(room.name)
+        if current is None or current.pool != pool.name or current.ordinal >= pods:
+            continue
+        if capacity is None or used[current.ordinal] + load[room.name] <= capacity:
+            ordinals[room.name] = current.ordinal
+            used[current.ordinal] += load[room.name]
+    crowded = False
+    for room in rooms:
+        if room.name in ordinals:
+            continue
+        chosen = min(range(pods), key=lambda o: (used[o] + load[room.name], o))
+        if capacity is not None and used[chosen] > 0 and \
+                used[chosen] + load[room.name] > capacity:
+            crowded = True
+        ordinals[room.name] = chosen
+        used[chosen] += load[room.name]
+    return ordinals, used, crowded
+
+
+def _size(pool: PoolSize, rooms: Sequence[Room], stored: Mapping[str, PodRef],
+          load: Mapping[str, float]) -> tuple[int, dict[str, int], bool]:
+    """Pods for the pool's rooms, where each goes, and whether the pool is over capacity."""
+    total = sum(load[room.name] for room in rooms)
+    capacity = pool.crops_per_pod
+    pods = pool.min_pods if capacity is None else \
+        min(pool.max_pods, max(pool.min_pods, math.ceil(total / capacity - 1e-9)))
+    while True:
+        ordinals, used, crowded = _place(pool, pods, rooms, stored, load)
+        if not crowded or pods >= pool.max_pods:
+            break
+        pods += 1
+    over = capacity is not None and any(value > capacity for value in used)
+    return pods, ordinals, over
+
+
+def _ready(pods: Mapping[PodRef, PodState], pod: PodRef | None) -> bool:
+    return pod is not None and pod in pods and pods[pod].ready
+
+
+def _serves_nothing(pods: Mapping[PodRef, PodState], pool: str,
+                    keep_below: int = 0) -> bool:
+    """The pool's pods from `keep_below` on are not Ready or report no classroom."""
+    return all(not state.ready or state.serving == frozenset()
+               for pod, state in pods.items() if pod.pool == pool and pod.ordinal >= keep_below)
+
+
+def plan(rooms: Iterable[Room], pools: Sequence[PoolSize], observed: Observed, *,
+         target_fps: int) -> Plan:
+    """The assignment to write, the pods each wanted pool runs, and the pools to remove."""
+    ordered = sorted(rooms, key=lambda r: r.name)
+    load = {room.name: room.crops_per_frame * target_fps for room in ordered}
+    stored, pods = observed.stored, observed.pods
+    targets = _spread(ordered, pools, stored, load) if pools else {}
+    sizes: dict[str, int] = {}
+    target_pod: dict[str, PodRef] = {}
+    over: list[str] = []
+    for pool in pools:
+        members = [room for room in ordered if targets.get(room.name) == pool.name]
+        sizes[pool.name], ordinals, overfilled = _size(pool, members, stored, load)
+        if overfilled:
+            over.append(pool.name)
+        target_pod.update({name: PodRef(pool.name, o) for name, o in ordinals.items()})
+
+    assigned: dict[str, PodRef] = {}
+    waiting: list[str] = []
+    unassigned: list[str] = []
+    for room in ordered:
+        target, current = target_pod.get(room.name), stored.get(room.name)
+        if target is not None and (current in (None, target) or _ready(pods, target)
+                                   or not _ready(pods, current)):
+            assigned[room.name] = target
+        elif current is not None and (_ready(pods, current)
+                                      or current.pool in observed.replicas):
+            # Make before break: the room stays where it is served until its new pod is Ready.
+            assigned[room.name] = current
+            if target is not None:
+                waiting.append(room.name)
+        else:
+            unassigned.append(room.name)
+
+    settled = all(not _ready(pods, pod) or room in (pods[pod].serving or ())
+                  for room, pod in assigned.items())
+    replicas = {}
+    for pool in pools:
+        now = observed.replicas.get(pool.name, 0)
+        wanted = max(sizes[pool.name], _pods_in_use(assigned, pool.name))
+        # Surplus pods go once nothing is left on them and the rooms they had are served.
+        shrink = settled and _serves_nothing(pods, pool.name, keep_below=wanted)
+        replicas[pool.name] = wanted if wanted >= now or shrink else now
+    wanted_pools = {pool.name for pool in pools}
+    in_use = {pod.pool for pod in assigned.values()}
+    remove = tuple(sorted(
+        name for name in observed.replicas
+        if name not in wanted_pools and name not in in_use and settled
+        and _serves_nothing(pods, name)))
+    return Plan(assigned=assigned, replicas=replicas, remove=remove, waiting=tuple(waiting),
+                unassigned=tuple(unassigned), over_capacity=tuple(over), settled=settled)
+
+
+def _pods_in_use(assigned: Mapping[str, PodRef], pool: str) -> int:
+    """Pods the pool needs to keep every room it has: one past the highest ordinal in use."""
+    return max((pod.ordinal + 1 for pod in assigned.values() if pod.pool == pool), default=0)

@@ -1,0 +1,152 @@
+"""The classrooms a model serves, and how much engine work each one brings (pure).
+
+A small site lists its rooms inline (spec.classrooms); a district labels `Classroom` resources,
+owned by school IT, and the model's spec.classroomSelector picks those of its own namespace (an
+empty selector picks all). Either way the rollout sees one list of `Room`s. A room's load is the
+face crops per frame its streams give: one per per-student stream; a room camera gives the room's
+seats (school IT's spec.seats), or a typical class when the seat count is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from classroom_operator.spec import STREAM_SCHEMES, ModelSpec, SpecError, Stream
+
+# A room camera without a seat count is sized for a typical class, so it is not under-provisioned.
+FACES_PER_ROOM_CAMERA = 30
+OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+@dataclass(frozen=True)
+class Room:
+    name: str
+    streams: tuple[Stream, ...]
+    seats: int | None = None
+
+    @property
+    def crops_per_frame(self) -> float:
+        students = sum(1 for stream in self.streams if stream.layout == "per-student")
+        cameras = len(self.streams) - students
+        if cameras == 0:
+            return float(students)
+        return float(students + (self.seats or FACES_PER_ROOM_CAMERA * cameras))
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    operator: str
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        if self.operator == "Exists":
+            return present
+        if self.operator == "DoesNotExist":
+            return not present
+        inside = present and labels[self.key] in self.values
+        return inside if self.operator == "In" else not inside
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A label selector: every matchLabels pair and every matchExpressions requirement."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    requirements: tuple[Requirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(key) == value for key, value in self.labels) and all(
+            requirement.matches(labels) for requirement in self.requirements)
+
+
+def parse_selector(raw: Mapping[str, Any]) -> Selector:
+    """spec.classroomSelector; `SpecError` names the part that is not a label selector."""
+    match_labels = raw.get("matchLabels") or {}
+    if not isinstance(match_labels, Mapping) or not all(
+            isinstance(value, str) for value in match_labels.values()):
+        raise SpecError("classroomSelector.matchLabels",
+                        "must map label keys to string values, e.g. {school: lincoln}")
+    expressions = raw.get("matchExpressions") or []
+    if not isinstance(expressions, list):
+        raise SpecError("classroomSelector.matchExpressions", "must be a list of requirements")
+    requirements = []
+    for index, item in enumerate(expressions):
+        path = f"classroomSelector.matchExpressions[{index}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
+            raise SpecError(path, "must be {key, operator, values}")
+        operator = item.get("operator")
+        if operator not in OPERATORS:
+            raise SpecError(f"{path}.operator",
+                            f"is {operator!r}; use one of {', '.join(OPERATORS)}")
+        values = item.get("values") or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise SpecError(f"{path}.values", "must be a list of strings")
+        if (operator in ("In", "NotIn")) != bool(values):
+            raise SpecError(f"{path}.values", "give values for In and NotIn, none for Exists "
+                            "and DoesNotExist")
+        requirements.append(Requirement(item["key"], operator, frozenset(values)))
+    return Selector(labels=tuple(sorted(match_labels.items())),
+                    requirements=tuple(requirements))
+
+
+@dataclass(frozen=True)
+class ClassroomResource:
+    """A Classroom as the index keeps it: its labels, and its room or why it cannot be served."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    room: Room | None = None
+    problem: str | None = None
+
+
+def classroom_from_resource(name: str, labels: Mapping[str, str],
+                            spec: Mapping[str, Any]) -> ClassroomResource:
+    """The CRD checks Classrooms at admission; one stored before a rule existed is set aside with
+    the reason, never allowed to break the other rooms."""
+    streams_raw = spec.get("streams")
+    if not isinstance(streams_raw, list) or not streams_raw:
+        return ClassroomResource(name, dict(labels), problem="spec.streams lists no stream")
+    streams = []
+    for index, item in enumerate(streams_raw):
+        url = item.get("url") if isinstance(item, Mapping) else None
+        if not isinstance(url, str) or not url.startswith(STREAM_SCHEMES) or url in STREAM_SCHEMES:
+            return ClassroomResource(name, dict(labels), problem=f"spec.streams[{index}].url is "
+                                     "not an rtsp, rtsps, http, https or file URL")
+        layout = item.get("layout", "per-student")
+        if layout not in ("per-student", "room"):
+            return ClassroomResource(name, dict(labels), problem=f"spec.streams[{index}].layout "
+                                     "must be per-student or room")
+        streams.append(Stream(url=url, layout=layout))
+    seats = spec.get("seats")
+    seats = seats if isinstance(seats, int) and not isinstance(seats, bool) and seats > 0 \
+        else None
+    return ClassroomResource(name, dict(labels), room=Room(name, tuple(streams), seats))
+
+
+@dataclass(frozen=True)
+class Selection:
+    rooms: tuple[Room, ...]
+    # "room-7: spec.streams lists no stream": selected Classrooms that cannot be served.
+    problems: tuple[str, ...] = ()
+
+
+def select_rooms(spec: ModelSpec, resources: Iterable[ClassroomResource]) -> Selection:
+    """The model's rooms, by name: inline ones, or the Classrooms its selector picks."""
+    if spec.classroom_selector is None:
+        rooms = (Room(room.name, room.streams) for room in spec.classrooms)
+        return Selection(tuple(sorted(rooms, key=lambda r: r.name)))
+    selector = parse_selector(spec.classroom_selector)
+    chosen: list[Room] = []
+    problems: list[str] = []
+    for resource in sorted(resources, key=lambda r: r.name):
+        if not selector.matches(resource.labels):
+            continue
+        if resource.room is None:
+            problems.append(f"{resource.name}: {resource.problem}")
+        else:
+            chosen.append(resource.room)
+    return Selection(tuple(chosen), tuple(problems))

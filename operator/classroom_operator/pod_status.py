@@ -1,0 +1,193 @@
+"""What the inference pods say about their streams: each pod's `GET /v1/status` (docs/contracts.md,
+"The pod's status document"), fetched by pod IP, and its sum in status.pools[], status.streams
+and the StreamsHealthy condition.
+
+The fetch is a thin async function with a short timeout, so one hung pod costs a reconcile pass
+two seconds, not a stall; everything else is pure. A stream counts as healthy only when the pod
+it is assigned to reports it Healthy: a pod that has not answered, or has not yet taken the room,
+counts its streams as not healthy, with the reason in the condition's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from classroom_operator.assignment import PodRef
+from classroom_operator.classrooms import Room
+from classroom_operator.status import Condition
+
+TIMEOUT_SECONDS = 2.0
+HEALTHY = "Healthy"
+SHOWN = 5  # streams named in the condition's message; the rest are counted
+
+
+class ReportInvalid(ValueError):
+    """The pod answered with something that is not the contract's status document."""
+
+
+@dataclass(frozen=True)
+class StreamReport:
+    id: str
+    classroom: str
+    state: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PodReport:
+    ready: bool
+    fingerprint: str | None
+    classrooms: frozenset[str]
+    streams: tuple[StreamReport, ...] = ()
+    # Why the pod refused its assignment file (it keeps serving the previous one).
+    assignment_error: str | None = None
+
+
+def parse_report(document: Any) -> PodReport:
+    if not isinstance(document, Mapping):
+        raise ReportInvalid("the status document is not a JSON object")
+    rooms = document.get("classrooms")
+    if not isinstance(rooms, list):
+        raise ReportInvalid("classrooms is missing or not a list")
+    names: set[str] = set()
+    streams: list[StreamReport] = []
+    for room in rooms:
+        if not isinstance(room, Mapping) or not isinstance(room.get("name"), str) \
+                or not isinstance(room.get("streams"), list):
+            raise ReportInvalid("every classroom needs a name and a list of streams")
+        names.add(room["name"])
+        for stream in room["streams"]:
+            if not isinstance(stream, Mapping) or not isinstance(stream.get("id"), str):
+                raise ReportInvalid(f"a stream of {room['name']} has no id")
+            error = stream.get("error")
+            streams.append(StreamReport(id=stream["id"], classroom=room["name"],
+                                        state=str(stream.get("state", "")),
+                                        error=error if isinstance(error, str) else None))
+    assignment = document.get("assignment")
+    refused = assignment.get("error") if isinstance(assignment, Mapping) else None
+    fingerprint = document.get("fingerprint")
+    return PodReport(ready=document.get("ready") is True,
+                     fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+                     classrooms=frozenset(names), streams=tuple(streams),
+                     assignment_error=refused if isinstance(refused, str) else None)
+
+
+async def fetch_report(session: aiohttp.ClientSession, ip: str, port: int,
+                       timeout: float = TIMEOUT_SECONDS) -> PodReport | str:
+    """The pod's report, or why there is none (a short sentence for the condition)."""
+    url = f"http://{ip}:{port}/v1/status"
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            if response.status != 200:
+                return f"GET /v1/status answered HTTP {response.status}"
+            document = await response.json(content_type=None)
+    except TimeoutError:
+        return f"GET /v1/status timed out after {timeout:g}s"
+    except (aiohttp.ClientError, ValueError) as error:
+        return f"GET /v1/status failed: {error}"
+    try:
+        return parse_report(document)
+    except ReportInvalid as error:
+        return f"GET /v1/status: {error}"
+
+
+async def fetch_reports(session: aiohttp.ClientSession, addresses: Mapping[str, str], port: int,
+                        *, concurrency: int = 32) -> dict[str, PodReport | str]:
+    """Reports of many pods (pod name -> IP) at once, a bounded number in flight."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(ip: str) -> PodReport | str:
+        async with gate:
+            return await fetch_report(session, ip, port)
+
+    names = sorted(addresses)
+    results = await asyncio.gather(*(one(addresses[name]) for name in names))
+    return dict(zip(names, results, strict=True))
+
+
+@dataclass(frozen=True)
+class PoolFacts:
+    """One pool as status.pools[] shows it."""
+
+    name: str
+    gpu_class: str
+    fingerprint: str
+    nodes: int
+    replicas: int
+    ready_replicas: int
+
+
+@dataclass(frozen=True)
+class StreamsSummary:
+    pools: tuple[dict[str, Any], ...]
+    assigned: int
+    healthy: int
+    condition: Condition
+
+
+def _stream_ids(room: Room) -> list[str]:
+    return [f"{room.name}-{index}" for index in range(len(room.streams))]
+
+
+def summarize(pools: Sequence[PoolFacts], rooms: Iterable[Room], assigned: Mapping[str, PodRef],
+              reports: Mapping[str, PodReport | str]) -> StreamsSummary:
+    """status.pools[], status.streams and StreamsHealthy from the assignment and the reports."""
+    by_name = {room.name: room for room in rooms}
+    assigned_in: dict[str, int] = {}
+    healthy_in: dict[str, int] = {}
+    problems: list[str] = []
+    for room_name, pod in sorted(assigned.items()):
+        room = by_name.get(room_name)
+        if room is None:
+            continue
+        ids = _stream_ids(room)
+        assigned_in[pod.pool] = assigned_in.get(pod.pool, 0) + len(ids)
+        report = reports.get(pod.name)
+        if not isinstance(report, PodReport):
+            problems.append(f"{room_name}: pod {pod.name} "
+                            f"{'has not answered' if report is None else report}")
+            continue
+        if room_name not in report.classrooms:
+            refused = f" (it refused the assignment: {report.assignment_error})" \
+                if report.assignment_error else ""
+            problems.append(f"{room_name}: pod {pod.name} has not taken it yet{refused}")
+            continue
+        states = {s.id: s for s in report.streams if s.classroom == room_name}
+        for stream_id in ids:
+            stream = states.get(stream_id)
+            if stream is not None and stream.state == HEALTHY:
+                healthy_in[pod.pool] = healthy_in.get(pod.pool, 0) + 1
+            elif stream is None:
+                problems.append(f"{stream_id}: not reported by pod {pod.name}")
+            else:
+                reason = f": {stream.error}" if stream.error else ""
+                problems.append(f"{stream_id}: {stream.state}{reason}")
+    items = tuple({
+        "gpuClass": pool.gpu_class,
+        "nodes": pool.nodes,
+        "replicas": pool.replicas,
+        "readyReplicas": pool.ready_replicas,
+        "engine": pool.fingerprint,
+        "streamsAssigned": assigned_in.get(pool.name, 0),
+        "streamsHealthy": healthy_in.get(pool.name, 0),
+    } for pool in sorted(pools, key=lambda p: (p.gpu_class, p.name)))
+    total, healthy = sum(assigned_in.values()), sum(healthy_in.values())
+    return StreamsSummary(items, total, healthy, _condition(total, healthy, problems))
+
+
+def _condition(total: int, healthy: int, problems: Sequence[str]) -> Condition:
+    if total == 0:
+        return Condition("StreamsHealthy", "Unknown", "NoStreams",
+                         "no classroom stream is assigned yet")
+    if healthy == total:
+        return Condition("StreamsHealthy", "True", "AllHealthy",
+                         f"{healthy} of {total} streams healthy")
+    shown = "; ".join(problems[:SHOWN])
+    more = f"; and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
+    return Condition("StreamsHealthy", "False", "StreamsUnhealthy",
+                     f"{healthy} of {total} streams healthy: {shown}{more}")

@@ -1,0 +1,302 @@
+"""The desired objects of one inference pool (pure): a ClassroomModel's pods for one GPU class
+and engine fingerprint (docs/contracts.md, "The inference pod").
+
+A pool is a StatefulSet (stable pod names, which the assignment file is keyed by), its headless
+Service, and the ConfigMap holding its assignment file. All three are named after the model and
+the fingerprint's first characters, so a rollover to a new engine creates a second pool beside
+the old one instead of changing it in place, and are owned by the model, so deleting the model
+removes them. The pods bind to their own pod IP, read the engine store read-only, and take their
+key for pseudonymous student ids from a Secret in the model's namespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from classroom_operator.builds import (
+    COMPONENT_LABEL,
+    FINGERPRINT_LABEL,
+    GPU_CLASS_LABEL,
+    GROUP,
+    STORE_PATH,
+    node_affinity,
+    tolerations_of,
+)
+from classroom_operator.classrooms import Room
+from classroom_operator.inventory import GpuClass
+from classroom_operator.pod_settings import PodSettings
+from classroom_operator.settings import Settings
+from classroom_operator.spec import ModelSpec
+
+COMPONENT = "inference"
+MODEL_LABEL = f"{GROUP}/model"
+POOL_LABEL = f"{GROUP}/pool"
+CONTAINER = "serve"
+PORT = 8080
+ASSIGNMENT_PATH = "/etc/classroom/assignment"
+ASSIGNMENT_FILE = "assignment.json"
+SPOOL_PATH = "/var/spool/classroom"
+PSEUDONYM_SECRET = "classroom-pseudonym-key"
+PSEUDONYM_KEY = "key"
+GPU_RESOURCE = "nvidia.com/gpu"
+# The pod drains for 20 s on SIGTERM (the serve command's default) and needs a moment to exit.
+GRACE_SECONDS = 30
+# The StatefulSet controller labels each pod `controller-revision-hash: <name>-<10 chars>`, and a
+# label value holds at most 63 characters.
+POOL_NAME_MAX = 52
+FINGERPRINT_CHARS = 8
+LABEL_MAX = 63
+DEFAULT_REQUESTS = {"cpu": "1", "memory": "1Gi"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def owner_reference(self) -> dict[str, Any]:
+        # blockOwnerDeletion would need update on classroommodels/finalizers wherever the
+        # OwnerReferencesPermissionEnforcement admission plugin runs; the pools need not outlive
+        # a model being deleted in the foreground.
+        return {"apiVersion": f"{GROUP}/v1alpha1", "kind": "ClassroomModel", "name": self.name,
+                "uid": self.uid, "controller": True, "blockOwnerDeletion": False}
+
+
+def _slug(text: str, limit: int) -> str:
+    """`text` as a DNS label of at most `limit` characters starting with a letter; a shortened
+    one keeps a hash of the whole, so two long names never collide."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    if not slug[:1].isalpha():
+        slug = f"m-{slug}".rstrip("-")
+    if len(slug) <= limit and slug == text:
+        return slug
+    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+    return f"{slug[: limit - 7].rstrip('-')}-{digest}"
+
+
+def pool_name(model: str, fingerprint: str) -> str:
+    """`<model>-<fingerprint[:8]>`: the StatefulSet, its Service (a DNS-1035 label) and its
+    assignment ConfigMap."""
+    suffix = f"-{fingerprint[:FINGERPRINT_CHARS]}"
+    return _slug(model, POOL_NAME_MAX - len(suffix)) + suffix
+
+
+def model_label(model: str) -> str:
+    """The model's name as a label value (names may be longer than labels allow)."""
+    return _slug(model, LABEL_MAX)
+
+
+@dataclass(frozen=True)
+class Pool:
+    model: ModelRef
+    gpu: GpuClass
+    fingerprint: str
+    backend: str
+
+    @property
+    def name(self) -> str:
+        return pool_name(self.model.name, self.fingerprint)
+
+    def pod_name(self, ordinal: int) -> str:
+        return f"{self.name}-{ordinal}"
+
+
+def selector_labels(pool: Pool) -> dict[str, str]:
+    return {COMPONENT_LABEL: COMPONENT, POOL_LABEL: pool.name}
+
+
+def pool_labels(pool: Pool) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "classroom-inference",
+        "app.kubernetes.io/managed-by": "classroom-operator",
+        **selector_labels(pool),
+        MODEL_LABEL: model_label(pool.model.name),
+        FINGERPRINT_LABEL: pool.fingerprint,
+        GPU_CLASS_LABEL: pool.gpu.name,
+    }
+
+
+def _metadata(pool: Pool) -> dict[str, Any]:
+    return {"name": pool.name, "namespace": pool.model.namespace, "labels": pool_labels(pool),
+            "ownerReferences": [pool.model.owner_reference()]}
+
+
+def _resources(pool: Pool, spec: ModelSpec) -> dict[str, Any]:
+    """spec.serving.resources, with exactly one GPU for GPU classes and none for the CPU class
+    (an extended resource's request defaults to its limit)."""
+    given = spec.serving.resources
+    requests = {k: v for k, v in (given.get("requests") or DEFAULT_REQUESTS).items()
+                if k != GPU_RESOURCE}
+    limits = {k: v for k, v in (given.get("limits") or {}).items() if k != GPU_RESOURCE}
+    if pool.gpu.is_gpu:
+        limits[GPU_RESOURCE] = 1
+    resources: dict[str, Any] = {"requests": requests}
+    if limits:
+        resources["limits"] = limits
+    return resources
+
+
+def _environment(pod_settings: PodSettings) -> list[dict[str, Any]]:
+    def field(path: str) -> dict[str, Any]:
+        return {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}
+
+    env: list[dict[str, Any]] = [
+        {"name": "POD_NAME", "valueFrom": field("metadata.name")},
+        {"name": "POD_NAMESPACE", "valueFrom": field("metadata.namespace")},
+        {"name": "POD_IP", "valueFrom": field("status.podIP")},
+        {"name": "CLASSROOM_ID_SECRET", "valueFrom": {"secretKeyRef": {
+            "name": PSEUDONYM_SECRET, "key": PSEUDONYM_KEY}}},
+    ]
+    token = pod_settings.sink.token
+    if token is not None:
+        env.append({"name": "CLASSROOM_SINK_TOKEN", "valueFrom": {"secretKeyRef": {
+            "name": token.name, "key": token.key}}})
+    return env
+
+
+def _container(pool: Pool, spec: ModelSpec, pod_settings: PodSettings,
+               settings: Settings) -> dict[str, Any]:
+    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period,
+                "timeoutSeconds": 2, "failureThreshold": failures}
+
+    return {
+        "name": CONTAINER,
+        "image": spec.engine.builder_image or settings.builder_image,
+        "command": [
+            "classroom-inference", "serve",
+            "--store", STORE_PATH,
+            "--fingerprint", pool.fingerprint,
+            "--assignment", f"{ASSIGNMENT_PATH}/{ASSIGNMENT_FILE}",
+            "--host", "$(POD_IP)",
+            "--port", str(PORT),
+            "--spool-dir", SPOOL_PATH,
+        ],
+        "env": _environment(pod_settings),
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        # Liveness answers while a large engine loads; readiness waits for the engine and the
+        # assignment, and is checked often because rooms move to a pod once it is Ready.
+        "livenessProbe": probe("/healthz", 10, 3),
+        "readinessProbe": probe("/readyz", 2, 2),
+        "resources": _resources(pool, spec),
+        "volumeMounts": [
+            {"name": "engines", "mountPath": STORE_PATH, "readOnly": True},
+            {"name": "assignment", "mountPath": ASSIGNMENT_PATH, "readOnly": True},
+            {"name": "spool", "mountPath": SPOOL_PATH},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+def statefulset(pool: Pool, spec: ModelSpec, pod_settings: PodSettings, settings: Settings,
+                *, replicas: int) -> dict[str, Any]:
+    """The pool's StatefulSet with `replicas` pods, all started at once (Parallel)."""
+    placement = spec.serving.placement
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _metadata(pool),
+        "spec": {
+            "replicas": replicas,
+            "serviceName": pool.name,
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": selector_labels(pool)},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": pool_labels(pool)},
+                "spec": {
+                    "affinity": node_affinity(pool.gpu, placement),
+                    "tolerations": tolerations_of(placement),
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": GRACE_SECONDS,
+                    "securityContext": {"runAsNonRoot": True,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [_container(pool, spec, pod_settings, settings)],
+                    "volumes": [
+                        {"name": "engines", "persistentVolumeClaim": {
+                            "claimName": settings.engine_store_claim, "readOnly": True}},
+                        {"name": "assignment", "configMap": {"name": pool.name}},
+                        {"name": "spool", "emptyDir": {}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def headless_service(pool: Pool) -> dict[str, Any]:
+    """Gives each pod a stable DNS name (`<pod>.<pool>.<namespace>.svc`)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(pool),
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector_labels(pool),
+            "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def assignment_document(pool: Pool, *, generation: int, pod_settings: PodSettings,
+                        pods: Mapping[str, Sequence[Room]]) -> dict[str, Any]:
+    """The assignment file: every pod of the pool listed (an empty list serves nothing), each
+    room with its streams; stream ids are `<room>-<index>`."""
+    document: dict[str, Any] = {
+        "model": pool.model.key,
+        "generation": generation,
+        "fingerprint": pool.fingerprint,
+        "analysis": pod_settings.analysis.to_document(),
+        "pods": {
+            pod: [{"name": room.name, "streams": [
+                {"id": f"{room.name}-{index}", "url": stream.url, "layout": stream.layout}
+                for index, stream in enumerate(room.streams)]} for room in rooms]
+            for pod, rooms in sorted(pods.items())
+        },
+    }
+    sink = pod_settings.sink.to_document()
+    if sink:
+        document["sink"] = sink
+    return document
+
+
+def assignment_configmap(pool: Pool, document: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(pool),
+        "data": {ASSIGNMENT_FILE: json.dumps(document, sort_keys=True, separators=(",", ":"))},
+    }
+
+
+def pseudonym_secret(namespace: str, key: str) -> dict[str, Any]:
+    """The namespace's key for pseudonymous student ids, created once and never rewritten, so a
+    student keeps one id across pods, rollovers and models of the namespace."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": PSEUDONYM_SECRET, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/managed-by": "classroom-operator",
+                                COMPONENT_LABEL: "pseudonym-key"}},
+        "stringData": {PSEUDONYM_KEY: key},
+    }
