@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from localcluster.pki import CertificateAuthority
 from localcluster.processes import Component, ComponentFailed, free_port, log_tail, stop_pidfile
 
 from .toolchain import ensure_mediamtx
@@ -25,6 +26,10 @@ playback: no
 rtsp: yes
 rtspTransports: [tcp]
 rtspAddress: 127.0.0.1:{rtsp}
+rtspEncryption: "optional"
+rtspsAddress: 127.0.0.1:{rtsps}
+rtspServerKey: {key}
+rtspServerCert: {cert}
 rtmp: no
 hls: no
 webrtc: no
@@ -35,20 +40,29 @@ paths:
 
 
 class RtspServer:
+    """Plain RTSP and RTSPS (a certificate for 127.0.0.1 from a test CA) on the same paths."""
+
     def __init__(self, workdir: Path, binary: Path | None = None) -> None:
         self.workdir = workdir
         self.binary = binary or ensure_mediamtx()
         self.rtsp_port = 0
+        self.rtsps_port = 0
         self.api_port = 0
         self._component: Component | None = None
         self.publishers: list[Publisher] = []
 
     def start(self, attempts: int = 3) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        tls = CertificateAuthority(self.workdir / "pki").issue(
+            "rtsps", "127.0.0.1", server=True, ips=("127.0.0.1",)
+        )
         for _ in range(attempts):
-            self.rtsp_port, self.api_port = free_port(), free_port()
+            self.rtsp_port, self.rtsps_port, self.api_port = free_port(), free_port(), free_port()
             config = self.workdir / "mediamtx.yml"
-            config.write_text(CONFIG.format(api=self.api_port, rtsp=self.rtsp_port))
+            config.write_text(CONFIG.format(
+                api=self.api_port, rtsp=self.rtsp_port, rtsps=self.rtsps_port,
+                key=tls.key, cert=tls.cert,
+            ))
             self._component = Component(
                 "mediamtx",
                 [str(self.binary), str(config)],
@@ -85,6 +99,9 @@ class RtspServer:
 
     def url(self, path: str) -> str:
         return f"rtsp://127.0.0.1:{self.rtsp_port}/{path}"
+
+    def secure_url(self, path: str) -> str:
+        return f"rtsps://127.0.0.1:{self.rtsps_port}/{path}"
 
     def ready(self, path: str) -> bool:
         """Whether a publisher is streaming on the path."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from classroom_inference.serving.crops import CropShape, RoomCropper
@@ -31,6 +32,27 @@ async def test_a_camera_stream_is_decoded(rtsp_server: RtspServer, camera_video:
     assert stats.state is StreamState.HEALTHY
     assert stats.error is None and stats.reconnects == 0
     assert stats.fps > 0
+
+
+async def test_a_camera_over_rtsps_is_decoded(rtsp_server: RtspServer, camera_video: Path) -> None:
+    rtsp_server.publish("room-102", camera_video)
+    url = rtsp_server.secure_url("room-102")
+    supervisor = StreamSupervisor("room-102-0", url, backoff=TEST_BACKOFF)
+    supervisor.start()
+    frames = []
+    try:
+        async for frame in supervisor.frames():
+            frames.append(frame)
+            if len(frames) == 10:
+                break
+        stats = supervisor.stats()
+    finally:
+        await supervisor.stop()
+    assert url.startswith("rtsps://")
+    assert all(f.image.shape == (240, 320, 3) for f in frames)
+    assert stats.state is StreamState.HEALTHY and stats.reconnects == 0
+    log = (rtsp_server.workdir / "mediamtx.log").read_text()
+    assert re.search(r"\[RTSPS\] \[session \w+\] is reading from path 'room-102'", log)
 
 
 async def test_a_room_camera_gives_one_crop_per_student_under_steady_seats(
