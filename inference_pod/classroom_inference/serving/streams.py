@@ -196,6 +196,9 @@ class StreamSupervisor:
         except StreamError as error:
             self._fail(error)
             return False, None
+        except Exception as error:
+            self._fail_unexpectedly(error)
+            return False, None
         try:
             async for frame in source.frames():
                 if healthy_since is None:
@@ -208,9 +211,7 @@ class StreamSupervisor:
         except StreamError as error:
             self._fail(error)
         except Exception as error:
-            # A bug must not take the pod down with it; it shows as this stream's error.
-            log.exception("stream %s: unexpected failure", self.stream_id)
-            self._fail(StreamError(f"{mask_password(self.url)}: unexpected {error!r}"))
+            self._fail_unexpectedly(error)
         finally:
             await source.close()
         return False, healthy_since
@@ -234,6 +235,11 @@ class StreamSupervisor:
             log.warning("stream %s failed (%s): %s", self.stream_id, error.reason, error)
         self._state = StreamState.FAILED
         self._error = self._last_error = error
+
+    def _fail_unexpectedly(self, error: Exception) -> None:
+        # A bug must not take the pod down with it; it shows as this stream's error.
+        log.exception("stream %s: unexpected failure", self.stream_id)
+        self._fail(StreamError(f"{mask_password(self.url)}: unexpected {error!r}"))
 
     def _finish(self) -> None:
         self._finished = True

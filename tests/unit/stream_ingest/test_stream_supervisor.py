@@ -138,6 +138,20 @@ async def test_a_stream_that_was_healthy_starts_its_backoff_over() -> None:
         await supervisor.stop()
 
 
+async def test_a_source_that_cannot_even_be_made_is_a_stream_error() -> None:
+    def connect(stream_id: str, url: str, options: SourceOptions | None) -> Source:
+        raise RuntimeError("no decoder threads left")
+
+    supervisor = StreamSupervisor("s", "rtsp://cam/x", backoff=QUICK, connect=connect)
+    supervisor.start()
+    try:
+        await until(lambda: supervisor.stats().reconnects >= 1, "a retry")
+        stats = supervisor.stats()
+        assert stats.last_error is not None and "no decoder threads left" in stats.last_error
+    finally:
+        await supervisor.stop()
+
+
 async def test_an_unexpected_error_becomes_the_streams_error_not_the_pods() -> None:
     def connect(stream_id: str, url: str, options: SourceOptions | None) -> Source:
         return OneFrameThenGone(stream_id, ZeroDivisionError("bug"))

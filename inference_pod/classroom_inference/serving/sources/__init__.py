@@ -1,8 +1,19 @@
 """Stream sources: `open_source(stream_id, url)` picks one by the URL's scheme.
 
-rtsp, rtsps, http, https and file go through FFmpeg (PyAV), decoded in a thread per stream;
-synthetic:// generates frames for benchmarks. Opening only checks the URL: the connection is made
-when frames are first read, so a bad URL fails here and a bad camera fails in `frames()`.
+    rtsp://[user:password@]camera[:554]/path    live, over TCP; never paced or looped
+    rtsps://...                                 the same over TLS (FFmpeg's default: the
+                                                camera's certificate is not verified)
+    http(s)://host/path                         live too (MJPEG, a recording served over
+                                                HTTP): its end is an error and reconnects
+    file:///absolute/path.mp4[?loop=1][&realtime=0]
+                                                paced at the file's frame rate unless
+                                                realtime=0; ends, or starts again with loop=1
+    synthetic://name[?fps=30&width=224&height=224&brightness=128|pattern=220:10,40:35]
+                    [&frames=N][&realtime=0]    generated frames for benchmarks
+
+rtsp, rtsps, http(s) and file go through FFmpeg (PyAV), decoded in a thread per stream.
+Opening only checks the URL: the connection is made when frames are first read, so a bad URL fails
+here and a bad camera fails in `frames()`, each with a typed StreamError.
 """
 
 from __future__ import annotations

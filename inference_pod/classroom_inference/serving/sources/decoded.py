@@ -29,8 +29,10 @@ from .urls import LIVE_SCHEMES, StreamUrl
 MAX_BAD_PACKETS = 50
 # Pacing re-anchors when decoding falls this far behind the clock, instead of racing to catch up.
 MAX_PACING_LAG_S = 1.0
-# How long close() waits for the decoding thread (it wakes at least every read timeout).
-CLOSE_GRACE_S = 2.0
+# How long close() waits for the decoding thread. A thread blocked on a silent camera wakes only at
+# its read timeout; it then exits by itself (it closes its own connection), so stopping many streams
+# never waits read timeout after read timeout.
+CLOSE_GRACE_S = 1.0
 
 
 class DecodedSource:
@@ -64,8 +66,7 @@ class DecodedSource:
     async def close(self) -> None:
         self._stop.set()
         if self._thread is not None and self._thread.is_alive():
-            grace = max(CLOSE_GRACE_S, self.options.read_timeout_s)
-            await asyncio.to_thread(self._thread.join, grace)
+            await asyncio.to_thread(self._thread.join, CLOSE_GRACE_S)
 
     # Everything below runs in the decoding thread.
 
