@@ -5,8 +5,10 @@ is handed out again and again, and all streams of a frame rate share one timer (
 A stream that is not read in time skips the frames it missed, as a camera does: frame indices
 count frame periods, so a gap in them is a frame the pod never saw.
 
-The brightness follows a pattern in time, so a benchmark or a test can steer what an engine that
-reads brightness (like the test engine) concludes about attention:
+Every pixel of a frame has the pattern's brightness at that moment, so the face crop has it too,
+and an engine whose attention follows brightness is steered by it: the test engine (mean of the
+crop) and the builder's reference model (mean of the crop's centre) read a bright face as
+attentive and a dark one as distracted.
 
     synthetic://s1?fps=30&width=224&height=224&brightness=200
     synthetic://s1?pattern=220:10,40:35      # 10 s bright, then 35 s dark, repeating
