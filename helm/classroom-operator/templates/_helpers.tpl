@@ -14,6 +14,16 @@ never collide with a parent chart's. */}}
 {{- end -}}
 {{- end -}}
 
+{{/* Labels every object of the release carries; each template adds its component. */}}
+{{- define "classroom-operator.commonLabels" -}}
+app.kubernetes.io/name: {{ include "classroom-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* What the Deployment selects its pods by; nothing else of the release may carry all of it. */}}
 {{- define "classroom-operator.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "classroom-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
@@ -21,10 +31,8 @@ app.kubernetes.io/component: operator
 {{- end -}}
 
 {{- define "classroom-operator.labels" -}}
-{{ include "classroom-operator.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "classroom-operator.commonLabels" . }}
+app.kubernetes.io/component: operator
 {{- end -}}
 
 {{- define "classroom-operator.serviceAccountName" -}}

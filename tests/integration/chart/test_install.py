@@ -60,3 +60,13 @@ def test_notes_tell_the_next_step(installed: Release) -> None:
     assert "kubectl apply -f examples/small-site.yaml" in notes
     assert "kubectl get cmodel -w" in notes
     assert f"rollout status deployment/{installed.name}" in notes
+
+
+def test_helm_test_passes(installed: Release) -> None:
+    installed.rollout()
+    done = installed.cluster.helm("test", installed.name, "--namespace", installed.namespace,
+                                  "--timeout", "180s", check=False, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Phase:          Succeeded" in done.stdout
+    log = installed.cluster.pod_log(installed.namespace, f"{installed.name}-test")
+    assert "2 operator pod(s) healthy, CRDs established, peering present" in log

@@ -16,7 +16,7 @@ def test_defaults_render_every_component(render: Render) -> None:
     kinds = sorted(obj["kind"] for obj in chart.objects)
     assert kinds == sorted([
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
-        "PersistentVolumeClaim", "ClusterKopfPeering", "Deployment", "Service",
+        "PersistentVolumeClaim", "ClusterKopfPeering", "Deployment", "Service", "Pod",
     ])
     namespaced = [obj for obj in chart.objects
                   if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering")]
@@ -160,3 +160,26 @@ def test_metrics_service_selects_the_operator(render: Render) -> None:
     assert service["spec"]["selector"].items() <= labels.items()
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 8081,
                                          "targetPort": "metrics", "protocol": "TCP"}]
+
+
+def test_helm_test_pod_is_a_restricted_hook_outside_the_operator_selector(render: Render) -> None:
+    chart = render()
+    pod = chart.one("Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    selector = chart.one("Deployment")["spec"]["selector"]["matchLabels"]
+    # A bare pod carrying the selector's labels would be adopted by the operator's ReplicaSet.
+    assert not selector.items() <= pod["metadata"]["labels"].items()
+    assert pod["spec"]["serviceAccountName"] == chart.operator["serviceAccountName"]
+    assert pod["spec"]["securityContext"] == chart.operator["securityContext"]
+    (container,) = pod["spec"]["containers"]
+    assert container["securityContext"] == chart.container["securityContext"]
+    script = container["args"][0]
+    compile(script, "helm-test", "exec")
+    assert ",".join(f"{key}={value}" for key, value in selector.items()) in script
+
+
+def test_every_object_carries_the_release_labels(render: Render) -> None:
+    for obj in render().objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == "classroom", obj["kind"]
+        assert labels["app.kubernetes.io/managed-by"] == "Helm", obj["kind"]

@@ -13,7 +13,7 @@ SCHEMA = Path(__file__).resolve().parents[3] / "helm" / "classroom-operator" / "
 
 Template = Callable[[dict[str, Any]], Any]
 
-REFUSED = {
+REFUSED: dict[str, tuple[dict[str, Any], list[str]]] = {
     "unknown top-level key": ({"replicaCount": 2}, ["replicaCount"]),
     "unknown nested key": ({"operator": {"replica": 2}}, ["replica"]),
     "misspelt engine store key": ({"engineStore": {"storageClassName": "nfs"}},
