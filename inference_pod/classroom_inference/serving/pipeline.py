@@ -18,9 +18,11 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,8 +107,9 @@ class Pod:
         self.failure: str | None = None  # why a task the pod cannot live without ended
         self._settled: dict[str, asyncio.Event] = {}
         self._removals: dict[str, asyncio.Task[None]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
         self._sink_task: asyncio.Task[None] | None = None
+        self._batcher_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []  # stopped first when draining
         self._detect = ThreadPoolExecutor(2, thread_name_prefix="face-detect")
         self._timings: dict[str, list[float]] = defaultdict(list)
         self._wall_offset = time.time() - time.monotonic()
@@ -136,16 +139,15 @@ class Pod:
                                slots_per_student=self.settings.slots_per_student,
                                on_drop=self._on_drop)
         self._sink_task = self._spawn(self.sink.run(), "webhook sink")
-        self._spawn(self.batcher.run(), "batcher")
-        self._spawn(self._tick(), "ticker")
+        self._batcher_task = self._spawn(self.batcher.run(), "batcher")
+        self._background.append(self._spawn(self._tick(), "ticker"))
         self.phase = "WaitingForAssignment"
         await self.follower.check()
-        self._spawn(self.follower.run(), "assignment follower")
+        self._background.append(self._spawn(self.follower.run(), "assignment follower"))
 
-    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
         task.add_done_callback(self._task_ended)
-        self._tasks.append(task)
         return task
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
@@ -176,20 +178,17 @@ class Pod:
         """Stop intake and finish everything in flight; True when every event was delivered."""
         if self.phase in ("Draining", "Stopped"):
             return False
-        started_as = self.phase
         self.phase = "Draining"
         log.info("draining: intake stops, queued crops finish, the spool is flushed")
-        for task in self._tasks:
-            if task.get_name() in ("assignment follower", "ticker"):
-                task.cancel()
+        for task in self._background:
+            task.cancel()
         await asyncio.gather(*(self._stop_stream(sid) for sid in list(self.streams)),
                              *self._removals.values(), return_exceptions=True)
         delivered = True
-        if self.batcher is not None:
+        if self.batcher is not None and self._batcher_task is not None:
             self.batcher.close()
-            await asyncio.gather(*(t for t in self._tasks if t.get_name() == "batcher"),
-                                 return_exceptions=True)
-        if self.analysis is not None and started_as != "Loading":
+            await asyncio.gather(self._batcher_task, return_exceptions=True)
+        if self.analysis is not None:
             self._flush_timings()
             self.analysis.finish(time.monotonic())
         self.outbox.closed = True
