@@ -160,10 +160,12 @@ def _place(pool: PoolSize, pods: int, rooms: Sequence[Room], stored: Mapping[str
 def _size(pool: PoolSize, rooms: Sequence[Room], stored: Mapping[str, PodRef],
           load: Mapping[str, float]) -> tuple[int, dict[str, int], bool]:
     """Pods for the pool's rooms, where each goes, and whether the pool is over capacity."""
-    total = sum(load[room.name] for room in rooms)
     capacity = pool.crops_per_pod
-    pods = pool.min_pods if capacity is None else \
-        min(pool.max_pods, max(pool.min_pods, math.ceil(total / capacity - 1e-9)))
+    pods = pool.min_pods
+    if capacity is not None:
+        # A room never splits, so one larger than a pod needs one pod, not several.
+        total = sum(min(load[room.name], capacity) for room in rooms)
+        pods = min(pool.max_pods, max(pods, math.ceil(total / capacity - 1e-9)))
     while True:
         ordinals, used, crowded = _place(pool, pods, rooms, stored, load)
         if not crowded or pods >= pool.max_pods:

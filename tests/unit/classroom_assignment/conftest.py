@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from classroom_operator.assignment import Observed, Plan, PoolSize, plan
+from classroom_operator.classrooms import Room
+from unit.classroom_assignment.kit import FPS, PlanFn
+
+
+@pytest.fixture
+def replan() -> PlanFn:
+    def run(rooms: Iterable[Room], pools: Iterable[PoolSize], observed: Observed | None = None,
+            fps: int = FPS) -> Plan:
+        return plan(rooms, list(pools), observed or Observed(), target_fps=fps)
+    return run

@@ -1,0 +1,97 @@
+"""Pods per pool from the engine's measured throughput, within spec.serving.replicas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from classroom_operator.assignment import Observed as World
+from classroom_operator.assignment import crops_per_pod, plan, pod_limit
+from unit.classroom_assignment.kit import FPS, PlanFn, pool, students
+
+
+def _load_per_pod(result: Any, rooms: dict[str, int]) -> dict[str, int]:
+    load: dict[str, int] = {}
+    for room, pod in result.assigned.items():
+        load[pod.name] = load.get(pod.name, 0) + rooms[room] * FPS
+    return load
+
+
+def test_throughput_with_headroom_is_what_a_pod_takes() -> None:
+    assert crops_per_pod({"batch": 64, "cropsPerSecond": 1000}) == pytest.approx(700)
+
+
+@pytest.mark.parametrize("throughput", [None, {}, {"cropsPerSecond": 0},
+                                        {"cropsPerSecond": True}, {"cropsPerSecond": "fast"}])
+def test_no_usable_throughput_is_unknown(throughput: Any) -> None:
+    assert crops_per_pod(throughput) is None
+
+
+def test_pods_are_limited_by_the_classes_gpus_but_never_below_the_minimum() -> None:
+    assert pod_limit(1, 16, None) == 16
+    assert pod_limit(1, 16, 3) == 3
+    assert pod_limit(2, 16, 0) == 2
+    assert pod_limit(1, 4, 10) == 4
+
+
+def test_enough_pods_for_the_rooms_crops(replan: PlanFn) -> None:
+    # 3 rooms of 4 students at 10 fps: 120 crops/s, pods take 100.
+    result = replan([students(f"r{i}", 4) for i in range(3)], [pool("a")])
+    assert result.replicas == {"a": 2}
+    assert max(_load_per_pod(result, {"r0": 4, "r1": 4, "r2": 4}).values()) <= 100
+    assert result.over_capacity == ()
+
+
+def test_target_fps_scales_the_load(replan: PlanFn) -> None:
+    rooms = [students(f"r{i}", 1) for i in range(6)]
+    assert replan(rooms, [pool("a")], fps=10).replicas == {"a": 1}
+    assert replan(rooms, [pool("a")], fps=30).replicas == {"a": 2}
+
+
+def test_rooms_do_not_split_so_a_pool_may_need_more_than_the_sum(replan: PlanFn) -> None:
+    # 3 rooms of 60 crops/s: 180 in all, but two pods of 100 cannot hold three such rooms.
+    rooms = {f"r{i}": 6 for i in range(3)}
+    result = replan([students(name, n) for name, n in rooms.items()], [pool("a")])
+    assert result.replicas == {"a": 3}
+    assert max(_load_per_pod(result, rooms).values()) <= 100
+
+
+def test_clamped_to_the_maximum_and_reported_over_capacity(replan: PlanFn) -> None:
+    result = replan([students(f"r{i}", 5) for i in range(6)], [pool("a", max_pods=2)])
+    assert result.replicas == {"a": 2}
+    assert result.over_capacity == ("a",)
+    assert len(result.assigned) == 6
+
+
+def test_at_least_the_minimum(replan: PlanFn) -> None:
+    result = replan([students("r0", 1)], [pool("a", min_pods=3)])
+    assert result.replicas == {"a": 3}
+
+
+def test_a_room_larger_than_a_pod_gets_one_pod_not_all(replan: PlanFn) -> None:
+    result = replan([students("huge", 15)], [pool("a", max_pods=8)])
+    assert result.replicas == {"a": 1}
+    assert result.over_capacity == ("a",)
+
+
+def test_unknown_throughput_runs_the_minimum_and_spreads_streams(replan: PlanFn) -> None:
+    rooms = [students("r0", 4), students("r1", 1), students("r2", 1), students("r3", 2)]
+    result = replan(rooms, [pool("a", crops=None, min_pods=2)])
+    assert result.replicas == {"a": 2}
+    load = _load_per_pod(result, {"r0": 4, "r1": 1, "r2": 1, "r3": 2})
+    assert sorted(load.values()) == [40, 40]
+    assert result.over_capacity == ()
+
+
+def test_no_rooms_still_runs_the_minimum(replan: PlanFn) -> None:
+    result = replan([], [pool("a", min_pods=2), pool("b")])
+    assert result.replicas == {"a": 2, "b": 1}
+    assert result.assigned == {}
+
+
+def test_the_plan_is_the_same_for_the_same_facts() -> None:
+    rooms = [students(f"r{i}", 1 + i % 5) for i in range(30)]
+    pools = [pool("a", crops=150), pool("b", crops=90, max_pods=3)]
+    first = plan(rooms, pools, World(), target_fps=FPS)
+    again = plan(list(reversed(rooms)), pools, World(), target_fps=FPS)
+    assert first == again
