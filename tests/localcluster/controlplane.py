@@ -93,7 +93,8 @@ class ControlPlane:
         }
         etcd_url = self._start_with_retries("etcd", self._etcd)
         server = self._start_with_retries(
-            "kube-apiserver", lambda port: self._apiserver(port, etcd_url, ca.pair, serving, sa)
+            "kube-apiserver",
+            lambda port: self._apiserver(port, etcd_url, ca.pair, serving, sa, clients["admin"]),
         )
         self.server_file.write_text(server)
         for user, pair in clients.items():
@@ -101,7 +102,6 @@ class ControlPlane:
                 kubeconfig_text(server, ca.pair.cert, user, cert=pair.cert, key=pair.key)
             )
         self.kubeconfig.write_text((self.state / "admin.kubeconfig").read_text())
-        self._wait_ready(server, ca.pair, clients["admin"])
         self._bootstrap()
         self._start_with_retries(
             "kube-controller-manager", lambda port: self._controller_manager(port, ca.pair, sa)
@@ -171,9 +171,9 @@ class ControlPlane:
         return url
 
     def _apiserver(self, port: int, etcd: str, ca: CertPair, serving: CertPair,
-                   sa: CertPair) -> str:
+                   sa: CertPair, admin: CertPair) -> str:
         server = f"https://127.0.0.1:{port}"
-        self._component("kube-apiserver", [
+        component = self._component("kube-apiserver", [
             str(self.binaries.kube_apiserver),
             f"--etcd-servers={etcd}", "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
             f"--secure-port={port}", f"--cert-dir={self.pki}",
@@ -187,12 +187,10 @@ class ControlPlane:
             "--enable-priority-and-fairness=false", "--max-requests-inflight=2000",
             "--max-mutating-requests-inflight=1000", "--v=1",
         ])
-        return server
-
-    def _wait_ready(self, server: str, ca: CertPair, client: CertPair) -> None:
         context = ssl.create_default_context(cafile=str(ca.cert))
-        context.load_cert_chain(str(client.cert), str(client.key))
-        self._wait_http(self.components["kube-apiserver"], f"{server}/readyz", context)
+        context.load_cert_chain(str(admin.cert), str(admin.key))
+        self._wait_http(component, f"{server}/readyz", context)
+        return server
 
     def _bootstrap(self) -> None:
         """Cluster objects the local components rely on: the default StorageClass and the

@@ -146,6 +146,10 @@ class NodeRuntime:
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
         }
         node = self.api.get(f"/api/v1/nodes/{self.name}")
+        # A merge keeps map keys the patch leaves out: resources no longer there are nulled.
+        for field in ("capacity", "allocatable"):
+            gone = set(node.get("status", {}).get(field, {})) - set(self.spec.capacity)
+            status[field] = {**self.spec.capacity, **dict.fromkeys(gone)}
         before = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
         for condition in status["conditions"]:
             old = before.get(condition["type"])

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -59,10 +60,13 @@ class NodeServices(Lookups, VolumeSources, Protocol):
     def log(self, message: str) -> None: ...
 
 
-class PodWorker(threading.Thread):
+class PodWorker:
+    """Runs in its own thread (start/join), fed the pod's latest object by the node runtime."""
+
     def __init__(self, node: NodeServices, pod: Object) -> None:
         meta = pod["metadata"]
-        super().__init__(daemon=True, name=f"pod {meta['namespace']}/{meta['name']}")
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"pod {meta['namespace']}/{meta['name']}")
         self.node, self.uid = node, str(meta["uid"])
         self.namespace, self.pod_name = str(meta["namespace"]), str(meta["name"])
         self.folder = node.pods_dir / self.uid
@@ -88,6 +92,12 @@ class PodWorker(threading.Thread):
 
     # -- called by the node runtime -------------------------------------------------------
 
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
     @property
     def pod(self) -> Object:
         with self._lock:
@@ -109,28 +119,35 @@ class PodWorker(threading.Thread):
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def _run(self) -> None:
+        self._guarded(self._adopt)
+        while True:
+            pod = self.pod
+            if self._shutdown:
+                self._guarded(self._stop_all, 2.0)
+                return
+            if self._gone:
+                self._guarded(self._stop_all, 0.0)
+                self._cleanup()
+                return
+            if pod["metadata"].get("deletionTimestamp") and self._guarded(
+                    self._finish_deletion, pod):
+                return
+            if not self.finished:
+                self._guarded(self._sync, pod)
+            self._wake.wait(TICK)
+            self._wake.clear()
+
+    def _guarded(self, action: Callable[..., object], *args: Any) -> bool:
+        """Run one step; a surprise is logged and the next tick tries again, as kubelet's
+        sync loop does, instead of leaving the pod without a keeper."""
         try:
-            self._adopt()
-            while True:
-                pod = self.pod
-                if self._shutdown:
-                    self._stop_all(grace=2.0)
-                    return
-                if self._gone:
-                    self._stop_all(grace=0.0)
-                    self._cleanup()
-                    return
-                if pod["metadata"].get("deletionTimestamp"):
-                    self._delete(pod)
-                    return
-                if not self.finished:
-                    self._step(pod)
-                    self._report(pod)
-                self._wake.wait(TICK)
-                self._wake.clear()
+            action(*args)
+            return True
         except Exception:
             self.node.log(f"pod {self.namespace}/{self.pod_name}: {traceback.format_exc()}")
+            time.sleep(1.0)
+            return False
 
     def _adopt(self) -> None:
         """Pick up an earlier agent's work: statuses from the API, processes from pid files."""
@@ -155,6 +172,10 @@ class PodWorker(threading.Thread):
         wanted = statuses.get("podIP")
         if self.folder.exists() and not self.finished:
             self.ip = self.node.claim_address(self.uid, wanted)
+
+    def _sync(self, pod: Object) -> None:
+        self._step(pod)
+        self._report(pod)
 
     def _step(self, pod: Object) -> None:
         if not self._sandbox(pod):
@@ -191,7 +212,7 @@ class PodWorker(threading.Thread):
             volumes = PodVolumes(self._view(pod), self.folder / "volumes", self.node)
             try:
                 volumes.setup()
-            except (VolumeError, ConfigError) as error:
+            except (VolumeError, ConfigError, ApiError) as error:
                 self._next_volume_try = now + VOLUME_RETRY
                 if str(error) != self._volume_error:
                     self._volume_error = str(error)
@@ -255,7 +276,7 @@ class PodWorker(threading.Thread):
         try:
             env = self._environment(pod, spec, mounts)
             argv = [mounts.rewrite(part) for part in command_line(spec, env)]
-        except ConfigError as error:
+        except (ConfigError, VolumeError, ApiError) as error:
             if record.state.get("waiting", {}).get("message") != str(error):
                 self.node.event(pod, "Failed", f"Error: {error}", warning=True, container=name)
             record.state = {"waiting": {"reason": ConfigError.reason, "message": str(error)}}
@@ -413,7 +434,7 @@ class PodWorker(threading.Thread):
         for _, process in running:
             process.stop(max(0.0, deadline - time.monotonic()))
 
-    def _delete(self, pod: Object) -> None:
+    def _finish_deletion(self, pod: Object) -> None:
         """Graceful deletion: SIGTERM, the grace period, SIGKILL, a last status, then the
         deletion with grace 0 that removes the object."""
         if not self.finished:

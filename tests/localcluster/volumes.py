@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from localcluster.kubeapi import ApiError
 from localcluster.podspec import ConfigError, field_ref
 
 Object = dict[str, Any]
@@ -162,7 +163,7 @@ class PodVolumes:
             if volume["name"] in self.paths:
                 try:
                     files = self._files(volume)
-                except (VolumeError, ConfigError):
+                except (VolumeError, ConfigError, ApiError):
                     continue  # kubelet keeps the last good content while an object is missing
                 if files is not None:
                     write_atomic(self.paths[volume["name"]], files)

@@ -58,14 +58,15 @@ def test_pods_get_distinct_addresses(cluster: LocalCluster, namespace: str, appl
 def test_configmap_change_reaches_the_running_process(cluster: LocalCluster, namespace: str,
                                                       apply: Any, wait: Any,
                                                       python_pod: Any) -> None:
-    code = ("import time\n"
+    code = ("import sys, time\n"
             "while True:\n"
-            "    print('assignment:', open('/etc/classroom/assignment/rooms').read(), flush=True)\n"
+            "    print('assignment:', open(sys.argv[1]).read(), flush=True)\n"
             "    time.sleep(0.2)\n")
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "assignment"},
               "data": {"rooms": "room-101"}}
-    pod = python_pod("reader", code, container={"volumeMounts": [
-        {"name": "assignment", "mountPath": "/etc/classroom/assignment"}]},
+    pod = python_pod("reader", code, container={
+        "args": ["/etc/classroom/assignment/rooms"],
+        "volumeMounts": [{"name": "assignment", "mountPath": "/etc/classroom/assignment"}]},
         volumes=[{"name": "assignment", "configMap": {"name": "assignment"}}])
     apply(namespace, [config, pod])
     wait(lambda: "assignment: room-101" in cluster.pod_log(namespace, "reader"), "first read")
