@@ -78,16 +78,17 @@ def parse_report(document: Any) -> PodReport:
 
 
 async def fetch_report(session: aiohttp.ClientSession, ip: str, port: int,
-                       timeout: float = TIMEOUT_SECONDS) -> PodReport | str:
+                       timeout_seconds: float = TIMEOUT_SECONDS) -> PodReport | str:
     """The pod's report, or why there is none (a short sentence for the condition)."""
     url = f"http://{ip}:{port}/v1/status"
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        limit = aiohttp.ClientTimeout(total=timeout_seconds)
+        async with session.get(url, timeout=limit) as response:
             if response.status != 200:
                 return f"GET /v1/status answered HTTP {response.status}"
             document = await response.json(content_type=None)
     except TimeoutError:
-        return f"GET /v1/status timed out after {timeout:g}s"
+        return f"GET /v1/status timed out after {timeout_seconds:g}s"
     except (aiohttp.ClientError, ValueError) as error:
         return f"GET /v1/status failed: {error}"
     try:
@@ -97,13 +98,14 @@ async def fetch_report(session: aiohttp.ClientSession, ip: str, port: int,
 
 
 async def fetch_reports(session: aiohttp.ClientSession, addresses: Mapping[str, str], port: int,
-                        *, concurrency: int = 32) -> dict[str, PodReport | str]:
+                        *, concurrency: int = 32,
+                        timeout_seconds: float = TIMEOUT_SECONDS) -> dict[str, PodReport | str]:
     """Reports of many pods (pod name -> IP) at once, a bounded number in flight."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(ip: str) -> PodReport | str:
         async with gate:
-            return await fetch_report(session, ip, port)
+            return await fetch_report(session, ip, port, timeout_seconds)
 
     names = sorted(addresses)
     results = await asyncio.gather(*(one(addresses[name]) for name in names))
