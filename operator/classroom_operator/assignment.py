@@ -108,8 +108,9 @@ class Plan:
 
 
 def _spread(rooms: Sequence[Room], pools: Sequence[PoolSize], stored: Mapping[str, PodRef],
-            load: Mapping[str, float]) -> dict[str, str]:
-    """Room -> target pool, proportional to capacity, sticky while a room's pool has room."""
+            load: Mapping[str, float], successors: Mapping[str, str]) -> dict[str, str]:
+    """Room -> target pool, proportional to capacity, sticky while a room's pool (or the pool
+    succeeding it) has room."""
     known = all(pool.crops_per_pod is not None for pool in pools)
     weight = {pool.name: (pool.crops_per_pod or 1.0) * pool.max_pods if known
               else float(pool.max_pods) for pool in pools}
@@ -117,10 +118,11 @@ def _spread(rooms: Sequence[Room], pools: Sequence[PoolSize], stored: Mapping[st
     targets: dict[str, str] = {}
     for room in rooms:
         current = stored.get(room.name)
-        if current is not None and current.pool in weight and (
-                not known or used[current.pool] + load[room.name] <= weight[current.pool]):
-            targets[room.name] = current.pool
-            used[current.pool] += load[room.name]
+        home = None if current is None else \
+            current.pool if current.pool in weight else successors.get(current.pool)
+        if home in weight and (not known or used[home] + load[room.name] <= weight[home]):
+            targets[room.name] = home
+            used[home] += load[room.name]
     for room in rooms:
         if room.name in targets:
             continue
@@ -187,12 +189,16 @@ def _serves_nothing(pods: Mapping[PodRef, PodState], pool: str,
 
 
 def plan(rooms: Iterable[Room], pools: Sequence[PoolSize], observed: Observed, *,
-         target_fps: int) -> Plan:
-    """The assignment to write, the pods each wanted pool runs, and the pools to remove."""
+         target_fps: int, successors: Mapping[str, str] | None = None) -> Plan:
+    """The assignment to write, the pods each wanted pool runs, and the pools to remove.
+
+    `successors` maps a pool no longer wanted to the wanted pool taking over its GPU class
+    (a new engine for the same GPUs), where its rooms go rather than wherever is emptiest.
+    """
     ordered = sorted(rooms, key=lambda r: r.name)
     load = {room.name: room.crops_per_frame * target_fps for room in ordered}
     stored, pods = observed.stored, observed.pods
-    targets = _spread(ordered, pools, stored, load) if pools else {}
+    targets = _spread(ordered, pools, stored, load, successors or {}) if pools else {}
     sizes: dict[str, int] = {}
     target_pod: dict[str, PodRef] = {}
     over: list[str] = []

@@ -11,6 +11,7 @@ from unit.classroom_assignment.kit import FPS, PlanFn
 @pytest.fixture
 def replan() -> PlanFn:
     def run(rooms: Iterable[Room], pools: Iterable[PoolSize], observed: Observed | None = None,
-            fps: int = FPS) -> Plan:
-        return plan(rooms, list(pools), observed or Observed(), target_fps=fps)
+            fps: int = FPS, successors: dict[str, str] | None = None) -> Plan:
+        return plan(rooms, list(pools), observed or Observed(), target_fps=fps,
+                    successors=successors)
     return run

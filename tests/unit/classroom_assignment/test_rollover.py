@@ -152,3 +152,28 @@ def test_a_pool_for_a_class_that_left_is_drained_into_the_others(replan: PlanFn)
             PodRef("l4", 0): _serving()}
     done = replan(ROOMS, [pool("a100")], _world(step, pods, {"a100": 1, "l4": 1}))
     assert done.remove == ("l4",)
+
+
+def test_rooms_follow_the_pool_that_takes_over_their_gpus(replan: PlanFn) -> None:
+    rooms = [students(f"room-{i}", 2) for i in range(6)]
+    on_old = {f"room-{i}" for i in range(3)}
+    stored = {room.name: PodRef(OLD, 0) if room.name in on_old else PodRef("l4", 0)
+              for room in rooms}
+    old_pod, l4_pod = PodRef(OLD, 0), PodRef("l4", 0)
+    pods = {old_pod: _serving(*sorted(on_old)), l4_pod: _serving(*(set(stored) - on_old))}
+    world = Observed(stored=stored, pods=pods, replicas={OLD: 1, "l4": 1})
+    # The L4 pool has far more room: without a successor the rooms would go there.
+    wanted = [pool(NEW, crops=200), pool("l4", crops=2000)]
+    elsewhere = replan(rooms, wanted, world)
+    assert {elsewhere.assigned[room] for room in on_old} == {l4_pod}
+
+    followed = replan(rooms, wanted, world, successors={OLD: NEW})
+    # Still on the old pool (the new pod is not Ready), all bound for the new pool.
+    assert {followed.assigned[room] for room in on_old} == {old_pod}
+    assert set(followed.waiting) == on_old
+    assert followed.replicas[NEW] == 1
+    ready = Observed(stored=stored, pods={**pods, PodRef(NEW, 0): _serving()},
+                     replicas={OLD: 1, "l4": 1, NEW: 1})
+    moved = replan(rooms, wanted, ready, successors={OLD: NEW})
+    assert {moved.assigned[room] for room in on_old} == {PodRef(NEW, 0)}
+    assert {moved.assigned[room] for room in set(stored) - on_old} == {l4_pod}
