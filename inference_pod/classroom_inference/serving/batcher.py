@@ -1,7 +1,8 @@
 """The dynamic batcher: crops from every stream in, engine-sized uint8 batches out, in order.
 
 It knows nothing about what the heads mean. Crops wait in arrival order; a batch leaves when it
-is full (the engine profile's max) or when its oldest crop has waited `max_delay`. Each student
+is full (the engine profile's max), or when its oldest crop has waited `max_delay` and the
+engine is free to take it. Each student
 holds at most `slots_per_student` crops: when one lags, its oldest crop is dropped, so memory stays
 bounded and the others are never delayed by it. Where the engine takes a fixed batch, the tail is
 padded and its outputs masked.
@@ -104,6 +105,8 @@ class Batcher:
             self._free.put_nowait(index)
         self._fill_thread = ThreadPoolExecutor(1, thread_name_prefix="batch-fill")
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._depth = max(1, runner.pipeline_depth)
+        self._in_engine = 0  # batches formed and not yet back from the engine
 
     @property
     def depth(self) -> int:
@@ -159,7 +162,13 @@ class Batcher:
     # --- batches ---------------------------------------------------------------------------
 
     async def _batch_due(self) -> None:
-        """Returns when a batch should leave: full, its oldest crop waited max_delay, or closing."""
+        """Returns when a batch should leave: when it is full; when its oldest crop has waited
+        max_delay and the engine can take it now; or when closing.
+
+        A partial batch that the engine could not start anyway is held back: the crops arriving
+        meanwhile join it, so a busy engine gets full batches instead of alternating full and
+        small ones.
+        """
         while True:
             pending = len(self._pending)
             if pending >= self.max_batch or (self._closed and pending):
@@ -167,9 +176,10 @@ class Batcher:
             timeout: float | None = None
             if pending:
                 _, (_, queued_at) = next(iter(self._pending.items()))
-                timeout = queued_at + self.max_delay - time.monotonic()
-                if timeout <= 0:
+                left = queued_at + self.max_delay - time.monotonic()
+                if left <= 0 and self._in_engine < self._depth:
                     return
+                timeout = left if left > 0 else None  # overdue: until the engine frees up
             elif self._closed:
                 return
             self._wake.clear()
@@ -177,7 +187,7 @@ class Batcher:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
             except TimeoutError:
-                return
+                continue
 
     async def run(self) -> None:
         """Forms and runs batches until `close()`, then finishes everything already queued."""
@@ -203,6 +213,7 @@ class Batcher:
                     queued=now - np.fromiter((q for _, q in taken), np.float64, len(taken)),
                     rows=max(len(taken), self.runner.min_batch),
                 )
+                self._in_engine += 1
                 self._fill_thread.submit(self._fill, job, [c.image for c, _ in taken])
                 del taken  # pixels live on only in the batch buffer
         finally:
@@ -219,7 +230,7 @@ class Batcher:
 
     def _engine_loop(self, loop: asyncio.AbstractEventLoop,
                      finished: asyncio.Future[None]) -> None:
-        depth = max(1, self.runner.pipeline_depth)
+        depth = self._depth
         in_flight: deque[tuple[_Job, float]] = deque()
         closing = False
         try:
@@ -231,6 +242,7 @@ class Batcher:
                         outputs = self.runner.collect()
                     except Exception as exc:  # the engine's failure costs this batch, not the pod
                         self._failed(job, exc)
+                        loop.call_soon_threadsafe(self._engine_done)
                         continue
                     loop.call_soon_threadsafe(self._deliver, job, outputs,
                                               time.perf_counter() - started)
@@ -245,6 +257,7 @@ class Batcher:
                     in_flight.append((filled, started))
                 except Exception as exc:
                     self._failed(filled, exc)
+                    loop.call_soon_threadsafe(self._engine_done)
                 finally:  # submit() returns once the buffer may be filled again
                     loop.call_soon_threadsafe(self._free.put_nowait, filled.index)
         finally:
@@ -256,7 +269,12 @@ class Batcher:
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         log.error("batch of %d crops failed in the engine: %s", len(job.keys), exc)
 
+    def _engine_done(self) -> None:
+        self._in_engine -= 1
+        self._wake.set()
+
     def _deliver(self, job: _Job, outputs: dict[str, np.ndarray], seconds: float) -> None:
+        self._engine_done()
         self.stats.consecutive_failures = 0
         self.stats.batches += 1
         self.stats.crops += len(job.keys)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,35 @@ async def test_an_engine_error_costs_one_batch_not_the_pod(open_engine: Any, cro
     assert [k for b in got for k in b.keys] == [("s2", "0"), ("s3", "0"), ("s4", "0"), ("s5", "0")]
     assert batcher.stats.failed_batches == 1 and batcher.stats.consecutive_failures == 0
     assert batcher.stats.last_error == "RunnerError: device lost"
+
+
+class Gated(OnnxRuntimeCpuRunner):
+    """The CPU runner, holding each batch until the test opens the gate: a busy engine."""
+
+    def __init__(self, meta: EngineMeta, engine_path: Path) -> None:
+        super().__init__(meta, engine_path)
+        self.gate = threading.Event()
+        self.started = threading.Event()
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        self.started.set()
+        self.gate.wait(30)
+        return super().infer(batch)
+
+
+async def test_a_busy_engine_gets_one_fuller_batch_not_many_small_ones(
+    open_engine: Any, crop: Any
+) -> None:
+    runner = open_engine(batch=(1, 16, 16), cls=Gated)
+    got: list[Batch] = []
+    batcher = Batcher(runner, got.append, max_delay=0.005)
+    task = asyncio.create_task(batcher.run())
+    batcher.put(crop("s0", 10))
+    await asyncio.to_thread(runner.started.wait, 30)  # the engine is now busy with it
+    for i in range(1, 6):
+        batcher.put(crop(f"s{i}", 10))
+        await asyncio.sleep(0.01)  # each waits past max_delay while the engine is busy
+    runner.gate.set()
+    batcher.close()
+    await asyncio.wait_for(task, 30)
+    assert [len(b.keys) for b in got] == [1, 5]
