@@ -168,7 +168,7 @@ def sustains(point: dict[str, Any]) -> bool:
 
 
 async def measure(engine_dir: Path, backend: str | None, work: Path, *, batch: int, frame: int,
-                  seconds: float, streams: list[int], rounds: int) -> dict[str, Any]:
+                  seconds: float, streams: list[int], rounds: int, repeat: int) -> dict[str, Any]:
     # Raw engine and saturated pod alternate, so a neighbour's load on a shared machine weighs
     # on both sides alike; medians of the rounds make the ratio.
     raws, pods = [], []
@@ -187,20 +187,29 @@ async def measure(engine_dir: Path, backend: str | None, work: Path, *, batch: i
     capacity = saturated["cropsPerSecond"]
     sweep = []
     for n in streams:
-        point = await run_pod(engine_dir, backend, work, n, frame, warm=2.0,
-                              seconds=seconds)
-        point["sustained"] = sustains(point)
+        runs = sorted([await run_pod(engine_dir, backend, work, n, frame, warm=2.0,
+                                     seconds=seconds) for _ in range(repeat)],
+                      key=lambda p: p["latencyMs"]["p99"])
+        # The median run is what this machine gives with its neighbours' load; the best run is
+        # what the pod does in a quiet moment of a shared machine.
+        point = dict(runs[len(runs) // 2])
+        point |= {"sustained": sustains(point), "best": runs[0],
+                  "sustainedInBest": sustains(runs[0]),
+                  "p99RunsMs": [r["latencyMs"]["p99"] for r in runs]}
         sweep.append(point)
+        verdict = "sustained" if point["sustained"] else (
+            "sustained in the best run" if point["sustainedInBest"] else "NOT sustained")
         print(f"  {n:>5} streams: {point['cropsPerSecond']:>9.1f}/s of {n * FPS:>7}/s "
               f"p50 {point['latencyMs']['p50']:>6.1f} ms p99 {point['latencyMs']['p99']:>6.1f} ms"
-              f" mean batch {point['meanBatch']:>5.1f} "
-              f"{'sustained' if point['sustained'] else 'NOT sustained'}", file=sys.stderr)
+              f" (runs {point['p99RunsMs']}) mean batch {point['meanBatch']:>5.1f} {verdict}",
+              file=sys.stderr)
     at_load = {}
     for share in (0.5, 0.9):
         n = max(1, int(share * capacity / FPS))
         at_load[f"{int(share * 100)}%"] = await run_pod(
             engine_dir, backend, work, n, frame, warm=2.0, seconds=seconds)
     sustained = [p["streams"] for p in sweep if p["sustained"]]
+    sustained_best = [p["streams"] for p in sweep if p["sustainedInBest"]]
     return {
         "rawRunner": {"batch": batch, "cropsPerSecond": round(raw, 1),
                       "rounds": [round(r, 1) for r in raws]},
@@ -211,6 +220,7 @@ async def measure(engine_dir: Path, backend: str | None, work: Path, *, batch: i
         "sweep": sweep,
         "latencyAtLoad": at_load,
         "mostStreamsSustained": max(sustained, default=0),
+        "mostStreamsSustainedInBestRun": max(sustained_best, default=0),
     }
 
 
@@ -228,7 +238,10 @@ def plot(result: dict[str, Any], path: Path, title: str) -> None:
     throughput.set_xlabel("student streams at 30 fps")
     throughput.set_ylabel("crops/s")
     latency = throughput.twinx()
-    latency.plot(n, [p["latencyMs"]["p99"] for p in sweep], "s-", color="tab:red", label="p99")
+    latency.plot(n, [p["latencyMs"]["p99"] for p in sweep], "s-", color="tab:red",
+                 label="p99 (median run)")
+    latency.plot(n, [p["best"]["latencyMs"]["p99"] for p in sweep], "^--", color="tab:orange",
+                 label="p99 (best run)")
     latency.axhline(MAX_LATENCY_MS, color="tab:red", linestyle="--", linewidth=0.8)
     latency.set_ylabel("p99 frame-to-label latency (ms)", color="tab:red")
     lines = throughput.get_legend_handles_labels()
@@ -253,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per point")
     parser.add_argument("--streams", default="2,4,6,8,12,16,24,32,40,48",
                         help="stream counts to sweep")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per sweep point; the median and the best are kept")
     parser.add_argument("--rounds", type=int, default=3,
                         help="raw engine / saturated pod rounds for the efficiency figure")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "serving.json")
@@ -266,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(measure(
             engine_dir, backend, work, batch=min(args.batch, meta["batch"]["max"]),
             frame=args.frame or size, seconds=args.seconds,
-            streams=[int(x) for x in args.streams.split(",")], rounds=args.rounds))
+            streams=[int(x) for x in args.streams.split(",")], rounds=args.rounds,
+            repeat=args.repeat))
     doc = {
         "benchmark": "serving_pipeline",
         "backend": backend or meta["backend"],
@@ -286,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     for share, p in result["latencyAtLoad"].items():
         print(f"at {share} of capacity ({p['streams']} streams): p50 {p['latencyMs']['p50']} ms,"
               f" p99 {p['latencyMs']['p99']} ms")
-    print(f"most streams sustained at {FPS} fps: {result['mostStreamsSustained']}")
+    print(f"most streams sustained at {FPS} fps: {result['mostStreamsSustained']} "
+          f"(median run), {result['mostStreamsSustainedInBestRun']} (best run)")
     print(f"wrote {args.out} and {picture}", file=sys.stderr)
     return 0
 
