@@ -114,7 +114,7 @@ def nodes(args: argparse.Namespace) -> int:
         cluster.swap_gpu(args.node, gpu if isinstance(gpu, GpuNode) else None)
     listing = cluster.kubectl(
         "get", "nodes", "-L", "nvidia.com/gpu.product,nvidia.com/gpu.count,"
-        "nvidia.com/cuda.driver-version.full,kwok.x-k8s.io/node")
+        "nvidia.com/cuda.driver-version.full,type")
     print(listing.stdout, end="")
     return 0
 

@@ -106,7 +106,7 @@ class LocalCluster:
         """Every component is alive and the API server answers."""
         try:
             self.check_alive()
-            self.api().get("/readyz")
+            self.api().get("/version")
         except (ComponentFailed, ApiError, OSError, ValueError):
             return False
         return True

@@ -86,23 +86,15 @@ def stop_pidfile(pidfile: Path, grace: float = 10.0,
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie leader still counts as alive for killpg; reap it if it is ours.
+    """Whether any process of the group is still running. Zombies do not count: ours are reaped
+    here, and an orphan's zombie waits for init, which may take its time."""
     with contextlib.suppress(ChildProcessError, OSError):
-        done, _ = os.waitpid(pgid, os.WNOHANG)
-        if done == pgid:
-            return _group_alive_after_reap(pgid)
-    return True
-
-
-def _group_alive_after_reap(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        os.waitpid(pgid, os.WNOHANG)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False

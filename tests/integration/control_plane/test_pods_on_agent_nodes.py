@@ -127,6 +127,27 @@ def test_graceful_delete_sends_sigterm_then_removes_the_pod(cluster: LocalCluste
     assert elapsed < 30, f"deletion took {elapsed:.1f}s although the process ended after 1s"
 
 
+def test_failing_liveness_probe_restarts_the_container(cluster: LocalCluster, namespace: str,
+                                                       apply: Any, wait: Any, get: Any) -> None:
+    server = {key: value for key, value in SERVER.items() if key != "readinessProbe"}
+    server["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": 8080},
+                               "periodSeconds": 1, "failureThreshold": 2}
+    apply(namespace, [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "site"},
+         "data": {"index.html": "no healthz here"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+         "spec": {"nodeName": "gpu-a100-0", "containers": [server],
+                  "volumes": [{"name": "site", "configMap": {"name": "site"}}]}},
+    ])
+    pod = wait(lambda: (p := get("pod", "web", namespace))
+               and p["status"].get("containerStatuses", [{}])[0].get("restartCount", 0) >= 1
+               and p, "a restart after the liveness probe failed", timeout=90)
+    status = pod["status"]["containerStatuses"][0]
+    assert status["lastState"]["terminated"]["exitCode"] == 128 + 15  # SIGTERM
+    events = cluster.kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}")
+    assert "Unhealthy" in events.stdout.split() and "Killing" in events.stdout.split()
+
+
 def test_on_failure_restarts_the_container(cluster: LocalCluster, namespace: str, apply: Any,
                                            wait: Any, get: Any, python_pod: Any) -> None:
     code = ("import os, sys\n"
