@@ -23,10 +23,11 @@ system-deps:
 	  echo "[make] installing ffmpeg from Debian's packages"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
 
-# etcd, Kubernetes, kwok, helm (and mediamtx for RTSP) from pinned Go modules, cached by version
+# etcd, Kubernetes, kwok, helm and mediamtx (the RTSP server of the stream tests) from pinned Go modules, cached by version
 # under ~/.cache/classroom-operator: minutes the first time, nothing after.
 binaries: $(VENV)/.installed
 	$(LOCALCLUSTER).toolchain >/dev/null
+	cd tests && ../$(PY) -m streams.toolchain >/dev/null
 
 demo: $(VENV)/.installed binaries
 	$(LOCALCLUSTER) demo
