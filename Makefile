@@ -7,7 +7,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCALCLUSTER := cd tests && ../$(PY) -m localcluster
 
-.PHONY: demo test lint unit cluster-up cluster-down kubeconfig bench gpu-bench system-deps binaries clean
+# The chart ships a copy of crds/ (a test fails when they drift): `make crds` after editing crds/.
+crds:
+	cp crds/*.yaml helm/classroom-operator/crds/
+
+.PHONY: crds demo test lint unit cluster-up cluster-down kubeconfig bench gpu-bench system-deps binaries clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
