@@ -7,10 +7,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCALCLUSTER := cd tests && ../$(PY) -m localcluster
 
-# The chart ships a copy of crds/ (a test fails when they drift): `make crds` after editing crds/.
-crds:
-	cp crds/*.yaml helm/classroom-operator/crds/
-
 .PHONY: crds demo test lint unit cluster-up cluster-down kubeconfig bench gpu-bench system-deps binaries clean
 
 $(VENV)/.installed: pyproject.toml
@@ -54,6 +50,10 @@ kubeconfig: $(VENV)/.installed
 
 bench: $(VENV)/.installed system-deps binaries
 	$(VENV)/bin/pytest -m bench tests/bench -s
+
+# The chart ships a copy of crds/ (a test fails when they drift): `make crds` after editing crds/.
+crds:
+	cp crds/*.yaml helm/classroom-operator/crds/
 
 clean:
 	rm -rf $(VENV) bench-results
