@@ -257,14 +257,15 @@ def headless_service(pool: Pool) -> dict[str, Any]:
     }
 
 
-def assignment_document(pool: Pool, *, generation: int, pod_settings: PodSettings,
+def assignment_document(model: ModelRef, fingerprint: str, *, generation: int,
+                        pod_settings: PodSettings,
                         pods: Mapping[str, Sequence[Room]]) -> dict[str, Any]:
-    """The assignment file: every pod of the pool listed (an empty list serves nothing), each
-    room with its streams; stream ids are `<room>-<index>`."""
+    """A pool's assignment file: every pod of the pool listed (an empty list serves nothing),
+    each room with its streams; stream ids are `<room>-<index>`."""
     document: dict[str, Any] = {
-        "model": pool.model.key,
+        "model": model.key,
         "generation": generation,
-        "fingerprint": pool.fingerprint,
+        "fingerprint": fingerprint,
         "analysis": pod_settings.analysis.to_document(),
         "pods": {
             pod: [{"name": room.name, "streams": [
@@ -279,12 +280,16 @@ def assignment_document(pool: Pool, *, generation: int, pod_settings: PodSetting
     return document
 
 
-def assignment_configmap(pool: Pool, document: Mapping[str, Any]) -> dict[str, Any]:
+def assignment_text(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def assignment_configmap(pool: Pool, text: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(pool),
-        "data": {ASSIGNMENT_FILE: json.dumps(document, sort_keys=True, separators=(",", ":"))},
+        "data": {ASSIGNMENT_FILE: text},
     }
 
 

@@ -16,6 +16,7 @@ from classroom_operator.pools import (
     Pool,
     assignment_configmap,
     assignment_document,
+    assignment_text,
     headless_service,
     pseudonym_secret,
     selector_labels,
@@ -116,7 +117,7 @@ def test_pods_start_together_with_stable_names(gpu_pool: Pool, spec: ModelSpec,
 def test_owned_by_the_model(gpu_pool: Pool, spec: ModelSpec, pod_settings: PodSettings,
                             settings: Settings) -> None:
     objects = [statefulset(gpu_pool, spec, pod_settings, settings, replicas=1),
-               headless_service(gpu_pool), assignment_configmap(gpu_pool, {})]
+               headless_service(gpu_pool), assignment_configmap(gpu_pool, "{}")]
     for item in objects:
         (owner,) = item["metadata"]["ownerReferences"]
         assert owner["kind"] == "ClassroomModel"
@@ -213,9 +214,9 @@ def _rooms() -> dict[str, list[Room]]:
 
 def test_assignment_file_is_what_the_pod_parses(gpu_pool: Pool,
                                                 pod_settings: PodSettings) -> None:
-    document = assignment_document(gpu_pool, generation=4, pod_settings=pod_settings,
-                                   pods=_rooms())
-    text = assignment_configmap(gpu_pool, document)["data"]["assignment.json"]
+    document = assignment_document(gpu_pool.model, gpu_pool.fingerprint, generation=4,
+                                   pod_settings=pod_settings, pods=_rooms())
+    text = assignment_configmap(gpu_pool, assignment_text(document))["data"]["assignment.json"]
     first = parse_assignment(json.loads(text), "attention-01234567-0")
     assert first.model == "lincoln-high/attention"
     assert (first.generation, first.fingerprint) == (4, "0123456789abcdef")
@@ -230,7 +231,8 @@ def test_assignment_file_is_what_the_pod_parses(gpu_pool: Pool,
 
 
 def test_assignment_file_without_a_sink(gpu_pool: Pool) -> None:
-    document = assignment_document(gpu_pool, generation=1, pod_settings=parse_pod_settings({}),
+    document = assignment_document(gpu_pool.model, gpu_pool.fingerprint, generation=1,
+                                   pod_settings=parse_pod_settings({}),
                                    pods={"attention-01234567-0": []})
     assert "sink" not in document
     assert parse_assignment(document, "attention-01234567-0").sink_url is None

@@ -1,0 +1,320 @@
+"""One model's inference rollout, decided from what the indexes show (pure).
+
+Which pools are wanted: one per GPU class of the model's nodes with a Ready engine. A class whose
+engine is not Ready yet (a spec change or a driver upgrade is being built and validated) keeps
+the pool that served its GPUs before, at its size, until the new pool can take over; that old
+pool's rooms then follow the new pool of the same GPUs (docs/contracts.md names classes
+`<product>-sm<cc>-drv<driver>`, so the same GPUs are the same name without the driver). From
+there `assignment.plan` decides rooms, sizes and removals; this module turns its plan into the
+objects to write, in a safe order, and into status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from classroom_operator.assignment import (
+    Observed,
+    Plan,
+    PodRef,
+    PodState,
+    PoolSize,
+    crops_per_pod,
+    plan,
+    pod_limit,
+    pod_ref,
+)
+from classroom_operator.classrooms import Selection
+from classroom_operator.engines import EngineRecord
+from classroom_operator.inventory import InventoryView
+from classroom_operator.pod_settings import PodSettings
+from classroom_operator.pod_status import PodReport, PoolFacts, summarize
+from classroom_operator.pool_views import (
+    SPEC_HASH_ANNOTATION,
+    PoolObject,
+    ServingPod,
+    StoredAssignment,
+)
+from classroom_operator.pools import (
+    ModelRef,
+    Pool,
+    assignment_configmap,
+    assignment_document,
+    assignment_text,
+    headless_service,
+    statefulset,
+)
+from classroom_operator.settings import Settings
+from classroom_operator.spec import ModelSpec
+from classroom_operator.status import Condition
+
+# A ConfigMap holds at most 1 MiB; leave room for its metadata.
+ASSIGNMENT_LIMIT = 1_000_000
+# While rooms move or pods start, look again this soon: pods report by HTTP, not by event.
+TRANSITION_WAKE_SECONDS = 2.0
+SHOWN = 3
+
+
+def hardware(gpu_class: str) -> str:
+    """The GPUs of a class, whatever their driver."""
+    return re.sub(r"-drv\d+$", "", gpu_class)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the indexes show about one model's pools."""
+
+    pools: Mapping[str, PoolObject] = field(default_factory=dict)
+    pods: Sequence[ServingPod] = ()
+    assignments: Mapping[str, StoredAssignment] = field(default_factory=dict)
+    reports: Mapping[str, PodReport | str] = field(default_factory=dict)
+    gpus: Mapping[str, int] = field(default_factory=dict)  # GPUs per class
+
+
+@dataclass(frozen=True)
+class ConfigMapWrite:
+    name: str
+    text: str
+    create: dict[str, Any] | None  # the whole object when the ConfigMap does not exist yet
+
+
+@dataclass(frozen=True)
+class Rollout:
+    namespace: str
+    configmaps: tuple[ConfigMapWrite, ...]  # in order: pools gaining rooms first
+    statefulsets: tuple[dict[str, Any], ...]  # missing or changed; each after its ConfigMap
+    services: tuple[dict[str, Any], ...]
+    remove: tuple[str, ...]  # pools whose StatefulSet, Service and ConfigMap go
+    status: dict[str, Any]
+    conditions: tuple[Condition, ...]
+    moved: tuple[str, ...]  # rooms that change pod in this pass
+    wake_after: float | None
+
+
+def _spec_hash(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _with_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["metadata"].setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = _spec_hash(obj)
+    return obj
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    pools: dict[str, Pool]  # by name: pools of Ready engines
+    holding: dict[str, PoolObject]  # old pools kept for a class whose engine is not Ready
+    sizes: list[PoolSize]
+    successors: dict[str, str]
+
+
+def _wanted(model: ModelRef, spec: ModelSpec, records: Sequence[EngineRecord],
+            view: InventoryView, cluster: Cluster) -> _Wanted:
+    serving = spec.serving
+    pools: dict[str, Pool] = {}
+    sizes: list[PoolSize] = []
+    for record in records:
+        gpu = view.classes.get(record.gpu_class)
+        if record.state != "Ready" or gpu is None:
+            continue
+        pool = Pool(model, gpu, record.fingerprint, record.backend)
+        pools[pool.name] = pool
+        sizes.append(PoolSize(pool.name, crops_per_pod(record.figures.get("throughput")),
+                              serving.replicas_min, pod_limit(
+                                  serving.replicas_min, serving.replicas_max,
+                                  cluster.gpus.get(record.gpu_class))))
+    covered = {pool.gpu.name for pool in pools.values()}
+    spare = [p for p in sorted(cluster.pools.values(), key=lambda p: p.name)
+             if p.name not in pools]
+    holding: dict[str, PoolObject] = {}
+    for gpu_class in sorted(set(view.classes) - covered):
+        same = [p for p in spare if p.name not in holding and hardware(p.gpu_class)
+                == hardware(gpu_class)]
+        if same:
+            old = min(same, key=lambda p: (p.gpu_class != gpu_class, p.name))
+            holding[old.name] = old
+            size = max(1, old.replicas)
+            sizes.append(PoolSize(old.name, None, size, size))
+    successors = {}
+    for old in spare:
+        heirs = [p for p in pools.values() if hardware(p.gpu.name) == hardware(old.gpu_class)]
+        if old.name not in holding and heirs:
+            successors[old.name] = min(heirs, key=lambda p: (p.gpu.name != old.gpu_class,
+                                                             p.name)).name
+    return _Wanted(pools, holding, sizes, successors)
+
+
+def _observed(cluster: Cluster) -> Observed:
+    stored: dict[str, PodRef] = {}
+    for name, stored_assignment in sorted(cluster.assignments.items()):
+        for room, pod_name in stored_assignment.rooms.items():
+            ref = pod_ref(name, pod_name)
+            if ref is not None:
+                stored.setdefault(room, ref)
+    pods: dict[PodRef, PodState] = {}
+    for pod in cluster.pods:
+        ref = pod_ref(pod.pool, pod.name)
+        if ref is None:
+            continue
+        report = cluster.reports.get(pod.name)
+        serving = report.classrooms if isinstance(report, PodReport) else None
+        pods[ref] = PodState(ready=pod.ready, serving=serving)
+    return Observed(stored=stored, pods=pods,
+                    replicas={name: p.replicas for name, p in cluster.pools.items()})
+
+
+def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
+                 pod_settings: PodSettings, records: Sequence[EngineRecord],
+                 view: InventoryView, selection: Selection, cluster: Cluster,
+                 settings: Settings) -> Rollout:
+    """Every write that moves the model's pools toward wanted, and the status they give."""
+    wanted = _wanted(model, spec, records, view, cluster)
+    observed = _observed(cluster)
+    result = plan(selection.rooms, wanted.sizes, observed, target_fps=spec.serving.target_fps,
+                  successors=wanted.successors)
+    rooms = {room.name: room for room in selection.rooms}
+    replicas = {**observed.replicas, **result.replicas}
+    kept = sorted(name for name in {*cluster.pools, *wanted.pools} if name not in result.remove)
+
+    writes: list[ConfigMapWrite] = []
+    too_large: list[str] = []
+    gaining: set[str] = set()
+    for name in kept:
+        by_pod = result.rooms_by_pod(name)
+        fingerprint = wanted.pools[name].fingerprint if name in wanted.pools \
+            else cluster.pools[name].fingerprint
+        document = assignment_document(
+            model, fingerprint, generation=generation, pod_settings=pod_settings,
+            pods={PodRef(name, o).name: [rooms[r] for r in by_pod.get(PodRef(name, o), [])]
+                  for o in range(replicas[name])})
+        text = assignment_text(document)
+        if len(text.encode()) > ASSIGNMENT_LIMIT:
+            too_large.append(name)
+            continue
+        stored = cluster.assignments.get(name)
+        if stored is not None and stored.text == text:
+            continue
+        before = set(stored.rooms.items()) if stored else set()
+        after = {(room, pod.name) for pod, names in by_pod.items() for room in names}
+        if after - before:
+            gaining.add(name)
+        create = assignment_configmap(wanted.pools[name], text) \
+            if stored is None and name in wanted.pools else None
+        if stored is not None or create is not None:
+            writes.append(ConfigMapWrite(name, text, create))
+    # Make before break: the pod taking a room is told before the pod giving it up.
+    writes.sort(key=lambda w: (w.name not in gaining, w.name))
+
+    statefulsets, services = [], []
+    for name, pool in sorted(wanted.pools.items()):
+        if name in too_large:
+            continue
+        desired = _with_hash(statefulset(pool, spec, pod_settings, settings,
+                                         replicas=result.replicas[name]))
+        existing = cluster.pools.get(name)
+        if existing is None or existing.replicas != result.replicas[name] or \
+                existing.spec_hash != desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]:
+            statefulsets.append(desired)
+            services.append(headless_service(pool))
+
+    facts = _pool_facts(kept, wanted, cluster, replicas, view)
+    summary = summarize(facts, selection.rooms, result.assigned, cluster.reports)
+    wanted_pods = sum(f.replicas for f in facts)
+    ready_pods = sum(f.ready_replicas for f in facts)
+    rolled = _rolled_out(facts, result, wanted, too_large, selection, cluster)
+    moved = tuple(sorted(room for room, pod in result.assigned.items()
+                         if observed.stored.get(room) not in (None, pod)))
+    transition = bool(result.waiting or result.remove or not result.settled or moved
+                      or ready_pods < wanted_pods or rolled.status != "True")
+    return Rollout(
+        namespace=model.namespace,
+        configmaps=tuple(writes),
+        statefulsets=tuple(statefulsets),
+        services=tuple(services),
+        remove=result.remove,
+        status={
+            "pools": list(summary.pools),
+            "streams": {"assigned": summary.assigned, "healthy": summary.healthy},
+            "podsReady": ready_pods,
+            "podsWanted": wanted_pods,
+        },
+        conditions=(rolled, summary.condition),
+        moved=moved,
+        wake_after=TRANSITION_WAKE_SECONDS if transition else None,
+    )
+
+
+def _pool_facts(kept: Sequence[str], wanted: _Wanted, cluster: Cluster,
+                replicas: Mapping[str, int], view: InventoryView) -> list[PoolFacts]:
+    facts = []
+    for name in kept:
+        pool, existing = wanted.pools.get(name), cluster.pools.get(name)
+        gpu_class = pool.gpu.name if pool else existing.gpu_class if existing else ""
+        ready = sum(1 for pod in cluster.pods if pod.pool == name and pod.ready
+                    and (ref := pod_ref(name, pod.name)) is not None
+                    and ref.ordinal < replicas[name])
+        facts.append(PoolFacts(
+            name=name, gpu_class=gpu_class,
+            fingerprint=pool.fingerprint if pool else existing.fingerprint if existing else "",
+            nodes=len(view.nodes_by_class.get(gpu_class, ())),
+            replicas=replicas[name], ready_replicas=ready))
+    return facts
+
+
+def _names(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:SHOWN])
+    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
+def _rolled_out(facts: Sequence[PoolFacts], result: Plan, wanted: _Wanted,
+                too_large: Sequence[str], selection: Selection,
+                cluster: Cluster) -> Condition:
+    problems: list[tuple[str, str]] = []
+    if not (wanted.pools or wanted.holding):
+        problems.append(("WaitingForEngines", "no engine is ready for the model's GPU classes "
+                         "yet; pods start once one is built and validated"))
+    for name in too_large:
+        problems.append(("AssignmentTooLarge", f"the assignment of pool {name} is over the 1 MiB "
+                         "a ConfigMap holds; split the classrooms across more ClassroomModels"))
+    for pool in facts:
+        if pool.ready_replicas < pool.replicas:
+            why = next((f"{pod.name}: {pod.waiting}" for pod in sorted(
+                cluster.pods, key=lambda p: p.name) if pod.pool == pool.name and pod.waiting),
+                "")
+            problems.append(("PodsNotReady", f"pool {pool.name} ({pool.gpu_class}): "
+                             f"{pool.ready_replicas}/{pool.replicas} pods ready"
+                             + (f" ({why})" if why else "")))
+    for name in sorted(wanted.holding):
+        problems.append(("RollingOver", f"pool {name} keeps serving with its previous engine "
+                         "until the new engine for its GPUs is ready"))
+    if result.waiting:
+        problems.append(("RollingOver", f"{len(result.waiting)} classrooms stay on their pods "
+                         f"until their new pods are Ready: {_names(list(result.waiting))}"))
+    for pool in facts:
+        if pool.name not in wanted.pools and pool.name not in wanted.holding:
+            problems.append(("RollingOver", f"pool {pool.name} is removed once its classrooms "
+                             "are served by their new pods"))
+    if result.unassigned:
+        problems.append(("Unassigned", f"{len(result.unassigned)} classrooms have no pod: "
+                         f"{_names(list(result.unassigned))}"))
+    notes = []
+    over = list(result.over_capacity)
+    if over:
+        notes.append(f"pools {_names(over)} need more pods than spec.serving.replicas.max "
+                     "or their GPUs allow; their pods run above the engine's measured capacity")
+    if selection.problems:
+        notes.append(f"Classrooms set aside: {'; '.join(selection.problems[:SHOWN])}")
+    tail = "".join(f". {note}" for note in notes)
+    if problems:
+        return Condition("RolledOut", "False", problems[0][0],
+                         "; ".join(message for _, message in problems) + tail)
+    pods = sum(pool.replicas for pool in facts)
+    return Condition("RolledOut", "True", "OverCapacity" if over else "RolledOut",
+                     f"{pods} pods ready in {len(facts)} pools serve {len(selection.rooms)} "
+                     "classrooms" + tail)
+

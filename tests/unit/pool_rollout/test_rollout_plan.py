@@ -1,0 +1,229 @@
+"""A model's rollout from first pods to a driver-upgrade rollover, on a simulated cluster side:
+what is written, in which order, and what status says at each step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from classroom_operator.classrooms import Room, Selection
+from classroom_operator.engines import EngineRecord
+from classroom_operator.inventory import GpuClass, InventoryView
+from classroom_operator.pod_settings import PodSettings
+from classroom_operator.pools import ModelRef, pool_name
+from classroom_operator.rollout import Rollout, hardware, plan_rollout
+from classroom_operator.settings import Settings
+from classroom_operator.spec import ModelSpec, Stream
+from unit.pool_rollout.conftest import MODEL
+from unit.pool_rollout.world import World
+
+A100 = GpuClass("NVIDIA-A100-SXM4-80GB", "8.0", 550)
+A100_580 = GpuClass("NVIDIA-A100-SXM4-80GB", "8.0", 580)
+L4 = GpuClass("NVIDIA-L4", "8.9", 550)
+FP = {A100.name: "aaaa000000000000", A100_580.name: "cccc000000000000",
+      L4.name: "bbbb000000000000"}
+ROOMS = Selection(tuple(Room(f"room-{i}", (Stream(f"rtsp://cams.lan/{i}", "per-student"),))
+                        for i in range(4)))
+
+
+def _record(gpu: GpuClass, state: str = "Ready", fingerprint: str | None = None) -> EngineRecord:
+    return EngineRecord(fingerprint=fingerprint or FP[gpu.name], gpu_class=gpu.name,
+                        backend="tensorrt", state=state,
+                        figures={"throughput": {"batch": 8, "cropsPerSecond": 1000.0}})
+
+
+def _view(*gpus: GpuClass) -> InventoryView:
+    return InventoryView(classes={gpu.name: gpu for gpu in gpus},
+                         nodes_by_class={gpu.name: (f"node-{gpu.name[:12]}",) for gpu in gpus})
+
+
+class Rollouts:
+    def __init__(self, spec: ModelSpec, pod_settings: PodSettings, settings: Settings) -> None:
+        self.spec, self.pod_settings, self.settings = spec, pod_settings, settings
+
+    def __call__(self, world: World, records: Sequence[EngineRecord], view: InventoryView,
+                 selection: Selection = ROOMS, model: ModelRef = MODEL,
+                 healthy: bool = True) -> Rollout:
+        return plan_rollout(model, generation=2, spec=self.spec, pod_settings=self.pod_settings,
+                            records=records, view=view, selection=selection,
+                            cluster=world.cluster(healthy), settings=self.settings)
+
+
+@pytest.fixture
+def rollout(spec: ModelSpec, pod_settings: PodSettings, settings: Settings) -> Rollouts:
+    return Rollouts(spec, pod_settings, settings)
+
+
+def _condition(result: Rollout, kind: str) -> tuple[str, str]:
+    found = next(c for c in result.conditions if c.type == kind)
+    return found.status, found.reason
+
+
+def _served_by_ready_pods(world: World) -> None:
+    """Every room is in some assignment file, on a pod that is Ready."""
+    for room in (r.name for r in ROOMS.rooms):
+        pods = [stored.rooms[room] for stored in world.assignments.values()
+                if room in stored.rooms]
+        assert pods, f"{room} is in no assignment"
+        assert any(pod in world.ready for pod in pods), f"{room} is on {pods}, none Ready"
+
+
+def test_hardware_is_the_class_without_its_driver() -> None:
+    assert hardware("nvidia-a100-sxm4-80gb-sm80-drv550") == "nvidia-a100-sxm4-80gb-sm80"
+    assert hardware("cpu") == "cpu"
+
+
+def test_first_rollout_then_steady(rollout: Rollouts) -> None:
+    world = World()
+    records, view = [_record(A100), _record(L4)], _view(A100, L4)
+    first = rollout(world, records, view)
+    names = sorted(pool_name("attention", FP[gpu.name]) for gpu in (A100, L4))
+    assert sorted(w.name for w in first.configmaps) == names
+    assert all(w.create is not None for w in first.configmaps)
+    assert sorted(s["metadata"]["name"] for s in first.statefulsets) == names
+    assert sorted(s["metadata"]["name"] for s in first.services) == names
+    assert first.status["podsWanted"] == 2 and first.status["podsReady"] == 0
+    assert _condition(first, "RolledOut") == ("False", "PodsNotReady")
+    assert _condition(first, "StreamsHealthy") == ("False", "StreamsUnhealthy")
+    assert first.wake_after is not None
+    world.apply(first)
+    # Each pool's ConfigMap exists before its StatefulSet, so the pods can mount it.
+    assert world.writes.index(f"configmap {names[0]}") < \
+        world.writes.index(f"statefulset {names[0]}")
+
+    world.start(*names)
+    world.read_assignments()
+    steady = rollout(world, records, view)
+    assert (steady.configmaps, steady.statefulsets, steady.remove) == ((), (), ())
+    assert _condition(steady, "RolledOut") == ("True", "RolledOut")
+    assert _condition(steady, "StreamsHealthy") == ("True", "AllHealthy")
+    assert steady.status["streams"] == {"assigned": 4, "healthy": 4}
+    assert steady.status["podsReady"] == steady.status["podsWanted"] == 2
+    assert [pool["gpuClass"] for pool in steady.status["pools"]] == sorted([A100.name, L4.name])
+    assert sum(pool["streamsAssigned"] for pool in steady.status["pools"]) == 4
+    assert steady.wake_after is None
+    assert rollout(world, records, view, healthy=False).conditions[1].status == "False"
+
+
+def test_no_engine_ready_writes_nothing(rollout: Rollouts) -> None:
+    result = rollout(World(), [_record(A100, "Building")], _view(A100))
+    assert (result.configmaps, result.statefulsets) == ((), ())
+    assert _condition(result, "RolledOut") == ("False", "WaitingForEngines")
+    assert _condition(result, "StreamsHealthy") == ("Unknown", "NoStreams")
+    assert result.status["podsWanted"] == 0
+
+
+def _steady(rollout: Rollouts, records: list[EngineRecord], view: InventoryView) -> World:
+    world = World()
+    world.apply(rollout(world, records, view))
+    world.start(*world.pools)
+    world.read_assignments()
+    return world
+
+
+def test_a_driver_upgrade_rolls_the_pool_over_make_before_break(rollout: Rollouts) -> None:
+    world = _steady(rollout, [_record(A100), _record(L4)], _view(A100, L4))
+    old, new, l4 = (pool_name("attention", FP[g.name]) for g in (A100, A100_580, L4))
+    on_old, on_l4 = world.rooms_on(old), world.rooms_on(l4)
+    assert on_old and on_l4
+
+    # The A100 node now runs driver 580; its engine is being built. The old pool holds on.
+    upgraded = _view(A100_580, L4)
+    building = [_record(A100_580, "Building"), _record(L4)]
+    holding = rollout(world, building, upgraded)
+    assert (holding.configmaps, holding.statefulsets, holding.remove) == ((), (), ())
+    assert _condition(holding, "RolledOut") == ("False", "RollingOver")
+    assert holding.wake_after is not None
+
+    # The new engine is ready: its pool starts beside the old one; rooms stay for now.
+    ready = [_record(A100_580), _record(L4)]
+    starting = rollout(world, ready, upgraded)
+    assert [s["metadata"]["name"] for s in starting.statefulsets] == [new]
+    assert starting.remove == ()
+    world.apply(starting)
+    assert world.rooms_on(old) == on_old and world.rooms_on(new) == set()
+    _served_by_ready_pods(world)
+    assert _condition(rollout(world, ready, upgraded), "RolledOut")[0] == "False"
+
+    # Its pod is Ready: the rooms move, the receiving pool written first.
+    world.start(new)
+    moving = rollout(world, ready, upgraded)
+    assert [w.name for w in moving.configmaps] == [new, old]
+    assert set(moving.moved) == on_old
+    world.apply(moving)
+    assert world.rooms_on(new) == on_old and world.rooms_on(old) == set()
+    assert world.rooms_on(l4) == on_l4
+    _served_by_ready_pods(world)
+    assert rollout(world, ready, upgraded).remove == ()  # no pod has read the new files yet
+
+    # Every pod has read its file: the old pool goes.
+    world.read_assignments()
+    removing = rollout(world, ready, upgraded)
+    assert removing.remove == (old,)
+    world.apply(removing)
+    world.read_assignments()
+    done = rollout(world, ready, upgraded)
+    assert _condition(done, "RolledOut") == ("True", "RolledOut")
+    assert (done.configmaps, done.statefulsets, done.remove) == ((), (), ())
+    assert done.status["streams"] == {"assigned": 4, "healthy": 4}
+    assert sorted(world.pools) == sorted([new, l4])
+
+
+def test_a_spec_change_rolls_over_within_the_class(rollout: Rollouts) -> None:
+    world = _steady(rollout, [_record(A100)], _view(A100))
+    old = pool_name("attention", FP[A100.name])
+    new = pool_name("attention", "dddd000000000000")
+    building = rollout(world, [_record(A100, "Building", "dddd000000000000")], _view(A100))
+    assert building.configmaps == () and building.remove == ()
+    ready = [_record(A100, fingerprint="dddd000000000000")]
+    world.apply(rollout(world, ready, _view(A100)))
+    world.start(new)
+    world.apply(rollout(world, ready, _view(A100)))
+    assert world.rooms_on(new) == {room.name for room in ROOMS.rooms}
+    world.read_assignments()
+    assert rollout(world, ready, _view(A100)).remove == (old,)
+
+
+def test_a_statefulset_scaled_by_hand_is_set_back(rollout: Rollouts) -> None:
+    records, view = [_record(A100)], _view(A100)
+    world = _steady(rollout, records, view)
+    name = pool_name("attention", FP[A100.name])
+    world.scaled(name, 4)
+    result = rollout(world, records, view)
+    assert [(s["metadata"]["name"], s["spec"]["replicas"]) for s in result.statefulsets] == \
+        [(name, 1)]
+
+
+def test_a_new_classroom_is_written_without_touching_the_statefulset(
+        rollout: Rollouts) -> None:
+    records, view = [_record(A100), _record(L4)], _view(A100, L4)
+    world = _steady(rollout, records, view)
+    before = {name: dict(stored.rooms) for name, stored in world.assignments.items()}
+    more = Selection((*ROOMS.rooms, Room("room-9", (Stream("rtsp://cams.lan/9", "room"),),
+                                         seats=20)))
+    result = rollout(world, records, view, selection=more)
+    assert result.statefulsets == ()
+    assert len(result.configmaps) == 1
+    world.apply(result)
+    for name, rooms in before.items():
+        assert {r: p for r, p in world.assignments[name].rooms.items() if r != "room-9"} == rooms
+
+
+def test_an_assignment_too_large_for_a_configmap_is_refused(rollout: Rollouts) -> None:
+    url = "rtsp://cameras.district.example.org/" + "x" * 200
+    huge = Selection(tuple(Room(f"room-{i}", tuple(Stream(f"{url}/{j}", "per-student")
+                                                   for j in range(40))) for i in range(150)))
+    result = rollout(World(), [_record(A100)], _view(A100), selection=huge)
+    assert result.configmaps == () and result.statefulsets == ()
+    status, reason = _condition(result, "RolledOut")
+    assert (status, reason) == ("False", "AssignmentTooLarge")
+    assert "split the classrooms" in result.conditions[0].message
+
+
+def test_set_aside_classrooms_are_named(rollout: Rollouts) -> None:
+    records, view = [_record(A100)], _view(A100)
+    world = _steady(rollout, records, view)
+    noted = Selection(ROOMS.rooms, ("room-7: spec.streams lists no stream",))
+    condition = rollout(world, records, view, selection=noted).conditions[0]
+    assert condition.status == "True"
+    assert "Classrooms set aside: room-7: spec.streams lists no stream" in condition.message
