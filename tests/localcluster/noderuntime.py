@@ -311,4 +311,5 @@ class NodeRuntime:
                 "reportingComponent": "kubelet", "reportingInstance": self.name,
             })
         except (ApiError, urllib3.exceptions.HTTPError) as error:
-            self.log(f"event {reason} for {meta['namespace']}/{meta['name']}: {error}")
+            if "being terminated" not in str(error):  # the namespace goes, and its events
+                self.log(f"event {reason} for {meta['namespace']}/{meta['name']}: {error}")
