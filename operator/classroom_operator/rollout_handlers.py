@@ -1,0 +1,101 @@
+"""kopf indexes and wake-ups for the inference rollout.
+
+The rollout reads the model's pools (StatefulSets), their pods and their assignment ConfigMaps,
+keyed by (namespace, model label), and the namespace's Classrooms; a model's engine loop
+reconciles when one of its pods or pools changes, or a Classroom of its namespace does (its
+selector may pick it, or have picked it). Handlers are registered by `register_rollout` into the
+caller's registry, so importing this module changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from classroom_operator.builds import COMPONENT_LABEL
+from classroom_operator.classrooms import ClassroomResource, classroom_from_resource
+from classroom_operator.pool_views import (
+    PoolObject,
+    ServingPod,
+    StoredAssignment,
+    pool_object,
+    serving_pod,
+    stored_assignment,
+)
+from classroom_operator.pools import COMPONENT, MODEL_LABEL, model_label
+from classroom_operator.runtime import ModelKey, OperatorState
+
+MODELS = ("classroom-operator.io", "v1alpha1", "classroommodels")
+CLASSROOMS = ("classroom-operator.io", "v1alpha1", "classrooms")
+INFERENCE: dict[str, Any] = {COMPONENT_LABEL: COMPONENT, MODEL_LABEL: kopf.PRESENT}
+# Server-side selectors for the watches this module adds (the operator's startup sets them).
+INFERENCE_SELECTOR = f"{COMPONENT_LABEL}={COMPONENT}"
+
+PoolKey = tuple[str, str]  # (namespace, model label)
+
+
+async def inference_pools(meta: kopf.Meta, spec: kopf.Spec,
+                          **_: Any) -> dict[PoolKey, PoolObject]:
+    pool = pool_object(meta, spec)
+    return {(pool.namespace, pool.model): pool}
+
+
+async def inference_pods(meta: kopf.Meta, status: kopf.Status,
+                         **_: Any) -> dict[PoolKey, ServingPod]:
+    pod = serving_pod(meta, status)
+    return {(pod.namespace, pod.model): pod}
+
+
+async def pool_assignments(meta: kopf.Meta, body: kopf.Body,
+                           **_: Any) -> dict[PoolKey, StoredAssignment]:
+    stored = stored_assignment(meta, body.get("data") or {})
+    return {(stored.namespace, stored.model): stored}
+
+
+async def namespace_classrooms(namespace: str | None, name: str, labels: kopf.Labels,
+                               spec: kopf.Spec, **_: Any) -> dict[str, ClassroomResource]:
+    return {str(namespace): classroom_from_resource(name, dict(labels), spec)}
+
+
+async def models_by_label(namespace: str | None, name: str,
+                          **_: Any) -> dict[PoolKey, ModelKey]:
+    return {(str(namespace), model_label(name)): (str(namespace), name)}
+
+
+async def models_by_namespace(namespace: str | None, name: str,
+                              **_: Any) -> dict[str, ModelKey]:
+    return {str(namespace): (str(namespace), name)}
+
+
+def _state(memo: kopf.Memo) -> OperatorState:
+    state: OperatorState = memo.state
+    return state
+
+
+async def pool_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo,
+                       models_by_label: kopf.Index[PoolKey, ModelKey], **_: Any) -> None:
+    _state(memo).wakeups.wake(models_by_label.get((str(namespace), labels[MODEL_LABEL]), ()))
+
+
+async def classroom_changed(namespace: str | None, memo: kopf.Memo,
+                            models_by_namespace: kopf.Index[str, ModelKey], **_: Any) -> None:
+    _state(memo).wakeups.wake(models_by_namespace.get(str(namespace), ()))
+
+
+def register_rollout(registry: kopf.OperatorRegistry) -> None:
+    kopf.index("apps/v1", "statefulsets", labels=INFERENCE, registry=registry)(inference_pools)
+    kopf.index("v1", "pods", labels=INFERENCE, registry=registry)(inference_pods)
+    kopf.index("v1", "configmaps", labels=INFERENCE, registry=registry)(pool_assignments)
+    kopf.index(*CLASSROOMS, registry=registry)(namespace_classrooms)
+    kopf.index(*MODELS, registry=registry)(models_by_label)
+    kopf.index(*MODELS, registry=registry)(models_by_namespace)
+    # kopf passes indexes as keyword arguments its callback protocols do not declare.
+    woken: Any = pool_changed
+    kopf.on.event("apps/v1", "statefulsets", labels=INFERENCE, registry=registry,
+                  id="inference_pool_changed")(woken)
+    kopf.on.event("v1", "pods", labels=INFERENCE, registry=registry,
+                  id="inference_pod_changed")(woken)
+    by_namespace: Any = classroom_changed
+    kopf.on.event(*CLASSROOMS, registry=registry, id="classroom_changed")(by_namespace)
+

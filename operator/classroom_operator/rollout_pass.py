@@ -1,0 +1,180 @@
+"""One rollout pass of a ClassroomModel: gather its pools from kopf's indexes, ask its pods for
+their /v1/status, plan (rollout.py, pure), write, and hand back the status it gives.
+
+Writes are idempotent and ordered so that a restart between any two converges: the pseudonym
+Secret before any pod needs it; each assignment ConfigMap before its StatefulSet (pods mount it),
+the pools taking rooms before the pools giving them up; removals last, and only of pools whose
+pods serve nothing. Names come from the model and the fingerprint, so nothing is created twice.
+
+RBAC these calls need (the chart grants them; see docs/contracts.md): statefulsets.apps,
+services and configmaps create/patch/delete; secrets create; reads come from the watches
+(statefulsets, pods, configmaps, classrooms get/list/watch).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import kopf
+
+from classroom_operator.classrooms import ClassroomResource, select_rooms
+from classroom_operator.engines import EngineRecord
+from classroom_operator.inventory import InventoryView, NodeGpu
+from classroom_operator.kube import CONFIGMAPS, Kube
+from classroom_operator.pod_settings import PodSettings
+from classroom_operator.pod_status import fetch_reports
+from classroom_operator.pool_views import PoolObject, ServingPod, StoredAssignment
+from classroom_operator.pools import (
+    ASSIGNMENT_FILE,
+    PORT,
+    PSEUDONYM_SECRET,
+    ModelRef,
+    model_label,
+    pseudonym_secret,
+)
+from classroom_operator.rollout import Cluster, Rollout, plan_rollout
+from classroom_operator.settings import Settings
+from classroom_operator.spec import ModelSpec
+from classroom_operator.status import Condition
+
+STATEFULSETS = "/apis/apps/v1/namespaces/{namespace}/statefulsets"
+SERVICES = "/api/v1/namespaces/{namespace}/services"
+SECRETS = "/api/v1/namespaces/{namespace}/secrets"
+GPU_COUNT = "nvidia.com/gpu.count"
+GPU_REPLICAS = "nvidia.com/gpu.replicas"  # time-slicing: pods that may share one GPU
+
+ModelIndex = Mapping[Any, Iterable[Any]]
+
+
+@dataclass
+class PodClient:
+    """The HTTP client for the pods' /v1/status, opened on first use inside the event loop."""
+
+    session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            self.session = aiohttp.ClientSession()
+        return self.session
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+@dataclass(frozen=True)
+class RolloutIndexes:
+    """The indexes one pass reads: pools, pods and assignments by (namespace, model label),
+    Classrooms by namespace, nodes by name."""
+
+    pools: ModelIndex
+    pods: ModelIndex
+    assignments: ModelIndex
+    classrooms: ModelIndex
+    nodes: ModelIndex
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    fields: dict[str, Any]
+    conditions: tuple[Condition, ...]
+    pods_summary: str
+    streams_summary: str
+    wake_after: float | None = None
+
+
+def _pods_per_node(node: NodeGpu | None) -> int | None:
+    labels = node.labels if node is not None else {}
+    count, shared = labels.get(GPU_COUNT, ""), labels.get(GPU_REPLICAS, "1")
+    if not count.isdigit() or not shared.isdigit():
+        return None
+    return int(count) * max(1, int(shared))
+
+
+def gpus_by_class(view: InventoryView, nodes: Iterable[NodeGpu]) -> dict[str, int]:
+    """Pods each GPU class can hold: its nodes' GPUs, times their time-slicing replicas. A class
+    with a node that does not say is left out, so nothing is capped by a guess."""
+    by_name = {node.name: node for node in nodes}
+    counts: dict[str, int] = {}
+    for gpu_class, names in view.nodes_by_class.items():
+        per_node = [_pods_per_node(by_name.get(name)) for name in names]
+        if view.classes[gpu_class].is_gpu and None not in per_node:
+            counts[gpu_class] = sum(n for n in per_node if n is not None)
+    return counts
+
+
+def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryView,
+             reports: Mapping[str, Any]) -> Cluster:
+    pools: dict[str, PoolObject] = {p.name: p for p in indexes.pools.get(label, ())}
+    assignments: dict[str, StoredAssignment] = {
+        a.pool: a for a in indexes.assignments.get(label, ())}
+    nodes = [node for store in indexes.nodes.values() for node in store]
+    return Cluster(pools=pools, pods=tuple(indexes.pods.get(label, ())),
+                   assignments=assignments, reports=reports, gpus=gpus_by_class(view, nodes))
+
+
+async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
+                 body: kopf.Body) -> None:
+    namespace = rollout.namespace
+    missing_key = any(PSEUDONYM_SECRET in pod.waiting for pod in pods)
+    if rollout.statefulsets or missing_key:
+        # Created once with a random key and never rewritten: student ids must stay stable.
+        await kube.create(SECRETS.format(namespace=namespace),
+                          pseudonym_secret(namespace, secrets.token_urlsafe(32)))
+    configmaps = CONFIGMAPS.format(namespace=namespace)
+    for write in rollout.configmaps:
+        if write.create is not None and await kube.create(configmaps, write.create):
+            continue
+        await kube.merge_patch(f"{configmaps}/{write.name}",
+                               {"data": {ASSIGNMENT_FILE: write.text}})
+    for service in rollout.services:
+        await kube.create(SERVICES.format(namespace=namespace), service)
+    for statefulset in rollout.statefulsets:
+        name = statefulset["metadata"]["name"]
+        collection = STATEFULSETS.format(namespace=namespace)
+        if await kube.create(collection, statefulset):
+            kopf.event(body, type="Normal", reason="PoolCreated",
+                       message=f"inference pool {name} created with "
+                               f"{statefulset['spec']['replicas']} pods")
+        else:
+            await kube.merge_patch(f"{collection}/{name}", statefulset)
+    if rollout.moved:
+        kopf.event(body, type="Normal", reason="ClassroomsMoved",
+                   message=f"{len(rollout.moved)} classrooms moved to their new pods: "
+                           f"{', '.join(rollout.moved[:5])}"
+                           + (" and more" if len(rollout.moved) > 5 else ""))
+    for name in rollout.remove:
+        await kube.delete(f"{STATEFULSETS.format(namespace=namespace)}/{name}")
+        await kube.delete(f"{SERVICES.format(namespace=namespace)}/{name}")
+        await kube.delete(f"{configmaps}/{name}")
+        kopf.event(body, type="Normal", reason="PoolRemoved",
+                   message=f"inference pool {name} removed: its classrooms are served by the "
+                           "new pods")
+
+
+async def roll_out(kube: Kube, client: PodClient, settings: Settings, *,
+                   model: ModelRef, generation: int, body: kopf.Body, spec: ModelSpec,
+                   pod_settings: PodSettings, records: Sequence[EngineRecord],
+                   view: InventoryView, indexes: RolloutIndexes) -> RolloutStatus:
+    """One pass: the model's pools a step closer to wanted; the status that describes them."""
+    label = (model.namespace, model_label(model.name))
+    pods: tuple[ServingPod, ...] = tuple(indexes.pods.get(label, ()))
+    reports = await fetch_reports(client.get(), {p.name: p.ip for p in pods if p.ip}, PORT)
+    resources: list[ClassroomResource] = list(indexes.classrooms.get(model.namespace, ()))
+    selection = select_rooms(spec, resources)
+    rollout = plan_rollout(model, generation=generation, spec=spec, pod_settings=pod_settings,
+                           records=records, view=view, selection=selection,
+                           cluster=_cluster(label, indexes, view, reports), settings=settings)
+    await _write(kube, rollout, pods, body)
+    status = rollout.status
+    return RolloutStatus(
+        fields=status,
+        conditions=rollout.conditions,
+        pods_summary=f"{status['podsReady']}/{status['podsWanted']}",
+        streams_summary=f"{status['streams']['healthy']}/{status['streams']['assigned']}",
+        wake_after=rollout.wake_after,
+    )
