@@ -1,0 +1,89 @@
+"""The operator as a real process, agent nodes that really run the build Jobs and the inference
+pods (`classroom-inference build` and `serve` as local processes with 127.x pod IPs), the small
+reference model and a looping test video, all made at test time."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import pytest
+from bench.operator_harness import (
+    MODELS,
+    POOL_LABEL,
+    OperatorProcess,
+    models,
+    prepare_namespace,
+    wait_for,
+)
+from classroom_inference.builder.reference_model import reference_model, reference_spec
+from integration.pool_rollout.kit import Media
+from localcluster.cluster import LocalCluster
+from localcluster.kubeapi import Api
+from localcluster.nodes import CpuNode, GpuNode
+from streams.videos import pattern_video
+
+SIZE = 32
+
+
+@pytest.fixture
+def api(cluster: LocalCluster) -> Iterator[Api]:
+    client = cluster.api()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def pool(cluster: LocalCluster, namespace: str) -> str:
+    """The operator's namespace, where the models and their pools live too (the engine store
+    claim is there); also the label value of the test's nodes."""
+    prepare_namespace(cluster, namespace)
+    return namespace
+
+
+@pytest.fixture
+def nodes(cluster: LocalCluster, pool: str) -> Iterator[Callable[..., list[str]]]:
+    """`nodes(*gpu_nodes)`: agent nodes labelled with the test's pool; removed afterwards."""
+    added: list[str] = []
+
+    def add(*new: GpuNode | CpuNode) -> list[str]:
+        labelled = [replace(node, labels={**node.labels, POOL_LABEL: pool}) for node in new]
+        added.extend(node.name for node in labelled)
+        cluster.add_nodes(*labelled)
+        return [node.name for node in labelled]
+
+    yield add
+    cluster.remove_nodes(*added)
+
+
+@pytest.fixture
+def operator(cluster: LocalCluster, pool: str, api: Api,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """`classroom-operator run` for the test's namespace; models deleted before it stops."""
+    logs = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(cluster, pool, logs, env={"CLASSROOM_RESYNC_SECONDS": "5"})
+    process.start()
+    yield process
+    cluster.kubectl("delete", "classroommodels", "--all", "-n", pool, "--wait=false",
+                    check=False)
+    try:
+        wait_for(lambda: not models(api, pool), "the test's ClassroomModels to be deleted",
+                 timeout=60)
+    finally:
+        for item in models(api, pool):
+            api.patch(f"{MODELS.format(namespace=pool)}/{item['metadata']['name']}",
+                      {"metadata": {"finalizers": None}},
+                      content_type="application/merge-patch+json")
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
+    folder = tmp_path_factory.mktemp("rollout-media")
+    onnx_path = folder / "attention.onnx"
+    onnx_path.write_bytes(reference_model(SIZE).SerializeToString())
+    sha256 = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    video = pattern_video(folder / "camera.mp4", seconds=2, fps=5, width=64, height=64)
+    return Media(model=reference_spec(onnx_path.as_uri(), sha256, SIZE),
+                 video=f"{video.as_uri()}?loop=1")

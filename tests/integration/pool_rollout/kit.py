@@ -1,0 +1,125 @@
+"""Helpers for the rollout's integration tests: the test model's manifest, what the API shows
+about its pools, and a watcher that checks every classroom stays on a Ready pod."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.operator_harness import MODELS, model_manifest
+from localcluster.kubeapi import Api, ApiError
+
+Object = dict[str, Any]
+INFERENCE = "app.kubernetes.io/component=inference"
+
+
+@dataclass(frozen=True)
+class Media:
+    model: Object  # spec.model of the reference model
+    video: str  # a file:// URL that loops
+
+
+def room(media: Media, name: str, streams: int = 1) -> Object:
+    return {"name": name, "streams": [{"url": media.video} for _ in range(streams)]}
+
+
+def manifest(media: Media, name: str, pool: str, **spec: Any) -> Object:
+    """A ClassroomModel of the reference model, served at 5 fps per stream."""
+    return model_manifest(name, pool, model=media.model,
+                          serving={"targetFps": 5}, **spec)
+
+
+def stream_status(api: Api, pool: str, name: str) -> Object:
+    found = api.get_or_none(f"{MODELS.format(namespace=pool)}/{name}") or {}
+    status: Object = found.get("status") or {}
+    return status
+
+
+def condition(status: Object, kind: str) -> Object:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def serving(api: Api, pool: str, name: str, streams: int) -> Object | None:
+    """The model's status once it is Ready with `streams` streams all healthy."""
+    status = stream_status(api, pool, name)
+    if status.get("phase") == "Ready" and status.get("streams") == \
+            {"assigned": streams, "healthy": streams} and \
+            condition(status, "RolledOut").get("status") == "True":
+        return status
+    return None
+
+
+def assignments(api: Api, pool: str) -> dict[str, list[str]]:
+    """room -> every pod whose assignment file lists it (across all pools)."""
+    rooms: dict[str, list[str]] = {}
+    listing = api.get(f"/api/v1/namespaces/{pool}/configmaps?labelSelector={INFERENCE}")
+    for item in listing["items"]:
+        document = json.loads((item.get("data") or {}).get("assignment.json", "{}"))
+        for pod, entries in (document.get("pods") or {}).items():
+            for entry in entries:
+                rooms.setdefault(entry["name"], []).append(pod)
+    return rooms
+
+
+def ready_pods(api: Api, pool: str) -> dict[str, Object]:
+    listing = api.get(f"/api/v1/namespaces/{pool}/pods?labelSelector={INFERENCE}")
+    return {pod["metadata"]["name"]: pod for pod in listing["items"]
+            if any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (pod.get("status") or {}).get("conditions") or [])
+            and not pod["metadata"].get("deletionTimestamp")}
+
+
+def statefulsets(api: Api, pool: str) -> dict[str, Object]:
+    listing = api.get(f"/apis/apps/v1/namespaces/{pool}/statefulsets?labelSelector={INFERENCE}")
+    return {item["metadata"]["name"]: item for item in listing["items"]}
+
+
+@dataclass
+class Watcher:
+    """Polls, from another thread, that every classroom is in some assignment file on a pod
+    that is Ready. Pods are read before and after the files: the operator moves a room only to a
+    pod already Ready and removes a pod only after its rooms left, so a room is fine if its pod
+    is Ready in either read, whatever happened between them."""
+
+    api: Api
+    namespace: str
+    rooms: tuple[str, ...]
+    looks: int = 0
+    violations: list[str] = field(default_factory=list)
+    pools_seen: set[frozenset[str]] = field(default_factory=set)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Watcher:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # A look the API server could not answer proves nothing either way.
+            with contextlib.suppress(ApiError, OSError):
+                self.look()
+            time.sleep(0.25)
+
+    def look(self) -> None:
+        before = ready_pods(self.api, self.namespace)
+        files = assignments(self.api, self.namespace)
+        after = ready_pods(self.api, self.namespace)
+        self.pools_seen.add(frozenset(statefulsets(self.api, self.namespace)))
+        self.looks += 1
+        for name in self.rooms:
+            pods = files.get(name, [])
+            if not any(pod in before or pod in after for pod in pods):
+                self.violations.append(f"look {self.looks}: {name} on {pods or 'no pod'}, "
+                                       f"Ready: {sorted(set(before) | set(after))}")
+
