@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,8 @@ ALL_BINARIES = (*KUBERNETES_COMMANDS, "etcd", "kwok", "helm")
 
 
 def _log(message: str) -> None:
-    print(f"[toolchain] {message}", file=sys.stderr, flush=True)
+    stamp = time.strftime("%H:%M:%S")
+    print(f"[toolchain {stamp}] {message}", file=sys.stderr, flush=True)
 
 
 def find_go() -> Path:
