@@ -28,6 +28,7 @@ SHIM = Path(__file__).with_name("shim.py")
 MAX_MESSAGE_BYTES = 4096
 FALLBACK_LINES = 80
 FALLBACK_BYTES = 2048
+BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
 
 
 def now_rfc3339() -> str:
@@ -42,6 +43,36 @@ class Ending:
     started_at: str
     finished_at: str
     signal: int | None = None
+
+    @property
+    def ran_seconds(self) -> float:
+        try:
+            start = datetime.datetime.fromisoformat(self.started_at.replace("Z", "+00:00"))
+            end = datetime.datetime.fromisoformat(self.finished_at.replace("Z", "+00:00"))
+        except ValueError:
+            return 0.0
+        return (end - start).total_seconds()
+
+    def terminated(self, container_id: str) -> dict[str, object]:
+        """The API's `state.terminated` of this run."""
+        terminated: dict[str, object] = {
+            "exitCode": self.exit_code, "reason": self.reason,
+            "startedAt": self.started_at, "finishedAt": self.finished_at}
+        if self.message:
+            terminated["message"] = self.message
+        if self.signal:
+            terminated["signal"] = self.signal
+        if container_id:
+            terminated["containerID"] = container_id
+        return terminated
+
+
+def crash_backoff(previous: float | None, ran_seconds: float) -> float:
+    """kubelet's crash-loop back-off: 10 s, doubling to 5 min, back to 10 s after a container
+    ran for 10 min."""
+    if previous is None or ran_seconds >= BACKOFF_RESET:
+        return BACKOFF_INITIAL
+    return min(previous * 2, BACKOFF_MAX)
 
 
 def _start_ticks(pid: int) -> str | None:

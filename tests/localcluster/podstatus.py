@@ -143,3 +143,27 @@ def pod_conditions(previous: Sequence[Object], *, sandbox: bool, init: Sequence[
         _condition(previous, "Ready", containers_ready and not gates_open, now, why,
                    ready_message),
     ]
+
+
+def pod_status(pod: Object, init: Sequence[ContainerRecord],
+               containers: Sequence[ContainerRecord], *, pod_ip: str, host_ip: str,
+               start_time: str, final: bool, now: str) -> Object:
+    """The whole `status` the agent sends (PodScheduled stays the scheduler's: conditions
+    merge by type)."""
+    phase = pod_phase(pod["spec"].get("restartPolicy", "Always"), init, containers, final=final)
+    gates = [g["conditionType"] for g in pod["spec"].get("readinessGates", [])]
+    status: Object = {
+        "phase": phase,
+        "conditions": pod_conditions(pod.get("status", {}).get("conditions", []),
+                                     sandbox=bool(pod_ip), init=init, containers=containers,
+                                     phase=phase, readiness_gates=gates, now=now),
+        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+        "containerStatuses": [r.status() for r in containers],
+    }
+    if init:
+        status["initContainerStatuses"] = [r.status() for r in init]
+    if pod_ip:
+        status.update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+    if start_time:
+        status["startTime"] = start_time
+    return status

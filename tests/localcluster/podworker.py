@@ -10,7 +10,6 @@ does not work here).
 
 from __future__ import annotations
 
-import datetime
 import signal
 import threading
 import time
@@ -19,11 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from localcluster.containers import ContainerProcess, Ending, now_rfc3339
+from localcluster.containers import ContainerProcess, crash_backoff, now_rfc3339
 from localcluster.kubeapi import Api, ApiError
-from localcluster.podspec import ConfigError, Lookups, MountMap, command_line, container_env
-from localcluster.podstatus import ContainerRecord, pod_conditions, pod_phase
-from localcluster.probes import KINDS, Kind, Probe, exec_probe
+from localcluster.launch import Launch, prepare
+from localcluster.podspec import ConfigError, Lookups
+from localcluster.podstatus import ContainerRecord, pod_status
+from localcluster.probes import KINDS, Probe
 from localcluster.volumes import PodVolumes, VolumeError, VolumeSources, remove_tree
 
 Object = dict[str, Any]
@@ -31,11 +31,6 @@ Object = dict[str, Any]
 TICK = 0.25
 VOLUME_RETRY = 2.0
 VOLUME_REFRESH = 2.0  # kubelet syncs every minute or so; tests should not wait that long
-# kubelet's crash-loop back-off: 10 s doubling to 5 min, forgotten after 10 min of running.
-BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
-SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-DEFAULT_TERMINATION_PATH = "/dev/termination-log"
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class NodeServices(Lookups, VolumeSources, Protocol):
@@ -232,7 +227,7 @@ class PodWorker:
         process = self.processes.get(name)
         if process is not None and process.running():
             if name not in self.probes:  # adopted from an earlier agent
-                self.probes[name] = self._make_probes(pod, spec, process)
+                self.probes[name] = self._make_probes(spec, self._launch(pod, spec, process))
             self._probe(pod, spec, record, process)
             return
         if process is not None:
@@ -242,79 +237,41 @@ class PodWorker:
             return
         self._start(pod, spec, record)
 
-    def _mounts(self, spec: Object, process: ContainerProcess) -> MountMap:
+    def _launch(self, pod: Object, spec: Object, process: ContainerProcess) -> Launch:
         assert self.volumes is not None
-        pairs = {spec.get("terminationMessagePath", DEFAULT_TERMINATION_PATH):
-                 str(process.termination_log)}
-        for mount in spec.get("volumeMounts", []):
-            local = self.volumes.paths[mount["name"]]
-            if mount.get("subPath"):
-                local = local / mount["subPath"]
-                local.mkdir(parents=True, exist_ok=True)
-            pairs[mount["mountPath"]] = str(local)
-        return MountMap.of(pairs)
-
-    def _environment(self, pod: Object, spec: Object, mounts: MountMap) -> dict[str, str]:
-        home = self.folder / "home"
-        home.mkdir(parents=True, exist_ok=True)
-        # What an image and the runtime would provide; the container's own env wins.
-        env = {"PATH": f"{self.node.bin_dir}:{SYSTEM_PATH}", "HOME": str(home),
-               "HOSTNAME": pod["spec"].get("hostname") or self.pod_name, "LANG": "C.UTF-8",
-               "PYTHONUNBUFFERED": "1"}
-        token_folder = mounts.local(SERVICE_ACCOUNT_MOUNT)
-        if token_folder is not None:
-            kubeconfig = self.folder / "kubeconfig"
-            kubeconfig.write_text(self.node.pod_kubeconfig(self.namespace, Path(token_folder)))
-            env["KUBECONFIG"] = str(kubeconfig)
-        env.update(container_env(self._view(pod), spec, self.node))
-        return {key: mounts.rewrite(value) for key, value in env.items()}
+        return prepare(self._view(pod), spec, volume_paths=self.volumes.paths,
+                       termination_log=process.termination_log, pod_folder=self.folder,
+                       bin_dir=self.node.bin_dir, lookups=self.node,
+                       kubeconfig_for=lambda folder: self.node.pod_kubeconfig(self.namespace,
+                                                                              folder))
 
     def _start(self, pod: Object, spec: Object, record: ContainerRecord) -> None:
         name = spec["name"]
         process = ContainerProcess(self.folder / "containers" / name)
-        mounts = self._mounts(spec, process)
         try:
-            env = self._environment(pod, spec, mounts)
-            argv = [mounts.rewrite(part) for part in command_line(spec, env)]
+            launch = self._launch(pod, spec, process)
         except (ConfigError, VolumeError, ApiError) as error:
             if record.state.get("waiting", {}).get("message") != str(error):
                 self.node.event(pod, "Failed", f"Error: {error}", warning=True, container=name)
             record.state = {"waiting": {"reason": ConfigError.reason, "message": str(error)}}
             self.not_before[name] = time.monotonic() + VOLUME_RETRY
             return
-        cwd = self._working_dir(spec, mounts)
         if record.last_state or record.container_id:
             record.restart_count += 1
-        process.start(argv, env, cwd, self.log_dir / f"{name}.log")
+        process.start(launch.argv, launch.env, launch.cwd, self.log_dir / f"{name}.log")
         self.processes[name] = process
         self.started_clock[name] = time.monotonic()
         record.container_id = f"local://{self.uid}/{name}/{record.restart_count}"
         record.state = {"running": {"startedAt": process.started_at}}
         record.started = "startupProbe" not in spec
         record.ready = record.started and "readinessProbe" not in spec
-        self.probes[name] = self._make_probes(pod, spec, process)
+        self.probes[name] = self._make_probes(spec, launch)
         self.node.event(pod, "Started", f"Started container {name}", container=name)
 
-    def _working_dir(self, spec: Object, mounts: MountMap) -> Path:
-        """workingDir if it lies in a volume; else the pod's home (the image's folders are
-        not here)."""
-        local = mounts.local(spec["workingDir"]) if spec.get("workingDir") else None
-        folder = Path(local) if local else self.folder / "home"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    def _make_probes(self, pod: Object, spec: Object, process: ContainerProcess) -> list[Probe]:
-        kinds: list[Kind] = [k for k in KINDS if f"{k}Probe" in spec]
-        if not kinds:
-            return []
-        mounts = self._mounts(spec, process)
-        env = self._environment(pod, spec, mounts)
-        cwd = str(self._working_dir(spec, mounts))
-
-        def run_exec(argv: list[str], timeout: float) -> tuple[bool, str]:
-            return exec_probe([mounts.rewrite(a) for a in argv], env, cwd, timeout)
-
-        return [Probe(kind, spec[f"{kind}Probe"], run_exec) for kind in kinds]
+    @staticmethod
+    def _make_probes(spec: Object, launch: Launch) -> list[Probe]:
+        return [Probe(kind, spec[f"{kind}Probe"], launch.exec_probe)
+                for kind in KINDS if f"{kind}Probe" in spec]
 
     def _probe(self, pod: Object, spec: Object, record: ContainerRecord,
                process: ContainerProcess) -> None:
@@ -350,7 +307,7 @@ class PodWorker:
         name = spec["name"]
         fallback = spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
         ending = process.ending(self.log_dir / f"{name}.log" if fallback else None)
-        terminated = _terminated(ending, record.container_id)
+        terminated = ending.terminated(record.container_id)
         record.ready = record.started = False
         policy = pod["spec"].get("restartPolicy", "Always")
         is_init = spec in self.init_specs
@@ -362,9 +319,7 @@ class PodWorker:
         if not restart:
             record.state = {"terminated": terminated}
             return
-        ran = _seconds_between(ending.started_at, ending.finished_at)
-        delay = BACKOFF_INITIAL if ran >= BACKOFF_RESET else min(
-            self.delays.get(name, BACKOFF_INITIAL / 2) * 2, BACKOFF_MAX)
+        delay = crash_backoff(self.delays.get(name), ending.ran_seconds)
         self.delays[name] = delay
         self.not_before[name] = time.monotonic() + delay
         record.last_state = {"terminated": terminated}
@@ -377,30 +332,12 @@ class PodWorker:
 
     # -- status -----------------------------------------------------------------------------
 
-    def _status(self, pod: Object, *, final: bool = False) -> Object:
-        init = [self.records[s["name"]] for s in self.init_specs]
-        main = [self.records[s["name"]] for s in self.specs]
-        phase = pod_phase(pod["spec"].get("restartPolicy", "Always"), init, main, final=final)
-        previous = pod.get("status", {}).get("conditions", [])
-        gates = [g["conditionType"] for g in pod["spec"].get("readinessGates", [])]
-        status: Object = {
-            "phase": phase,
-            "conditions": pod_conditions(previous, sandbox=bool(self.ip), init=init,
-                                         containers=main, phase=phase, readiness_gates=gates,
-                                         now=now_rfc3339()),
-            "hostIP": self.node.address, "hostIPs": [{"ip": self.node.address}],
-            "containerStatuses": [r.status() for r in main],
-        }
-        if init:
-            status["initContainerStatuses"] = [r.status() for r in init]
-        if self.ip:
-            status.update(podIP=self.ip, podIPs=[{"ip": self.ip}])
-        if self.start_time:
-            status["startTime"] = self.start_time
-        return status
-
     def _report(self, pod: Object, *, final: bool = False) -> None:
-        status = self._status(pod, final=final)
+        status = pod_status(
+            pod, [self.records[s["name"]] for s in self.init_specs],
+            [self.records[s["name"]] for s in self.specs], pod_ip=self.ip,
+            host_ip=self.node.address, start_time=self.start_time, final=final,
+            now=now_rfc3339())
         if status["phase"] in ("Succeeded", "Failed"):
             self.finished = True
         comparable = {**status, "conditions": [
@@ -446,7 +383,7 @@ class PodWorker:
                 if process is not None:
                     ending = process.ending(None)
                     self.records[spec["name"]].state = {
-                        "terminated": _terminated(ending, self.records[spec["name"]].container_id)
+                        "terminated": ending.terminated(self.records[spec["name"]].container_id)
                     }
                     self.records[spec["name"]].ready = self.records[spec["name"]].started = False
             self._report(pod, final=True)
@@ -464,24 +401,3 @@ class PodWorker:
         if self.ip:
             self.node.release_address(self.uid, self.ip)
         remove_tree(self.folder)
-
-
-def _terminated(ending: Ending, container_id: str) -> Object:
-    terminated: Object = {"exitCode": ending.exit_code, "reason": ending.reason,
-                          "startedAt": ending.started_at, "finishedAt": ending.finished_at}
-    if ending.message:
-        terminated["message"] = ending.message
-    if ending.signal:
-        terminated["signal"] = ending.signal
-    if container_id:
-        terminated["containerID"] = container_id
-    return terminated
-
-
-def _seconds_between(start: str, end: str) -> float:
-    try:
-        a = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
-        b = datetime.datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    return (b - a).total_seconds()
