@@ -81,3 +81,12 @@ def test_missing_command_is_a_start_error(cluster: LocalCluster, namespace: str,
     assert terminated["exitCode"] == 128 and terminated["reason"] == "StartError"
     assert terminated["message"] == \
         'exec: "classroom-no-such-tool": executable file not found in $PATH'
+
+
+def test_this_repositorys_entry_points_run_in_pods(cluster: LocalCluster, namespace: str,
+                                                   apply: Any, wait: Any) -> None:
+    apply(namespace, [job("entry-point", ["classroom-inference", "--help"])])
+    pod = wait(lambda: job_pod(cluster, namespace, "entry-point"), "the pod to finish")
+    assert pod["status"]["phase"] == "Succeeded"
+    assert cluster.pod_log(namespace, pod["metadata"]["name"]).startswith(
+        "usage: classroom-inference")
