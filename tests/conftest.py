@@ -14,6 +14,7 @@ import pytest
 from kubernetes.client import ApiClient
 from localcluster.cluster import LocalCluster
 from localcluster.processes import ComponentFailed
+from localcluster.toolchain import ToolchainError
 
 TIERS = ("unit", "integration", "e2e", "gpu", "bench")
 
@@ -51,7 +52,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("cluster"))
     try:
         local.start()
-    except ComponentFailed as failure:
+    except (ComponentFailed, ToolchainError) as failure:
         pytest.fail(f"the local cluster did not start: {failure}", pytrace=False)
     try:
         yield local
