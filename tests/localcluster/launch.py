@@ -60,8 +60,10 @@ def prepare(pod: Object, spec: Object, *, volume_paths: Mapping[str, Path],
         kubeconfig = pod_folder / "kubeconfig"
         kubeconfig.write_text(kubeconfig_for(Path(token_folder)))
         env["KUBECONFIG"] = str(kubeconfig)
-    env.update(container_env(pod, spec, lookups))
-    env = {key: mounts.rewrite(value) for key, value in env.items()}
+    # Only the container's own values name paths inside its mounts; the agent's (HOME, KUBECONFIG)
+    # are local already, and rewriting them would send them into a volume mounted at, say, /tmp.
+    env.update({key: mounts.rewrite(value)
+                for key, value in container_env(pod, spec, lookups).items()})
     argv = [mounts.rewrite(part) for part in command_line(spec, env)]
     # workingDir counts where it lies in a volume; the image's own folders are not here.
     working = mounts.local(spec["workingDir"]) if spec.get("workingDir") else None

@@ -94,3 +94,16 @@ def test_crash_backoff_doubles_to_five_minutes_and_resets_after_a_long_run() -> 
         delays.append(crash_backoff(delays[-1], 1.0))
     assert delays == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]
     assert crash_backoff(300.0, 601.0) == 10.0
+
+
+def test_a_volume_over_the_agents_folders_leaves_its_own_paths_alone(tmp_path: Path) -> None:
+    # The pod's folder (HOME, its kubeconfig) lies under a path the pod also mounts a volume at.
+    spec = {**BUILD, "volumeMounts": [*BUILD["volumeMounts"],
+                                      {"name": "scratch", "mountPath": str(tmp_path)}]}
+    paths = {"store": tmp_path / "volumes" / "store", "kube-api-access-x": tmp_path / "sa",
+             "scratch": tmp_path / "scratch-volume"}
+    got = prepare(POD, spec, volume_paths=paths, termination_log=tmp_path / "tl",
+                  pod_folder=tmp_path / "pod", bin_dir=Path("/venv/bin"), lookups=NoObjects(),
+                  kubeconfig_for=lambda folder: "token")
+    assert got.env["HOME"] == str(tmp_path / "pod" / "home")
+    assert got.env["KUBECONFIG"] == str(tmp_path / "pod" / "kubeconfig")
