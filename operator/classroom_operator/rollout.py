@@ -172,8 +172,13 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
                  pod_settings: PodSettings, records: Sequence[EngineRecord],
                  view: InventoryView, selection: Selection, cluster: Cluster,
                  settings: Settings) -> Rollout:
-    """Every write that moves the model's pools toward wanted, and the status they give."""
-    wanted = _wanted(model, spec, records, view, cluster)
+    """Every write that moves the model's pools toward wanted, and the status they give.
+
+    A model with no classroom runs no pods: GPUs are not held for nothing, and its first
+    classroom starts its pools.
+    """
+    wanted = _wanted(model, spec, records, view, cluster) if selection.rooms \
+        else _Wanted({}, {}, [], {})
     observed = _observed(cluster)
     result = plan(selection.rooms, wanted.sizes, observed, target_fps=spec.serving.target_fps,
                   successors=wanted.successors)
@@ -275,7 +280,7 @@ def _rolled_out(facts: Sequence[PoolFacts], result: Plan, wanted: _Wanted,
                 too_large: Sequence[str], selection: Selection,
                 cluster: Cluster) -> Condition:
     problems: list[tuple[str, str]] = []
-    if not (wanted.pools or wanted.holding):
+    if selection.rooms and not (wanted.pools or wanted.holding):
         problems.append(("WaitingForEngines", "no engine is ready for the model's GPU classes "
                          "yet; pods start once one is built and validated"))
     for name in too_large:
@@ -298,7 +303,8 @@ def _rolled_out(facts: Sequence[PoolFacts], result: Plan, wanted: _Wanted,
     for pool in facts:
         if pool.name not in wanted.pools and pool.name not in wanted.holding:
             problems.append(("RollingOver", f"pool {pool.name} is removed once its classrooms "
-                             "are served by their new pods"))
+                             "are served by their new pods" if selection.rooms else
+                             f"pool {pool.name} is removed: no classroom is left to serve"))
     if result.unassigned:
         problems.append(("Unassigned", f"{len(result.unassigned)} classrooms have no pod: "
                          f"{_names(list(result.unassigned))}"))
@@ -313,6 +319,10 @@ def _rolled_out(facts: Sequence[PoolFacts], result: Plan, wanted: _Wanted,
     if problems:
         return Condition("RolledOut", "False", problems[0][0],
                          "; ".join(message for _, message in problems) + tail)
+    if not selection.rooms:
+        return Condition("RolledOut", "True", "NoClassrooms",
+                         "no classroom to serve, so no pods run: list spec.classrooms, or label "
+                         "Classrooms for spec.classroomSelector" + tail)
     pods = sum(pool.replicas for pool in facts)
     return Condition("RolledOut", "True", "OverCapacity" if over else "RolledOut",
                      f"{pods} pods ready in {len(facts)} pools serve {len(selection.rooms)} "

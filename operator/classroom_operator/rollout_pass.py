@@ -21,11 +21,11 @@ from typing import Any
 import aiohttp
 import kopf
 
-from classroom_operator.classrooms import ClassroomResource, select_rooms
+from classroom_operator.classrooms import ClassroomResource, parse_selector, select_rooms
 from classroom_operator.engines import EngineRecord
 from classroom_operator.inventory import InventoryView, NodeGpu
 from classroom_operator.kube import CONFIGMAPS, Kube
-from classroom_operator.pod_settings import PodSettings
+from classroom_operator.pod_settings import PodSettings, parse_pod_settings
 from classroom_operator.pod_status import fetch_reports
 from classroom_operator.pool_views import PoolObject, ServingPod, StoredAssignment
 from classroom_operator.pools import (
@@ -80,11 +80,17 @@ class RolloutIndexes:
 
 @dataclass(frozen=True)
 class RolloutStatus:
+    """The rollout's part of status: status.pools, status.streams, podsReady and podsWanted,
+    the Pods and Streams summary columns, RolledOut and StreamsHealthy."""
+
     fields: dict[str, Any]
     conditions: tuple[Condition, ...]
-    pods_summary: str
-    streams_summary: str
+    summary: dict[str, str]
     wake_after: float | None = None
+
+    @property
+    def rolled_out(self) -> bool:
+        return any(c.type == "RolledOut" and c.status == "True" for c in self.conditions)
 
 
 def _pods_per_node(node: NodeGpu | None) -> int | None:
@@ -174,7 +180,16 @@ async def roll_out(kube: Kube, client: PodClient, settings: Settings, *,
     return RolloutStatus(
         fields=status,
         conditions=rollout.conditions,
-        pods_summary=f"{status['podsReady']}/{status['podsWanted']}",
-        streams_summary=f"{status['streams']['healthy']}/{status['streams']['assigned']}",
+        summary={"pods": f"{status['podsReady']}/{status['podsWanted']}",
+                 "streams": f"{status['streams']['healthy']}/{status['streams']['assigned']}"},
         wake_after=rollout.wake_after,
     )
+
+
+def parse_rollout_spec(raw: Mapping[str, Any]) -> PodSettings:
+    """What the rollout reads beyond `parse_spec`: analysis, sink and the classroom selector;
+    `SpecError` names the first field it cannot use."""
+    selector = raw.get("classroomSelector")
+    if isinstance(selector, Mapping):
+        parse_selector(selector)
+    return parse_pod_settings(raw)

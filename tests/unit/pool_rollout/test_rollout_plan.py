@@ -227,3 +227,21 @@ def test_set_aside_classrooms_are_named(rollout: Rollouts) -> None:
     condition = rollout(world, records, view, selection=noted).conditions[0]
     assert condition.status == "True"
     assert "Classrooms set aside: room-7: spec.streams lists no stream" in condition.message
+
+
+def test_a_model_without_classrooms_runs_no_pods(rollout: Rollouts) -> None:
+    records, view = [_record(A100)], _view(A100)
+    idle = rollout(World(), records, view, selection=Selection(()))
+    assert (idle.configmaps, idle.statefulsets) == ((), ())
+    assert _condition(idle, "RolledOut") == ("True", "NoClassrooms")
+    assert idle.status["podsWanted"] == 0
+
+    # The last classroom leaves: the pool goes once its pod serves nothing.
+    world = _steady(rollout, records, view)
+    (name,) = world.pools
+    emptied = rollout(world, records, view, selection=Selection(()))
+    assert emptied.remove == ()
+    assert _condition(emptied, "RolledOut") == ("False", "RollingOver")
+    world.apply(emptied)
+    world.read_assignments()
+    assert rollout(world, records, view, selection=Selection(())).remove == (name,)
