@@ -100,10 +100,12 @@ def job_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> JobView:
     for condition in status.get("conditions") or []:
         if condition.get("status") != "True":
             continue
-        if condition.get("type") == "Complete":
+        # The Job controller sets SuccessCriteriaMet and FailureTarget as soon as it decides,
+        # Complete and Failed only once every pod has gone, which a stuck node can delay for good.
+        if condition.get("type") in ("Complete", "SuccessCriteriaMet"):
             return _with(view, succeeded=True, finished_at=parse_time(
                 status.get("completionTime") or condition.get("lastTransitionTime")))
-        if condition.get("type") == "Failed":
+        if condition.get("type") in ("Failed", "FailureTarget"):
             return _with(view, failed=True, reason=str(condition.get("reason") or "Failed"),
                          message=str(condition.get("message") or ""),
                          finished_at=parse_time(condition.get("lastTransitionTime")))

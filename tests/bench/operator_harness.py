@@ -5,6 +5,7 @@ ClassroomModel manifests, and a watch that records every build Job ever created.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from localcluster.cluster import LocalCluster
-from localcluster.kubeapi import Api, ApiError
+from localcluster.kubeapi import Api
 from localcluster.nodes import KWOK_TAINT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +38,9 @@ Object = dict[str, Any]
 
 
 def wait_for(probe: Callable[[], Any], what: str, timeout: float = 60.0,
-             every: float = 0.1) -> Any:
-    """Poll until `probe()` is truthy; raise AssertionError naming `what` and the last value."""
+             every: float = 0.1, show: Callable[[], Any] | None = None) -> Any:
+    """Poll until `probe()` is truthy; raise AssertionError naming `what` and the last value
+    (or what `show()` gives then)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -46,7 +48,8 @@ def wait_for(probe: Callable[[], Any], what: str, timeout: float = 60.0,
         if last:
             return last
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+    seen = show() if show is not None else last
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {seen!r}")
 
 
 def prepare_namespace(cluster: LocalCluster, namespace: str) -> None:
@@ -69,7 +72,7 @@ def model_manifest(name: str, pool: str, *, sha256: str = SHA,
     model = {"uri": uri, "sha256": sha256, "input": {"shape": [3, 48, 48]},
              "outputs": {"attention": "attention_score", "emotion": "emotion_probs",
                          "engagement": "engagement_score"}}
-    body = {
+    body: dict[str, Any] = {
         "model": model,
         "engine": {"precision": "fp32", "batch": {"min": 1, "opt": 8, "max": 16}},
         "validation": {"samples": 24},
@@ -172,6 +175,42 @@ def _stamp(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+class OperatorFleet:
+    """Operator processes for one namespace. `close` deletes every ClassroomModel there while
+    an operator still runs (their finalizers), then stops them all."""
+
+    def __init__(self, cluster: LocalCluster, namespace: str, api: Api, logs: Path) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.api = api
+        self.logs = logs
+        self.started: list[OperatorProcess] = []
+
+    def start(self, **env: str) -> OperatorProcess:
+        process = OperatorProcess(self.cluster, self.namespace,
+                                  self.logs / f"operator-{len(self.started)}.log", env=env)
+        process.start()
+        self.started.append(process)
+        return process
+
+    def close(self) -> None:
+        running = [p for p in self.started if p.process is not None and p.process.poll() is None]
+        if not running and self.started:
+            self.started[-1].start()
+        self.cluster.kubectl("delete", "classroommodels", "--all", "-n", self.namespace,
+                             "--wait=false", check=False)
+        try:
+            wait_for(lambda: not models(self.api, self.namespace),
+                     "the test's ClassroomModels to be deleted", timeout=60)
+        finally:
+            for item in models(self.api, self.namespace):  # never leave a namespace stuck
+                self.api.patch(f"{MODELS.format(namespace=self.namespace)}/"
+                               f"{item['metadata']['name']}", {"metadata": {"finalizers": None}},
+                               content_type="application/merge-patch+json")
+            for process in self.started:
+                process.stop()
+
+
 class JobRecorder:
     """Every build Job created in a namespace, by name, with each uid it ever had (a watch)."""
 
@@ -186,10 +225,8 @@ class JobRecorder:
         self.created_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        listing = api.get(JOBS.format(namespace=namespace))
-        for job in listing["items"]:
-            self._record(job)
-        self._version = listing["metadata"]["resourceVersion"]
+        self._version = ""
+        self._relist()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -208,6 +245,12 @@ class JobRecorder:
                 if item["type"] == "Failed" and item["status"] == "True":
                     self.failed.setdefault(uid, _stamp(item["lastTransitionTime"]))
 
+    def _relist(self) -> None:
+        listing = self.api.get(JOBS.format(namespace=self.namespace))
+        for job in listing["items"]:
+            self._record(job)
+        self._version = listing["metadata"]["resourceVersion"]
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -218,8 +261,10 @@ class JobRecorder:
                         self._record(job)
                     if self._stop.is_set():
                         return
-            except (ApiError, OSError):
+            except Exception:  # any broken watch: list again, then watch on
                 time.sleep(0.2)
+                with contextlib.suppress(Exception):
+                    self._relist()
 
     def builds(self) -> dict[str, list[str]]:
         """Build Jobs asked for by models of this namespace (the operator is cluster-wide: a

@@ -8,14 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
-from bench.operator_harness import (
-    MODELS,
-    POOL_LABEL,
-    OperatorProcess,
-    models,
-    prepare_namespace,
-    wait_for,
-)
+from bench.operator_harness import POOL_LABEL, OperatorFleet, OperatorProcess, prepare_namespace
 from localcluster.cluster import LocalCluster
 from localcluster.kubeapi import Api
 from localcluster.nodes import CpuNode, GpuNode
@@ -33,6 +26,13 @@ def pool(cluster: LocalCluster, namespace: str) -> str:
     """The operator's namespace, ready (CRDs, engine store); also the label value of its nodes."""
     prepare_namespace(cluster, namespace)
     return namespace
+
+
+@pytest.fixture
+def stem(pool: str) -> str:
+    """A short prefix for the test's node names, unique to this test run (the namespace's
+    random suffix): a node name reused right after its removal can lose its pods."""
+    return f"{pool[:12].rstrip('-')}-{pool[-6:]}"
 
 
 @pytest.fixture
@@ -54,31 +54,9 @@ def operator(cluster: LocalCluster, pool: str, api: Api,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., OperatorProcess]]:
     """`operator(**env)`: start `classroom-operator run` for this namespace; at the end every
     ClassroomModel is deleted while it still runs (its finalizer), then it stops."""
-    started: list[OperatorProcess] = []
-
-    def start(**env: str) -> OperatorProcess:
-        logs = tmp_path_factory.mktemp("operator") / f"operator-{len(started)}.log"
-        process = OperatorProcess(cluster, pool, logs, env=env)
-        process.start()
-        started.append(process)
-        return process
-
-    yield start
-    running = [p for p in started if p.process is not None and p.process.poll() is None]
-    if not running and started:
-        started[-1].start()
-    cluster.kubectl("delete", "classroommodels", "--all", "-n", pool, "--wait=false",
-                    check=False)
-    try:
-        wait_for(lambda: not models(api, pool), "the test's ClassroomModels to be deleted",
-                 timeout=60)
-    finally:
-        for item in models(api, pool):  # never leave a namespace stuck on a finalizer
-            api.patch(f"{MODELS.format(namespace=pool)}/{item['metadata']['name']}",
-                      {"metadata": {"finalizers": None}},
-                      content_type="application/merge-patch+json")
-        for process in started:
-            process.stop()
+    fleet = OperatorFleet(cluster, pool, api, tmp_path_factory.mktemp("operator"))
+    yield fleet.start
+    fleet.close()
 
 
 @pytest.fixture
@@ -94,8 +72,8 @@ def reference_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]
 
 
 @pytest.fixture
-def builder_node(pool: str, nodes: Callable[..., None]) -> str:
+def builder_node(stem: str, nodes: Callable[..., None]) -> str:
     """A CPU node of the pool run by the node agent: build Jobs there run the real builder."""
-    name = f"{pool[:24]}-cpu"
+    name = f"{stem}-cpu"
     nodes(CpuNode(name, runner="agent"))
     return name

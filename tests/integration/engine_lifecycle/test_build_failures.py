@@ -37,12 +37,25 @@ def _engine(api: Api, namespace: str, name: str) -> dict[str, Any]:
     return first
 
 
+def _engines_ready(api: Api, namespace: str, name: str) -> Callable[[], dict[str, Any]]:
+    """What a timeout shows: the model's EnginesReady condition and engines then."""
+    def show() -> dict[str, Any]:
+        status = (model(api, namespace, name) or {}).get("status") or {}
+        return {"conditions": status.get("conditions"), "engines": status.get("engines")}
+    return show
+
+
 def _failed_with(api: Api, namespace: str, name: str, reason: str) -> dict[str, Any] | None:
     found = model(api, namespace, name)
-    if condition(found, "EnginesReady").get("reason") == "BuildFailed" and \
-            reason in condition(found, "EnginesReady").get("message", ""):
+    engines_ready = condition(found, "EnginesReady")
+    if engines_ready.get("reason") == "BuildFailed" and reason in engines_ready.get("message", ""):
         return found
     return None
+
+
+def _retrying(api: Api, namespace: str, name: str) -> dict[str, Any] | None:
+    found = model(api, namespace, name)
+    return found if condition(found, "EnginesReady").get("reason") == "BuildRetrying" else None
 
 
 def test_checksum_mismatch_fails_for_good_and_a_fixed_spec_recovers(
@@ -55,7 +68,8 @@ def test_checksum_mismatch_fails_for_good_and_a_fixed_spec_recovers(
     apply(cluster, pool, [model_manifest("attention", pool, uri=uri, sha256=wrong)])
 
     failed = wait_for(lambda: _failed_with(api, pool, "attention", "ChecksumMismatch"),
-                      "the ChecksumMismatch condition", timeout=120)
+                      "the ChecksumMismatch condition", timeout=120,
+                      show=_engines_ready(api, pool, "attention"))
     assert failed["status"]["phase"] == "Failed"
     assert condition(failed, "Degraded")["status"] == "True"
     assert sha256 in condition(failed, "EnginesReady")["message"]  # the builder's own words
@@ -88,7 +102,8 @@ def test_bad_model_url_fails_with_the_builders_reason(
     missing = (tmp_path / "nowhere" / "model.onnx").as_uri()
     apply(cluster, pool, [model_manifest("attention", pool, uri=missing)])
     failed = wait_for(lambda: _failed_with(api, pool, "attention", "FetchFailed"),
-                      "the FetchFailed condition", timeout=120)
+                      "the FetchFailed condition", timeout=120,
+                      show=_engines_ready(api, pool, "attention"))
     message = condition(failed, "EnginesReady")["message"]
     assert "does not exist" in message and "fix the URL" in message
     assert _engine(api, pool, "attention")["state"] == "Failed"
@@ -103,13 +118,12 @@ def test_deadline_exceeded_retries_with_backoff_then_fails(
     recorder = JobRecorder(api, pool)
     apply(cluster, pool, [model_manifest("attention", pool, uri=uri, sha256=sha256)])
 
-    retrying = wait_for(
-        lambda: (m := model(api, pool, "attention"))
-        and condition(m, "EnginesReady").get("reason") == "BuildRetrying" and m,
-        "the BuildRetrying condition", timeout=120)
+    retrying = wait_for(lambda: _retrying(api, pool, "attention"), "the BuildRetrying condition",
+                        timeout=120, show=_engines_ready(api, pool, "attention"))
     assert "DeadlineExceeded" in condition(retrying, "EnginesReady")["message"]
     failed = wait_for(lambda: _failed_with(api, pool, "attention", "DeadlineExceeded"),
-                      "Failed after the attempt limit", timeout=120)
+                      "Failed after the attempt limit", timeout=120,
+                      show=_engines_ready(api, pool, "attention"))
     assert "after 2 attempts" in condition(failed, "EnginesReady")["message"]
     assert _engine(api, pool, "attention")["attempts"] == 2
     time.sleep(QUIET)  # nothing after the limit
@@ -190,10 +204,8 @@ def test_builder_crash_is_retried_and_recovers(
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
 
-    retrying = wait_for(
-        lambda: (m := model(api, pool, "attention"))
-        and condition(m, "EnginesReady").get("reason") == "BuildRetrying" and m,
-        "the BuildRetrying condition", timeout=60)
+    retrying = wait_for(lambda: _retrying(api, pool, "attention"), "the BuildRetrying condition",
+                        timeout=60, show=_engines_ready(api, pool, "attention"))
     assert "BuilderCrashed" in condition(retrying, "EnginesReady")["message"]
     wait_for(lambda: _engine(api, pool, "attention").get("state") == "Ready",
              "the engine after the retry", timeout=180)

@@ -36,9 +36,9 @@ def _ready(api: Api, namespace: str, name: str, engines: int) -> dict[str, Any] 
 
 
 def test_three_classes_across_twelve_nodes_build_three_engines(
-        cluster: LocalCluster, api: Api, pool: str, nodes: Callable[..., None],
+        cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
-    nodes(*[make(f"{pool[:20]}-{kind}-{i}", runner="kwok")
+    nodes(*[make(f"{stem}-{kind}-{i}", runner="kwok")
             for kind, make in (("a100", a100), ("h100", h100), ("l4", l4)) for i in range(4)])
     operator()
     recorder = JobRecorder(api, pool)
@@ -63,9 +63,9 @@ def test_three_classes_across_twelve_nodes_build_three_engines(
 
 
 def test_ten_identical_nodes_build_one_engine(
-        cluster: LocalCluster, api: Api, pool: str, nodes: Callable[..., None],
+        cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
-    nodes(*[a100(f"{pool[:20]}-a100-{i}", runner="kwok") for i in range(10)])
+    nodes(*[a100(f"{stem}-a100-{i}", runner="kwok") for i in range(10)])
     operator()
     recorder = JobRecorder(api, pool)
     apply(cluster, pool, [model_manifest("attention", pool)])
@@ -76,9 +76,9 @@ def test_ten_identical_nodes_build_one_engine(
 
 
 def test_two_models_with_the_same_settings_share_one_build(
-        cluster: LocalCluster, api: Api, pool: str, nodes: Callable[..., None],
+        cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
-    nodes(*[l4(f"{pool[:20]}-l4-{i}", runner="kwok") for i in range(2)])
+    nodes(*[l4(f"{stem}-l4-{i}", runner="kwok") for i in range(2)])
     running = operator()
     recorder = JobRecorder(api, pool)
     # Different serving and analysis settings do not change the engine.

@@ -36,9 +36,8 @@ def _gpu_classes(api: Api, namespace: str, name: str) -> set[str]:
 
 
 def test_driver_upgrade_and_gpu_swap_build_exactly_the_missing_engines(
-        cluster: LocalCluster, api: Api, pool: str, nodes: Callable[..., None],
+        cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
-    stem = pool[:20]
     nodes(*[a100(f"{stem}-a100-{i}", runner="kwok") for i in range(3)],
           *[l4(f"{stem}-l4-{i}", runner="kwok") for i in range(2)])
     operator()
@@ -70,9 +69,9 @@ def test_driver_upgrade_and_gpu_swap_build_exactly_the_missing_engines(
 
 
 def test_driver_upgrade_in_progress_is_waited_for_then_acted_on_once(
-        cluster: LocalCluster, api: Api, pool: str, nodes: Callable[..., None],
+        cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
-    node = f"{pool[:20]}-a100-0"
+    node = f"{stem}-a100-0"
     nodes(a100(node, runner="kwok"))
     operator()
     recorder = JobRecorder(api, pool)

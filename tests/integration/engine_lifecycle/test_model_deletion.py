@@ -37,9 +37,8 @@ def _fingerprints(api: Api, namespace: str, name: str) -> dict[str, str]:
 
 
 def test_deleting_a_model_removes_its_jobs_and_releases_its_engines(
-        cluster: LocalCluster, api: Api, pool: str, nodes: Callable[..., None],
+        cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
-    stem = pool[:20]
     nodes(a100(f"{stem}-a100-0", runner="kwok", labels={"room": "lab"}),
           l4(f"{stem}-l4-0", runner="kwok"))
     operator(CLASSROOM_ENGINE_GC_SECONDS="3600")
@@ -70,9 +69,8 @@ def test_deleting_a_model_removes_its_jobs_and_releases_its_engines(
 
 
 def test_unused_engine_is_removed_from_the_store_after_the_grace_period(
-        cluster: LocalCluster, api: Api, pool: str, nodes: Callable[..., None],
+        cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
-    stem = pool[:20]
     # The engines are "built" on kwok nodes; the cleanup Job, which needs no GPU, runs for real
     # on one of the session's agent nodes.
     nodes(a100(f"{stem}-a100-0", runner="kwok"), l4(f"{stem}-l4-0", runner="kwok"))

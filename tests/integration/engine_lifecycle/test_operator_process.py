@@ -30,11 +30,11 @@ def _ready(api: Api, namespace: str, name: str) -> bool:
         status.get("enginesNeeded")
 
 
-def test_health_metrics_and_json_logs(cluster: LocalCluster, api: Api, pool: str,
+def test_health_metrics_and_json_logs(cluster: LocalCluster, api: Api, pool: str, stem: str,
                                       nodes: Callable[..., None],
                                       operator: Callable[..., OperatorProcess]) -> None:
-    product = f"NVIDIA-Test-{pool[:30]}"  # a class no other test's model can need
-    nodes(GpuNode(f"{pool[:20]}-gpu-0", product, runner="kwok"))
+    product = f"NVIDIA-Test-{stem}"  # a class no other test's model can need
+    nodes(GpuNode(f"{stem}-gpu-0", product, runner="kwok"))
     running = operator()
     apply(cluster, pool, [model_manifest("attention", pool)])
     wait_for(lambda: _ready(api, pool, "attention"), "the engine")
@@ -63,9 +63,9 @@ def peering(cluster: LocalCluster, pool: str) -> Iterator[str]:
 
 
 def test_only_the_leader_acts_and_the_standby_takes_over(
-        cluster: LocalCluster, api: Api, pool: str, peering: str, nodes: Callable[..., None],
+        cluster: LocalCluster, api: Api, pool: str, stem: str, peering: str,
+        nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
-    stem = pool[:20]
     nodes(GpuNode(f"{stem}-gpu-0", f"NVIDIA-Test-{stem}-A", runner="kwok"))
     replicas = [operator(CLASSROOM_PEERING=peering), operator(CLASSROOM_PEERING=peering)]
     recorder = JobRecorder(api, pool)

@@ -119,3 +119,13 @@ def test_failed_pod_while_the_job_retries_is_reported(job_object: Objects,
     outcome = build_outcome(job_view(*job_object()), [pod])
     assert outcome.state == "Building"
     assert "exited with code 1 (ImportError: no module)" in outcome.message
+
+
+@pytest.mark.parametrize(("decided", "final"), [("FailureTarget", "Failed"),
+                                                ("SuccessCriteriaMet", "Complete")])
+def test_the_job_controllers_decision_counts_before_its_pods_are_gone(
+        job_object: Objects, decided: str, final: str) -> None:
+    early = job_view(*job_object(decided, "DeadlineExceeded"))
+    late = job_view(*job_object(final, "DeadlineExceeded"))
+    assert (early.failed, early.succeeded) == (late.failed, late.succeeded)
+    assert early.reason == late.reason
