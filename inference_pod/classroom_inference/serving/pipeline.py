@@ -76,6 +76,7 @@ class StreamRun:
     assignment: StreamAssignment
     supervisor: StreamSupervisor
     worker: asyncio.Task[None]
+    failed_since: float | None = None  # when the ticker first saw the stream Failed
     lost: bool = False  # the analysis was told the stream failed
 
 
@@ -321,10 +322,16 @@ class Pod:
         while True:
             now = time.monotonic()
             for sid, run in self.streams.items():
-                failed = run.supervisor.state == StreamState.FAILED
-                if failed and not run.lost:
+                if run.supervisor.state != StreamState.FAILED:
+                    run.failed_since, run.lost = None, False
+                elif run.failed_since is None:
+                    run.failed_since = now
+                elif (not run.lost and now - run.failed_since >= TICK_SECONDS
+                      and not self.tallies.outstanding[sid]):
+                    # Only once the frames decoded before the failure were analysed: one of them
+                    # arriving after would read as the camera coming back.
                     self.analysis.stream_lost(sid, now)
-                run.lost = failed
+                    run.lost = True
             self.analysis.tick(now)
             self._flush_timings()
             await asyncio.sleep(TICK_SECONDS)

@@ -65,6 +65,9 @@ async def test_a_camera_outage_is_a_gap_not_distraction(serve: Any, receiver: An
     assert len(missing) >= 3
     # the other camera: never missing, and about 25 labels a second all along
     steady = [e for e in receiver.of("series") if e["student"] == b]
+    first = next(i for i, p in enumerate(steady) if p["samples"])  # missing until it connects
+    steady = steady[first:]
     assert all(p["state"] == "focused" for p in steady[1:-1])
-    assert min(p["samples"] for p in steady[1:-1]) >= 15
+    rates = sorted(p["samples"] for p in steady[1:-1])
+    assert rates[len(rates) // 2] >= 22 and rates[0] >= 5  # full rate; never a stalled second
     assert not [e for e in receiver.of("gap-started") if e["student"] == b]
