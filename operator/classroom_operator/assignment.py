@@ -8,7 +8,7 @@ restart anywhere converges:
 
 1. Spread: each room gets a target pool among the pools of Ready engines, in proportion to their
    capacity (measured crops/s per pod times the pods the pool may run). A room stays in its pool
-   while that pool has room for it, so adding a room moves no other room.
+   unless that pool carries far more than its share, so adding a room moves no other room.
 2. Size: a pool runs enough pods for its rooms' crops at spec.serving.targetFps, with headroom,
    within spec.serving.replicas; rooms stay on their pod while it has room, so removing a pod
    moves only the rooms it had.
@@ -29,6 +29,8 @@ from classroom_operator.classrooms import Room
 # Pods are sized to run their engine at 70% of its measured throughput: decode, crop and
 # analysis share the node, and a burst of faces must not make every stream lag.
 HEADROOM = 0.7
+# A pool keeps its rooms up to this many times its share of the load (see `_spread`).
+SHARE_SLACK = 1.5
 
 
 @dataclass(frozen=True, order=True)
@@ -57,6 +59,8 @@ class PoolSize:
     crops_per_pod: float | None  # None: the engine's throughput is unknown
     min_pods: int
     max_pods: int
+    # An old pool serving its GPUs until their new engine is ready: it keeps its rooms.
+    holding: bool = False
 
 
 def crops_per_pod(throughput: Mapping[str, object] | None) -> float | None:
@@ -109,18 +113,26 @@ class Plan:
 
 def _spread(rooms: Sequence[Room], pools: Sequence[PoolSize], stored: Mapping[str, PodRef],
             load: Mapping[str, float], successors: Mapping[str, str]) -> dict[str, str]:
-    """Room -> target pool, proportional to capacity, sticky while a room's pool (or the pool
-    succeeding it) has room."""
+    """Room -> target pool, in proportion to capacity. A room stays in its pool (or the pool
+    succeeding it) while that pool holds no more than SHARE_SLACK times its share and has room,
+    so rooms move between pools only on a large imbalance: a new GPU class, many rooms gone."""
     known = all(pool.crops_per_pod is not None for pool in pools)
     weight = {pool.name: (pool.crops_per_pod or 1.0) * pool.max_pods if known
               else float(pool.max_pods) for pool in pools}
+    holding = {pool.name for pool in pools if pool.holding}
+    total = sum(load.values())
+    limit = {name: SHARE_SLACK * total * w / sum(weight.values()) for name, w in weight.items()}
+    if known:
+        limit = {name: min(value, weight[name]) for name, value in limit.items()}
     used = dict.fromkeys(weight, 0.0)
     targets: dict[str, str] = {}
     for room in rooms:
         current = stored.get(room.name)
         home = None if current is None else \
             current.pool if current.pool in weight else successors.get(current.pool)
-        if home in weight and (not known or used[home] + load[room.name] <= weight[home]):
+        if home is None or home not in weight:
+            continue
+        if home in holding or used[home] == 0 or used[home] + load[room.name] <= limit[home]:
             targets[room.name] = home
             used[home] += load[room.name]
     for room in rooms:

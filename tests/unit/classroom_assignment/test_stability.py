@@ -105,6 +105,23 @@ def test_a_new_gpu_class_takes_new_rooms_without_moving_the_old(replan: PlanFn) 
     assert "b-0" in after.values()
 
 
+def test_a_new_gpu_class_takes_rooms_only_beyond_half_again_a_fair_share(
+        replan: PlanFn) -> None:
+    # Engines finish one after another: every room went to the first pool ready.
+    rooms = [students(f"room-{i}", 2) for i in range(8)]
+    first = replan(rooms, [pool("a", crops=400)])
+    both = [pool("a", crops=400), pool("b", crops=400)]
+    waiting = replan(rooms, both, served(first))
+    # a's share is 4 rooms; it keeps 1.5 times that, and the last two (by name) move once
+    # b's pod is Ready.
+    assert waiting.waiting == ("room-6", "room-7")
+    assert waiting.replicas == {"a": 1, "b": 1}
+    spread = replan(rooms, both, served(waiting))
+    on_b = sorted(room for room, pod in spread.assigned.items() if pod.pool == "b")
+    assert on_b == ["room-6", "room-7"]
+    assert replan(rooms, both, served(spread)).assigned == spread.assigned
+
+
 def test_rooms_leave_a_pool_that_can_no_longer_hold_them(replan: PlanFn) -> None:
     # The engine was rebuilt slower for class a: its pods hold half as much, and b has room.
     rooms = [students(f"room-{i}", 4) for i in range(6)]
