@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,18 +18,13 @@ import pytest
 from aiohttp import web
 from bench.engines import write_engine
 from classroom_inference.serving.pseudonym import Pseudonyms
+from localcluster.processes import free_port
 
 FINGERPRINT = "00000000000000bb"
 SIZE = 32
 SECRET = "integration-secret-0123456789"
 CAMERA = "camera-host-never-shown"
 SERVE = Path(sys.executable).with_name("classroom-inference")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def synthetic(name: str, pattern: str = "220:600", fps: int = 30) -> str:

@@ -1,16 +1,10 @@
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 from classroom_inference.cli import main
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from localcluster.processes import free_port
 
 
 def _serve(tmp_path: Path, *extra: str) -> list[str]:
@@ -21,7 +15,7 @@ def _serve(tmp_path: Path, *extra: str) -> list[str]:
         "--host",
         "127.0.0.1",
         "--port",
-        str(_free_port()),
+        str(free_port()),
         "--spool-dir",
         str(tmp_path / "spool"),
         *extra,

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
+from localcluster.processes import free_port
 
 
 class Receiver:
@@ -19,7 +19,7 @@ class Receiver:
         self.headers: list[dict[str, str]] = []
         self.answers: list[int] = []  # statuses to give before answering 200 again
         self.max_events: int | None = None  # larger batches get 413
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.received = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -53,12 +53,6 @@ class Receiver:
         while len(self.events) < count:
             self.received.clear()
             await asyncio.wait_for(self.received.wait(), 30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
