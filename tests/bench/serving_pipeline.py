@@ -139,15 +139,15 @@ async def run_pod(engine_dir: Path, backend: str | None, work: Path, streams: in
     await pod.start()
     try:
         await asyncio.sleep(warm)
-        dropped_before = sum(pod.tallies.dropped.values())
+        assert pod.batcher is not None
+        dropped_before = sum(pod.batcher.stats.dropped.values())
         window["open"] = True
         started = time.monotonic()
         await asyncio.sleep(seconds)
         window["open"] = False
         elapsed = time.monotonic() - started
-        dropped = sum(pod.tallies.dropped.values()) - dropped_before
-        batches = pod.batcher.stats.batches if pod.batcher else 0
-        crops = pod.batcher.stats.crops if pod.batcher else 0
+        dropped = sum(pod.batcher.stats.dropped.values()) - dropped_before
+        batches, crops = pod.batcher.stats.batches, pod.batcher.stats.crops
     finally:
         await pod.drain()
     latency = np.concatenate(window["latency"]) * 1000 if window["latency"] else np.zeros(1)

@@ -24,10 +24,10 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -62,10 +62,7 @@ class _Job:
 
 @dataclass
 class BatcherStats:
-    accepted: int = 0
-    dropped_lagging: int = 0
-    dropped_closed: int = 0
-    rejected_shape: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)  # lagging, draining, shape
     batches: int = 0
     crops: int = 0
     failed_batches: int = 0
@@ -118,12 +115,10 @@ class Batcher:
     def put(self, crop: Crop) -> bool:
         """Queue a crop; False when it was refused (closed, or not the engine's shape)."""
         if self._closed:
-            self.stats.dropped_closed += 1
             self._dropped(crop, "draining")
             return False
         image = crop.image
         if image.dtype != np.uint8 or image.shape != self._shape:
-            self.stats.rejected_shape += 1
             self._dropped(crop, "shape")
             return False
         seq = self._seq
@@ -134,16 +129,15 @@ class Batcher:
         if slots is None:
             slots = self._per_student[key] = deque()
         slots.append(seq)
-        self.stats.accepted += 1
         if len(slots) > self.slots_per_student:
             oldest, _ = self._pending.pop(slots.popleft())
-            self.stats.dropped_lagging += 1
             self._dropped(oldest, "lagging")
         if len(self._pending) == 1 or len(self._pending) >= self.max_batch:
             self._wake.set()
         return True
 
     def _dropped(self, crop: Crop, reason: str) -> None:
+        self.stats.dropped[reason] += 1
         if self._on_drop is not None:
             self._on_drop(crop, reason)
 

@@ -85,7 +85,6 @@ class Tallies:
     """Counts the hot path keeps in plain Python; metrics read them at scrape time."""
 
     crops: Counter[str] = field(default_factory=Counter)  # by classroom
-    dropped: Counter[str] = field(default_factory=Counter)  # by reason
     outstanding: Counter[str] = field(default_factory=Counter)  # by stream: crops not yet analysed
 
 
@@ -283,7 +282,6 @@ class Pod:
             crops_of_room[stream.classroom] += len(crops)
 
     def _on_drop(self, crop: Crop, reason: str) -> None:
-        self.tallies.dropped[reason] += 1
         if reason == "lagging":  # it had been counted in: it will never reach the analysis
             self._settle(crop.stream_id, 1)
 

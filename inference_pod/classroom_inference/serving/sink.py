@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import random
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +35,9 @@ REJECTED = {400, 422}
 @dataclass
 class SinkStats:
     delivered: int = 0
-    batches: int = 0
     failures: int = 0
     rejected: int = 0
     last_error: str | None = None
-    last_delivery: float | None = None  # monotonic
 
 
 @dataclass(frozen=True)
@@ -158,9 +155,7 @@ class WebhookSink:
                                 type(exc).__name__), None
         if 200 <= status < 300:
             self.stats.delivered += len(records)
-            self.stats.batches += 1
             self.stats.last_error = None
-            self.stats.last_delivery = time.monotonic()
             return "delivered", None
         if status in REJECTED:
             self.stats.rejected += len(records)

@@ -71,7 +71,7 @@ def status_document(pod: Pod) -> dict[str, Any]:
     if pod.batcher is not None:
         b = pod.batcher.stats
         doc["batcher"] = {"queueDepth": pod.batcher.depth, "batches": b.batches,
-                          "crops": b.crops, "dropped": dict(pod.tallies.dropped),
+                          "crops": b.crops, "dropped": dict(b.dropped),
                           "failedBatches": b.failed_batches, "lastError": b.last_error}
     if pod.sink is not None:
         s, spool = pod.sink.stats, pod.sink.spool
@@ -79,7 +79,8 @@ def status_document(pod: Pod) -> dict[str, Any]:
             "configured": pod.sink.url is not None, "delivered": s.delivered,
             "failures": s.failures, "rejected": s.rejected, "lastError": s.last_error,
             "spool": {"bytes": spool.size, "maxBytes": spool.max_bytes, "full": spool.full,
-                      "policy": "refuse-new", "lostEvents": pod.outbox.lost},
+                      "policy": "refuse-new", "lostEvents": pod.outbox.lost,
+                      "corruptRecords": spool.corrupt},
         }
     doc["events"] = {"published": sum(pod.outbox.published.values()),
                      "subscribers": pod.hub.subscribers}
@@ -113,9 +114,6 @@ def readings(pod: Pod) -> list[Reading]:
                     (("classroom", room),)) for room, v in reconnects.items()]
     out += [Reading("classroom_crops", "counter", "Face crops taken", v,
                     (("classroom", room),)) for room, v in pod.tallies.crops.items()]
-    out += [Reading("classroom_crops_dropped", "counter",
-                    "Crops dropped before the engine (lagging student, draining, wrong shape)",
-                    v, (("reason", reason),)) for reason, v in pod.tallies.dropped.items()]
     out += [Reading("classroom_events", "counter", "Events published", v, (("type", kind),))
             for kind, v in pod.outbox.published.items()]
     out.append(Reading("classroom_events_lost", "counter",
@@ -127,6 +125,9 @@ def readings(pod: Pod) -> list[Reading]:
                        pod.hub.dropped_subscribers))
     if pod.batcher is not None:
         b = pod.batcher.stats
+        out += [Reading("classroom_crops_dropped", "counter",
+                        "Crops dropped before the engine (lagging student, draining, wrong shape)",
+                        v, (("reason", reason),)) for reason, v in b.dropped.items()]
         out += [
             Reading("classroom_queue_depth", "gauge", "Crops waiting for a batch",
                     pod.batcher.depth),

@@ -92,7 +92,7 @@ async def test_a_lagging_student_loses_its_oldest_crops_only(open_engine: Any, c
         (("lagging", "0"), 9),
     ]
     assert got.drops == [("lagging", "0", i, "lagging") for i in range(8)]
-    assert batcher.stats.dropped_lagging == 8
+    assert batcher.stats.dropped["lagging"] == 8
 
 
 async def test_room_seats_are_bounded_separately(open_engine: Any, crop: Any) -> None:
@@ -138,7 +138,7 @@ async def test_crops_of_the_wrong_shape_are_refused(open_engine: Any, crop: Any)
     assert batcher.put(crop("s1", 10))
     await _drain(batcher)
     assert got.keys == [("s1", "0")]
-    assert batcher.stats.rejected_shape == 1 and got.drops[0][3] == "shape"
+    assert batcher.stats.dropped["shape"] == 1 and got.drops[0][3] == "shape"
 
 
 async def test_drain_finishes_queued_crops_and_refuses_new_ones(
@@ -152,4 +152,4 @@ async def test_drain_finishes_queued_crops_and_refuses_new_ones(
     batcher.close()  # with a 10 s delay, only draining can flush the last 4 now
     assert not batcher.put(crop("late", 50))
     await asyncio.wait_for(runner, 30)
-    assert len(got.keys) == 20 and batcher.stats.dropped_closed == 1
+    assert len(got.keys) == 20 and batcher.stats.dropped["draining"] == 1
