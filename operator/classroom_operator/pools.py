@@ -223,6 +223,12 @@ def statefulset(pool: Pool, spec: ModelSpec, pod_settings: PodSettings, settings
                 "metadata": {"labels": pool_labels(pool)},
                 "spec": {
                     "affinity": node_affinity(pool.gpu, placement),
+                    # Pods of a pool on different nodes where they can be, so losing a node
+                    # leaves most of the pool's classrooms served.
+                    "topologySpreadConstraints": [{
+                        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": selector_labels(pool)}}],
                     "tolerations": tolerations_of(placement),
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,

@@ -138,6 +138,10 @@ def test_placed_on_the_gpu_class_like_its_build(gpu_pool: Pool, spec: ModelSpec,
         terms[0]["matchExpressions"]
     assert pod["tolerations"] == tolerations_of(spec.serving.placement)
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    (spread,) = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"]["matchLabels"] == selector_labels(gpu_pool)
 
 
 def test_one_gpu_per_pod_on_gpu_classes_and_the_specs_resources(
