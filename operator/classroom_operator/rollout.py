@@ -132,7 +132,11 @@ def _wanted(model: ModelRef, spec: ModelSpec, records: Sequence[EngineRecord],
     spare = [p for p in sorted(cluster.pools.values(), key=lambda p: p.name)
              if p.name not in pools]
     holding: dict[str, PoolObject] = {}
-    for gpu_class in sorted(set(view.classes) - covered):
+    # A class whose nodes are mid driver upgrade is out of the view but keeps its engine record
+    # (engines.py); its pool keeps serving until the upgrade settles.
+    settling = {r.gpu_class for r in records if r.gpu_class not in view.classes} \
+        if view.settling else set()
+    for gpu_class in sorted((set(view.classes) | settling) - covered):
         same = [p for p in spare if p.name not in holding and hardware(p.gpu_class)
                 == hardware(gpu_class)]
         if same:

@@ -245,3 +245,17 @@ def test_a_model_without_classrooms_runs_no_pods(rollout: Rollouts) -> None:
     world.apply(emptied)
     world.read_assignments()
     assert rollout(world, records, view, selection=Selection(())).remove == (name,)
+
+
+def test_a_pool_waits_out_its_nodes_driver_upgrade(rollout: Rollouts) -> None:
+    records, view = [_record(A100), _record(L4)], _view(A100, L4)
+    world = _steady(rollout, records, view)
+    before = {name: dict(stored.rooms) for name, stored in world.assignments.items()}
+    # The GPU Operator is upgrading the A100 node's driver: the class leaves the view for now,
+    # its engine record is kept, and its pool keeps its classrooms.
+    upgrading = InventoryView(classes={L4.name: L4}, nodes_by_class={L4.name: ("node-l4",)},
+                              settling=("node-a100",))
+    result = rollout(world, records, upgrading)
+    assert (result.configmaps, result.remove) == ((), ())
+    world.apply(result)
+    assert {name: dict(stored.rooms) for name, stored in world.assignments.items()} == before
