@@ -20,6 +20,7 @@ restart anywhere converges:
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from classroom_operator.classrooms import Room
 HEADROOM = 0.7
 # A pool keeps its rooms up to this many times its share of the load (see `_spread`).
 SHARE_SLACK = 1.5
+# A pool keeps the pods it runs while they are at least this busy (see `_size`).
+KEEP_UTILIZATION = 0.5
 
 
 @dataclass(frozen=True, order=True)
@@ -145,9 +148,9 @@ def _spread(rooms: Sequence[Room], pools: Sequence[PoolSize], stored: Mapping[st
 
 
 def _place(pool: PoolSize, pods: int, rooms: Sequence[Room], stored: Mapping[str, PodRef],
-           load: Mapping[str, float]) -> tuple[dict[str, int], list[float], bool]:
-    """Room -> ordinal on `pods` pods; and whether a room landed on a pod it overfills while a
-    fresh pod would have taken it (then one more pod helps)."""
+           load: Mapping[str, float]) -> tuple[dict[str, int], list[float], float]:
+    """Room -> ordinal on `pods` pods, the load on each pod, and the load of rooms that landed
+    on a pod they overfill while a fresh pod would have taken them (more pods would help)."""
     capacity = pool.crops_per_pod
     used = [0.0] * pods
     ordinals: dict[str, int] = {}
@@ -158,33 +161,42 @@ def _place(pool: PoolSize, pods: int, rooms: Sequence[Room], stored: Mapping[str
         if capacity is None or used[current.ordinal] + load[room.name] <= capacity:
             ordinals[room.name] = current.ordinal
             used[current.ordinal] += load[room.name]
-    crowded = False
+    # The least loaded pod (lowest ordinal on a tie) takes the next room.
+    queue = [(value, ordinal) for ordinal, value in enumerate(used)]
+    heapq.heapify(queue)
+    crowded = 0.0
     for room in rooms:
         if room.name in ordinals:
             continue
-        chosen = min(range(pods), key=lambda o: (used[o] + load[room.name], o))
-        if capacity is not None and used[chosen] > 0 and \
-                used[chosen] + load[room.name] > capacity:
-            crowded = True
+        value, chosen = heapq.heappop(queue)
+        if capacity is not None and value > 0 and value + load[room.name] > capacity:
+            crowded += load[room.name]
         ordinals[room.name] = chosen
-        used[chosen] += load[room.name]
+        used[chosen] = value + load[room.name]
+        heapq.heappush(queue, (used[chosen], chosen))
     return ordinals, used, crowded
 
 
 def _size(pool: PoolSize, rooms: Sequence[Room], stored: Mapping[str, PodRef],
-          load: Mapping[str, float]) -> tuple[int, dict[str, int], bool]:
-    """Pods for the pool's rooms, where each goes, and whether the pool is over capacity."""
+          load: Mapping[str, float], running: int) -> tuple[int, dict[str, int], bool]:
+    """Pods for the pool's rooms, where each goes, and whether the pool is over capacity.
+
+    A pool keeps the `running` pods it has while they are at least KEEP_UTILIZATION used, so a
+    small change in load neither removes a pod nor moves the rooms on it."""
     capacity = pool.crops_per_pod
     pods = pool.min_pods
     if capacity is not None:
         # A room never splits, so one larger than a pod needs one pod, not several.
         total = sum(min(load[room.name], capacity) for room in rooms)
-        pods = min(pool.max_pods, max(pods, math.ceil(total / capacity - 1e-9)))
+        pods = max(pods, math.ceil(total / capacity - 1e-9))
+        if running > pods and total >= KEEP_UTILIZATION * running * capacity:
+            pods = running
+        pods = min(pool.max_pods, pods)
     while True:
         ordinals, used, crowded = _place(pool, pods, rooms, stored, load)
-        if not crowded or pods >= pool.max_pods:
+        if not crowded or capacity is None or pods >= pool.max_pods:
             break
-        pods += 1
+        pods = min(pool.max_pods, pods + max(1, math.ceil(crowded / capacity)))
     over = capacity is not None and any(value > capacity for value in used)
     return pods, ordinals, over
 
@@ -216,7 +228,8 @@ def plan(rooms: Iterable[Room], pools: Sequence[PoolSize], observed: Observed, *
     over: list[str] = []
     for pool in pools:
         members = [room for room in ordered if targets.get(room.name) == pool.name]
-        sizes[pool.name], ordinals, overfilled = _size(pool, members, stored, load)
+        sizes[pool.name], ordinals, overfilled = _size(pool, members, stored, load,
+                                                       observed.replicas.get(pool.name, 0))
         if overfilled:
             over.append(pool.name)
         target_pod.update({name: PodRef(pool.name, o) for name, o in ordinals.items()})

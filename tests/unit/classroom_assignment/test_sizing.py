@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from classroom_operator.assignment import Observed as World
 from classroom_operator.assignment import crops_per_pod, plan, pod_limit
-from unit.classroom_assignment.kit import FPS, PlanFn, pool, students
+from unit.classroom_assignment.kit import FPS, PlanFn, pool, served, students
 
 
 def _load_per_pod(result: Any, rooms: dict[str, int]) -> dict[str, int]:
@@ -95,3 +95,22 @@ def test_the_plan_is_the_same_for_the_same_facts() -> None:
     first = plan(rooms, pools, World(), target_fps=FPS)
     again = plan(list(reversed(rooms)), pools, World(), target_fps=FPS)
     assert first == again
+
+
+def test_a_pool_keeps_its_pods_while_they_are_half_busy(replan: PlanFn) -> None:
+    # Nine rooms of 30 crops/s on pods of 100: three pods.
+    rooms = [students(f"room-{i}", 3) for i in range(9)]
+    result = replan(rooms, [pool("a")])
+    assert result.replicas == {"a": 3}
+    # Two rooms leave: 210 crops/s is still more than half of three pods' 300, so nothing
+    # shrinks and nothing moves.
+    fewer = [room for room in rooms if room.name not in ("room-0", "room-1")]
+    kept = replan(fewer, [pool("a")], served(result))
+    assert kept.replicas == {"a": 3}
+    assert all(kept.assigned[r.name] == result.assigned[r.name] for r in fewer)
+    # Only three rooms are left: below half of three pods, the pool shrinks to what it needs.
+    few = fewer[:3]
+    shrunk = replan(few, [pool("a")], served(kept))
+    assert max(pod.ordinal for pod in shrunk.assigned.values()) == 0
+    final = replan(few, [pool("a")], served(shrunk))
+    assert final.replicas == {"a": 1}
