@@ -132,3 +132,16 @@ def test_rooms_leave_a_pool_that_can_no_longer_hold_them(replan: PlanFn) -> None
     on_a = [room for room, pod in again.assigned.items() if pod.pool == "a"]
     assert sum(4 * 10 for _ in on_a) <= 150
     assert set(again.assigned) == {room.name for room in rooms}
+
+
+def test_adding_rooms_at_district_scale_moves_none(replan: PlanFn) -> None:
+    generator = random.Random(1)
+    pools = [pool(f"p{j}", crops=5000.0 * (1 + j % 3), max_pods=256) for j in range(6)]
+    rooms = [students(f"room-{i:04}", generator.randint(1, 40)) for i in range(1500)]
+    result = replan(rooms, pools, fps=30)
+    for i in range(1500, 1505):
+        before = pods_of(result)
+        rooms.append(students(f"room-{i:04}", generator.randint(1, 40)))
+        result = replan(rooms, pools, served(result), fps=30)
+        after = pods_of(result)
+        assert [room for room in before if after[room] != before[room]] == []
