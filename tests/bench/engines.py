@@ -18,7 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 EMOTIONS = ["neutral", "happy", "sad", "surprised"]
 
 
-def tiny_model(height: int = 64, width: int = 64, channels: int = 3, cost: int = 0) -> onnx.ModelProto:
+def tiny_model(height: int = 64, width: int = 64, channels: int = 3,
+               cost: int = 0) -> onnx.ModelProto:
     rng = np.random.default_rng(7)
     inits = [
         numpy_helper.from_array(np.array([0, 3, 1, 2], dtype=np.int64), "perm_unused"),
