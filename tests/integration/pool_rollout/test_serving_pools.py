@@ -42,7 +42,8 @@ def test_two_classrooms_on_two_gpu_classes(cluster: LocalCluster, api: Api, pool
     assert {p["gpuClass"] for p in pools} == {"nvidia-a100-sxm4-80gb-sm80-drv550",
                                               "nvidia-l4-sm89-drv550"}
     assert {p["engine"] for p in pools} == {e["fingerprint"] for e in status["engines"]}
-    assert sorted(p["streamsAssigned"] for p in pools) == [1, 2]
+    # How the rooms split follows each engine's measured throughput; each is served once.
+    assert sum(p["streamsAssigned"] for p in pools) == 3
     assert all(p["readyReplicas"] == p["replicas"] == 1 and p["nodes"] == 1 for p in pools)
 
     sets = statefulsets(api, pool)
