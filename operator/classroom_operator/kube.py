@@ -28,6 +28,7 @@ JOBS = "/apis/batch/v1/namespaces/{namespace}/jobs"
 CONFIGMAPS = "/api/v1/namespaces/{namespace}/configmaps"
 MERGE_PATCH = "application/merge-patch+json"
 RETRY_DELAY = 5.0
+CONNECTIONS = 32
 
 
 def _resource(path: str) -> str:
@@ -84,9 +85,11 @@ class Kube:
     def __init__(self, credentials: Credentials, metrics: Metrics) -> None:
         self._credentials = credentials
         self._metrics = metrics
+        # No total timeout: it would count the wait for a free connection, and a thousand
+        # engine loops writing at once would time out in the queue and retry, adding load.
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=credentials.ssl_context, limit=32),
-            timeout=aiohttp.ClientTimeout(total=30),
+            connector=aiohttp.TCPConnector(ssl=credentials.ssl_context, limit=CONNECTIONS),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60),
         )
 
     async def close(self) -> None:
@@ -108,12 +111,17 @@ class Kube:
             async with self._session.request(method, self._credentials.server + path,
                                              data=data, headers=headers,
                                              params=params) as response:
-                payload = await response.json(content_type=None) if response.content_length != 0 \
-                    else None
+                text = await response.text()
                 status = response.status
+            payload = json.loads(text) if text.strip() else None
+        except ValueError as error:
+            self._metrics.api_requests.labels(method, resource, "error").inc()
+            raise kopf.TemporaryError(f"{method} {path}: not JSON: {error}",
+                                      delay=RETRY_DELAY) from error
         except (aiohttp.ClientError, TimeoutError) as error:
             self._metrics.api_requests.labels(method, resource, "error").inc()
-            raise kopf.TemporaryError(f"{method} {path}: {error}", delay=RETRY_DELAY) from error
+            raise kopf.TemporaryError(f"{method} {path}: {type(error).__name__}: {error}",
+                                      delay=RETRY_DELAY) from error
         self._metrics.api_requests.labels(method, resource, str(status)).inc()
         if status == 429 or status >= 500:
             raise kopf.TemporaryError(f"{method} {path}: HTTP {status}", delay=RETRY_DELAY)

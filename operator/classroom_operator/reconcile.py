@@ -83,14 +83,27 @@ async def release_engines(state: OperatorState, fingerprints: Iterable[str], *, 
         await state.kube.delete_job(namespace, job_name(fingerprint))
         entry = first(catalogue, fingerprint)
         if entry is not None and entry.released_at is None:
-            await state.kube.patch_configmap_data(
-                namespace, CATALOGUE, {fingerprint: released(entry, now).to_json()})
+            await write_catalogue(state, released(entry, now))
         kopf.event(body, type="Normal", reason="EngineReleased",
                    message=f"engine {fingerprint} is no longer needed; it is removed from the "
                            f"store after {state.settings.engine_gc_seconds:.0f}s unless needed "
                            "again")
         released_now.append(fingerprint)
     return released_now
+
+
+async def write_catalogue(state: OperatorState, entry: CatalogueEntry) -> None:
+    """Set one engine's catalogue record, unless the same was written a moment ago."""
+    text = entry.to_json()
+    claim = f"catalogue/{entry.fingerprint}"
+    if not state.recent.claim(claim, text):
+        return
+    try:
+        await state.kube.patch_configmap_data(state.settings.namespace, CATALOGUE,
+                                              {entry.fingerprint: text})
+    except BaseException:
+        state.recent.drop(claim)
+        raise
 
 
 async def collect_unused(state: OperatorState, *, catalogue: Index[CatalogueEntry],
@@ -137,12 +150,20 @@ async def _apply_jobs(state: OperatorState, plan: ModelPlan, spec: ModelSpec, ke
     retry_soon: float | None = None
     for action in plan.jobs:
         need: EngineNeed = action.need
+        claim = f"job/{need.fingerprint}/{action.attempt}"
+        if not state.recent.claim(claim):
+            continue  # another model's loop has just written it
         if isinstance(action, RetryJob):
             await state.kube.delete_job(state.settings.namespace, job_name(need.fingerprint),
                                         uid=action.failed_uid)
         job = build_job(need, spec, state.settings, attempt=action.attempt,
                         requested_by=f"{key[0]}/{key[1]}", owner=owner)
-        if await state.kube.create_job(job):
+        try:
+            created = await state.kube.create_job(job)
+        except BaseException:
+            state.recent.drop(claim)
+            raise
+        if created:
             state.metrics.builds_started.labels(need.gpu.name).inc()
             verb = "retrying" if isinstance(action, RetryJob) else "building"
             kopf.event(body, type="Normal", reason="BuildStarted",
@@ -150,6 +171,7 @@ async def _apply_jobs(state: OperatorState, plan: ModelPlan, spec: ModelSpec, ke
                                f"({need.backend}), attempt {action.attempt}")
         elif isinstance(action, RetryJob):
             # The failed attempt's Job is still being removed; create the next one shortly.
+            state.recent.drop(claim)
             retry_soon = 1.0
     return retry_soon
 
@@ -212,8 +234,7 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
                           world=world, now=now, settings=state.settings)
         retry_soon = await _apply_jobs(state, plan, spec, key, body)
         for entry in plan.catalogue:
-            await state.kube.patch_configmap_data(state.settings.namespace, CATALOGUE,
-                                                  {entry.fingerprint: entry.to_json()})
+            await write_catalogue(state, entry)
         await release_engines(state, plan.released, key=key, users=users, catalogue=catalogue,
                               body=body)
         _count_outcomes(state, world, (r.fingerprint for r in plan.records))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,33 @@ class Wakeups:
         self._metrics.queue_depth.set(sum(1 for e in self._events.values() if e.is_set()))
 
 
+class RecentWrites:
+    """Writes made moments ago that the watches may not show yet.
+
+    A thousand engine loops share one process and one view of the cluster: when twenty models
+    need the same new engine, all twenty see it missing until the watch brings the first write
+    back. The first loop claims the write; the others skip it while the claim is fresh. A claim
+    that fails is dropped so the next pass writes again.
+    """
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self.ttl = ttl
+        self._claims: dict[str, tuple[str, float]] = {}
+
+    def claim(self, key: str, value: str = "") -> bool:
+        now = time.monotonic()
+        held = self._claims.get(key)
+        if held is not None and held[0] == value and now - held[1] < self.ttl:
+            return False
+        if len(self._claims) > 4096:
+            self._claims = {k: v for k, v in self._claims.items() if now - v[1] < self.ttl}
+        self._claims[key] = (value, now)
+        return True
+
+    def drop(self, key: str) -> None:
+        self._claims.pop(key, None)
+
+
 @dataclass
 class OperatorState:
     settings: Settings
@@ -59,6 +87,7 @@ class OperatorState:
     metrics: Metrics
     wakeups: Wakeups
     catalogue_uid: str | None = None
+    recent: RecentWrites = field(default_factory=RecentWrites)
     # The last snapshot of each node, to tell a change that matters from GFD's heartbeats.
     nodes: dict[str, NodeGpu] = field(default_factory=dict)
     # Engines ready and needed per model, summed into the gauges.

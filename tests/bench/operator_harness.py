@@ -193,7 +193,7 @@ class OperatorFleet:
         self.started.append(process)
         return process
 
-    def close(self) -> None:
+    def close(self, timeout: float = 60.0) -> None:
         running = [p for p in self.started if p.process is not None and p.process.poll() is None]
         if not running and self.started:
             self.started[-1].start()
@@ -201,7 +201,7 @@ class OperatorFleet:
                              "--wait=false", check=False)
         try:
             wait_for(lambda: not models(self.api, self.namespace),
-                     "the test's ClassroomModels to be deleted", timeout=60)
+                     "the test's ClassroomModels to be deleted", timeout=timeout, every=1.0)
         finally:
             for item in models(self.api, self.namespace):  # never leave a namespace stuck
                 self.api.patch(f"{MODELS.format(namespace=self.namespace)}/"

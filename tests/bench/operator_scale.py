@@ -1,0 +1,229 @@
+"""Operator scale benchmark: 1,000 ClassroomModels (50 distinct models) over 200 kwok GPU nodes in
+6 GPU classes, on the real local control plane.
+
+    .venv/bin/python tests/bench/operator_scale.py [--kubeconfig PATH] [--models 1000] ...
+    .venv/bin/pytest tests/bench/test_operator_scale.py -m bench -s
+
+Measured:
+- time from applying the models to every build Job created (50 models x 6 classes = 300 Jobs);
+- API requests during that phase: the operator's own (its metrics, by verb and resource) and the
+  API server's totals by verb and resource (apiserver_request_total; every client, so the
+  operator-only rows are the ClassroomModel patches, their status, Jobs and the catalogue);
+- the operator's peak memory (VmHWM of its process);
+- time from relabelling 50 nodes to a new driver to the Jobs of the new GPU classes created.
+Figures are printed and written to bench-results/operator_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import secrets
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+TESTS = Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from bench.operator_harness import (  # noqa: E402 - after the path set-up for script use
+    MODELS,
+    POOL_LABEL,
+    ROOT,
+    JobRecorder,
+    OperatorFleet,
+    model_manifest,
+    prepare_namespace,
+    wait_for,
+)
+from localcluster.cluster import LocalCluster  # noqa: E402
+from localcluster.kubeapi import Api  # noqa: E402
+from localcluster.nodes import GpuNode, a100, driver_labels, h100, l4, t4  # noqa: E402
+
+NAMESPACE = f"operator-scale-{secrets.token_hex(3)}"
+RESULTS = ROOT / "bench-results" / "operator_scale.json"
+# Six GPU classes: (preset, driver); 200 nodes spread over them.
+CLASSES = [(a100, "550.54.15"), (a100, "570.86.15"), (h100, "550.54.15"),
+           (l4, "550.54.15"), (l4, "570.86.15"), (t4, "535.161.08")]
+UPGRADE_DRIVER = "580.65.06"
+
+
+def fleet(nodes: int, pool: str) -> list[GpuNode]:
+    made = []
+    for index in range(nodes):
+        preset, driver = CLASSES[index % len(CLASSES)]
+        node = preset(f"scale-{index:03d}", runner="kwok", driver=driver)
+        made.append(replace(node, labels={POOL_LABEL: pool}))
+    return made
+
+
+def manifests(count: int, distinct: int, pool: str) -> list[dict[str, Any]]:
+    """`count` models over `distinct` ONNX files: models sharing a file share their engines."""
+    items = []
+    for index in range(count):
+        sha = hashlib.sha256(f"classroom-model-{index % distinct}".encode()).hexdigest()
+        items.append(model_manifest(f"school-{index:04d}", pool, sha256=sha,
+                                    uri=f"https://models.example.org/{index % distinct}.onnx"))
+    return items
+
+
+def apiserver_requests(cluster: LocalCluster) -> Counter[str]:
+    """apiserver_request_total summed by `VERB resource[/subresource]`."""
+    text = cluster.kubectl("get", "--raw", "/metrics").stdout
+    totals: Counter[str] = Counter()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        resource = labels.get("resource", "")
+        if labels.get("subresource"):
+            resource += "/" + labels["subresource"]
+        totals[f"{labels.get('verb', '')} {resource}"] += int(float(line.rsplit(" ", 1)[1]))
+    return totals
+
+
+def operator_requests(samples: dict[str, float]) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for key, value in samples.items():
+        if key.startswith("classroom_operator_api_requests_total{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', key))
+            totals[f"{labels['verb']} {labels['resource']}"] += int(value)
+    return totals
+
+
+@contextmanager
+def local_cluster(kubeconfig: Path | None) -> Iterator[LocalCluster]:
+    if kubeconfig is not None:
+        yield LocalCluster.attach(kubeconfig)
+        return
+    with tempfile.TemporaryDirectory(prefix="operator-scale-") as state:
+        cluster = LocalCluster(Path(state))
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+
+
+def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
+        upgraded: int, logs: Path) -> dict[str, Any]:
+    api = cluster.api()
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    prepare_namespace(cluster, NAMESPACE)
+    pool = NAMESPACE
+    gpu_nodes = fleet(nodes, pool)
+    started = time.monotonic()
+    cluster.add_nodes(*gpu_nodes)
+    print(f"[scale] {nodes} kwok nodes ready in {time.monotonic() - started:.1f}s", flush=True)
+    operators = OperatorFleet(cluster, NAMESPACE, api, logs)
+    results: dict[str, Any] = {"models": models, "distinctModels": distinct, "nodes": nodes,
+                               "gpuClasses": len(CLASSES)}
+    try:
+        operator = operators.start()
+        recorder = JobRecorder(api, NAMESPACE)
+        expected = distinct * len(CLASSES)
+        server_before = apiserver_requests(cluster)
+        ours_before = operator_requests(operator.metrics())
+
+        started = time.monotonic()
+        collection = MODELS.format(namespace=NAMESPACE)
+        with ThreadPoolExecutor(8) as creators:  # as fast as kubectl apply in parallel shards
+            list(creators.map(lambda item: api.create(collection, item),
+                              manifests(models, distinct, pool)))
+        applied = time.monotonic() - started
+        wait_for(lambda: len(recorder.builds()) >= expected, f"{expected} build Jobs",
+                 timeout=1800, every=0.05)
+        all_jobs = max(recorder.created_at.values()) - started
+        print(f"[scale] {models} models created in {applied:.1f}s; all {expected} build Jobs "
+              f"created {all_jobs:.1f}s after the apply began", flush=True)
+        wait_for(lambda: _statuses_recorded(api, models), "every model's status", timeout=1800,
+                 every=5.0)
+        settled = time.monotonic() - started
+        server = apiserver_requests(cluster) - server_before
+        ours = operator_requests(operator.metrics()) - ours_before
+        results.update({
+            "applySeconds": round(applied, 2),
+            "allBuildJobsCreatedSeconds": round(all_jobs, 2),
+            "buildJobs": len(recorder.builds()),
+            "allStatusesSeconds": round(settled, 2),
+            "operatorRequests": dict(sorted(ours.items())),
+            "operatorRequestsTotal": sum(ours.values()),
+            "apiserverRequests": dict(sorted(server.items())),
+            "apiserverRequestsTotal": sum(server.values()),
+            "operatorPeakRssMiB": round(operator.peak_rss_bytes() / 2**20, 1),
+        })
+
+        before = len(recorder.builds())
+        upgrade = [n.name for n in gpu_nodes if n.driver == "550.54.15"][:upgraded]
+        new_classes = {(n.product, UPGRADE_DRIVER) for n in gpu_nodes if n.name in upgrade}
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool_threads:
+            list(pool_threads.map(
+                lambda name: cluster.relabel_node(name, driver_labels(UPGRADE_DRIVER)), upgrade))
+        relabelled = time.monotonic() - started
+        new_jobs = distinct * len(new_classes)
+        wait_for(lambda: len(recorder.builds()) >= before + new_jobs, f"{new_jobs} new Jobs",
+                 timeout=900, every=0.05)
+        latest = max(t for name, t in recorder.created_at.items()
+                     if name in set(recorder.builds())) - started
+        recorder.close()
+        results.update({
+            "relabelledNodes": len(upgrade),
+            "relabelSeconds": round(relabelled, 2),
+            "newGpuClasses": len(new_classes),
+            "newBuildJobs": len(recorder.builds()) - before,
+            "relabelToAllNewJobsSeconds": round(latest, 2),
+            "operatorPeakRssMiBAfterRelabel": round(operator.peak_rss_bytes() / 2**20, 1),
+        })
+        print(f"[scale] relabel of {len(upgrade)} nodes: {new_jobs} new Jobs, the last "
+              f"{latest:.1f}s after the first relabel", flush=True)
+    finally:
+        operators.close(timeout=900)
+        cluster.remove_nodes(*(n.name for n in gpu_nodes))
+        cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+    return results
+
+
+def _statuses_recorded(api: Api, count: int) -> bool:
+    """Every model's status lists its 6 engines (a LIST of a thousand objects: a busy API server
+    may not answer in time, which only means "not yet")."""
+    try:
+        items = api.get(MODELS.format(namespace=NAMESPACE))["items"]
+    except Exception:  # a timed-out poll is retried by the caller
+        return False
+    return len(items) == count and all(
+        (item.get("status") or {}).get("enginesNeeded") == len(CLASSES) for item in items)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kubeconfig", type=Path, default=None,
+                        help="a running local cluster (default: start one)")
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--distinct", type=int, default=50)
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--upgraded", type=int, default=50)
+    args = parser.parse_args(argv)
+    with local_cluster(args.kubeconfig) as cluster:
+        logs = Path(tempfile.mkdtemp(prefix="operator-scale-logs-"))
+        results = run(cluster, models=args.models, distinct=args.distinct, nodes=args.nodes,
+                      upgraded=args.upgraded, logs=logs)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"[scale] written to {RESULTS}; operator log in {logs}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
