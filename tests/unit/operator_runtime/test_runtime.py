@@ -1,0 +1,41 @@
+"""The operator's in-process coordination: one write per engine across many engine loops, and
+wake-ups that reach exactly the models named."""
+
+from __future__ import annotations
+
+from classroom_operator.metrics import Metrics
+from classroom_operator.runtime import RecentWrites, Wakeups
+
+
+def test_a_write_is_claimed_once_while_fresh() -> None:
+    recent = RecentWrites(ttl=3600)
+    assert recent.claim("catalogue/abc", "v1")
+    assert not recent.claim("catalogue/abc", "v1")
+    assert recent.claim("catalogue/abc", "v2")  # a different value is a different write
+    assert recent.claim("job/abc/1")
+
+
+def test_a_dropped_claim_can_be_written_again() -> None:
+    recent = RecentWrites(ttl=3600)
+    assert recent.claim("job/abc/1")
+    recent.drop("job/abc/1")
+    assert recent.claim("job/abc/1")
+
+
+def test_an_expired_claim_is_written_again() -> None:
+    recent = RecentWrites(ttl=0)
+    assert recent.claim("job/abc/1")
+    assert recent.claim("job/abc/1")
+
+
+async def test_wakeups_reach_only_registered_models() -> None:
+    metrics = Metrics()
+    wakeups = Wakeups(metrics)
+    first = wakeups.register(("school", "grade-5"))
+    second = wakeups.register(("school", "grade-6"))
+    wakeups.wake([("school", "grade-5"), ("school", "unknown")])
+    assert first.is_set() and not second.is_set()
+    assert metrics.registry.get_sample_value("classroom_operator_queue_depth") == 1
+    wakeups.done(("school", "grade-5"))
+    assert not first.is_set()
+    assert metrics.registry.get_sample_value("classroom_operator_queue_depth") == 0
