@@ -1,7 +1,8 @@
 """Per-student analysis: engine heads in, smoothed states, alerts, time series and summaries out.
 
-Every student (stream, seat) is a row of numpy arrays, so a batch of a few hundred crops from as
-many students is updated with a handful of vector operations instead of a Python loop per crop.
+Every student (stream, seat) is a row of numpy arrays, and its row is its id (students.py), the
+number its crops carry through the batcher. So a batch of a few hundred crops from as many
+students is updated with a handful of vector operations, with no Python loop per crop.
 
 - Smoothing: an exponential moving average by time (time constant smoothingSeconds), so irregular
   frame rates and dropped crops weigh samples by the time they cover, not by their count.
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from classroom_inference.serving.assignment import AnalysisSettings
+from classroom_inference.serving.students import StudentIds
 from classroom_inference.serving.summaries import Event, SummaryWriter, Window
 
 GAP_SECONDS = 1.0
@@ -73,6 +75,7 @@ class Analysis:
         *,
         now: float,
         wall_offset: float,
+        students: StudentIds | None = None,
     ) -> None:
         self.settings = settings
         self.heads = tuple(heads)
@@ -84,9 +87,10 @@ class Analysis:
         self._emit = emit
         self._pseudonym = pseudonym
         self._wall_offset = wall_offset
-        self._students: list[Student | None] = []
+        self.ids = students or StudentIds()
+        self._students: list[Student | None] = []  # by row; None: not followed
+        self._followed = np.zeros(0, bool)
         self._rows: dict[tuple[str, str], int] = {}
-        self._free: list[int] = []
         self._streams: dict[str, tuple[str, str]] = {}  # stream id -> (classroom, layout)
         self._state = np.zeros(0, np.int8)
         self._ema = np.zeros(0)
@@ -117,12 +121,15 @@ class Analysis:
     def add_stream(self, stream_id: str, classroom: str, layout: str, now: float) -> None:
         self._streams[stream_id] = (classroom, layout)
         if layout == "per-student":  # its one student is missing until the first crop
-            self._row(stream_id, "0", now)
+            self._follow(self.ids.of(stream_id, "0"), now)
 
     def remove_stream(self, stream_id: str, now: float) -> None:
-        """The stream is no longer assigned here: close its students' episodes and forget them."""
+        """The stream is no longer assigned here and none of its crops is still on its way:
+        close its students' episodes and forget them (their ids may be handed out again)."""
         self._streams.pop(stream_id, None)
         self._forget(self._stream_rows(stream_id), now, "unassigned")
+        for student in self.ids.of_stream(stream_id):  # seats whose crops were all dropped
+            self.ids.release(student)
 
     def stream_lost(self, stream_id: str, now: float) -> None:
         """Ingest reports the stream failed: its students are missing from their last sample on."""
@@ -139,15 +146,18 @@ class Analysis:
             raise KeyError(f"row {row} holds no student")
         return student
 
-    def _row(self, stream_id: str, seat: str, now: float) -> int:
-        row = self._rows.get((stream_id, seat))
-        if row is not None:
-            return row
+    def _follow(self, row: int, now: float) -> None:
+        """Start following the student whose id is `row`."""
+        if row < len(self._students) and self._followed[row]:
+            return
+        key = self.ids.key(row)
+        assert key is not None, f"student id {row} is not in use"
+        stream_id, seat = key
         classroom, layout = self._streams[stream_id]
-        if not self._free:
-            self._grow()
-        row = self._free.pop()
-        self._rows[(stream_id, seat)] = row
+        if row >= len(self._students):
+            self._grow(row + 1)
+        self._rows[key] = row
+        self._followed[row] = True
         self._students[row] = Student(
             student=self._pseudonym(classroom, stream_id, seat), classroom=classroom,
             stream_id=stream_id, seat=seat, forgettable=layout == "room",
@@ -159,11 +169,10 @@ class Analysis:
         self._alerted[row] = False
         self.series.clear(row)
         self.summary.clear(row)
-        return row
 
-    def _grow(self) -> None:
+    def _grow(self, wanted: int) -> None:
         old = len(self._students)
-        size = max(16, old * 2)
+        size = max(16, old * 2, wanted)
 
         def grown(array: np.ndarray) -> np.ndarray:
             new = np.zeros(size, dtype=array.dtype)
@@ -173,10 +182,10 @@ class Analysis:
         self._state, self._ema, self._last = grown(self._state), grown(self._ema), grown(self._last)
         self._accounted, self._since = grown(self._accounted), grown(self._since)
         self._missing_since, self._alerted = grown(self._missing_since), grown(self._alerted)
+        self._followed = grown(self._followed)
         self.series.resize(size)
         self.summary.resize(size)
         self._students.extend([None] * (size - old))
-        self._free.extend(range(size - 1, old - 1, -1))
 
     def _forget(self, rows: np.ndarray, now: float, reason: str) -> None:
         self._account(rows, now)
@@ -186,27 +195,34 @@ class Analysis:
             student = self._student(row)
             del self._rows[(student.stream_id, student.seat)]
             self._students[row] = None
-            self._free.append(row)
+            self._followed[row] = False
+            self.ids.release(row)
 
     # --- samples --------------------------------------------------------------------------
 
-    def observe(self, keys: Sequence[tuple[str, str]], times: np.ndarray,
+    def observe(self, students: np.ndarray, times: np.ndarray,
                 outputs: dict[str, np.ndarray]) -> None:
-        """One batch: keys[i] = (stream id, seat) of crop i, times[i] its arrival.
+        """One batch: students[i] is the id of crop i's student, times[i] its arrival.
 
-        Crops of streams no longer assigned (drained after removal) are ignored.
+        A room seat's first crop starts following it; crops of streams no longer assigned
+        (drained after removal) are ignored.
         """
-        rows = np.fromiter(
-            (self._row(s, seat, t) if s in self._streams else -1
-             for (s, seat), t in zip(keys, times.tolist(), strict=True)),
-            dtype=np.int64, count=len(keys),
-        )
-        positions = np.flatnonzero(rows >= 0)
-        if len(set(rows[positions].tolist())) == positions.size:  # the usual case: one round
-            self._update(rows[positions], times[positions].astype(np.float64),
-                         {h: v[positions] for h, v in outputs.items()})
+        rows = np.asarray(students, np.int64)
+        known = rows < len(self._followed)
+        known[known] = self._followed[rows[known]]
+        if not known.all():
+            for k in np.flatnonzero(~known).tolist():
+                key = self.ids.key(int(rows[k]))
+                if key is not None and key[0] in self._streams:
+                    self._follow(int(rows[k]), float(times[k]))
+                    known[k] = True
+            rows, times = rows[known], times[known]
+            outputs = {h: v[known] for h, v in outputs.items()}
+        if np.unique(rows).size == rows.size:  # the usual case: one round
+            self._update(rows, times.astype(np.float64), outputs)
             return
         # A student seen twice in one batch (a lagging stream) is updated in order, in rounds.
+        positions = np.arange(rows.size)
         while positions.size:
             _, first = np.unique(rows[positions], return_index=True)
             first.sort()
@@ -313,7 +329,7 @@ class Analysis:
     # --- the clock ------------------------------------------------------------------------
 
     def _live_rows(self) -> np.ndarray:
-        return np.array(sorted(self._rows.values()), dtype=np.int64)
+        return np.flatnonzero(self._followed)
 
     def tick(self, now: float) -> None:
         """Called a few times a second: finds gaps, closes series points and summaries when due."""

@@ -1,68 +1,104 @@
-"""The dynamic batcher: crops from every stream in, engine-sized uint8 batches out, in order.
+"""The dynamic batcher: crops from every stream written straight into engine-sized uint8 batches.
 
-It knows nothing about what the heads mean. Crops wait in arrival order; a batch leaves when it
-is full (the engine profile's max), or when its oldest crop has waited `max_delay` and the
-engine is free to take it. Each student
-holds at most `slots_per_student` crops: when one lags, its oldest crop is dropped, so memory stays
-bounded and the others are never delayed by it. Where the engine takes a fixed batch, the tail is
-padded and its outputs masked.
+It knows nothing about what the heads mean, and nothing of it runs per crop on the event loop.
 
-Three threads of work, so that the event loop never waits on pixels or the engine:
-- the loop gathers crops and decides when a batch leaves;
-- a fill thread copies the batch's crops, once, into one of two reused uint8 buffers that the
-  runner handed out (`Runner.batch_buffer`: pinned memory on a GPU, uploaded straight from there;
-  plain memory the CPU runner reads in place);
-- an engine thread submits batches to the runner and collects them in order. A GPU runner with a
-  pipeline depth of 2 uploads batch k+1 while batch k computes; `Runner.submit` returns once the
-  buffer may be reused, so the fill thread is already writing the next batch meanwhile.
+Intake. A producer (a stream's decoding thread, or a bulk producer such as the synthetic clock)
+`reserve()`s a row of the batch being filled, writes the resized crop into that row itself
+(cv2.resize with dst= releases the GIL and makes no extra copy) and `commit()`s it. The batch
+buffers are the runner's own (`Runner.batch_buffer`: pinned memory on a GPU, uploaded from there
+with no host copy), and a crop's metadata (student id, frame arrival, time written) goes into
+preallocated numpy arrays beside them. `put_many()` does the same for many crops in one locked
+step and one vectorised copy. The lock is held only for the bookkeeping, never while pixels move,
+so producers on many cores write at once; the GIL-held work is a few microseconds a crop.
+
+Dispatch. One thread sends a batch when it is full, or when its oldest crop has waited
+`max_delay` and the engine can take it now; a partial batch the engine could not start anyway is
+held back, so crops arriving meanwhile join it and a busy engine gets full batches. It submits
+batch k+1 before collecting batch k (the runner's pipeline depth), so on a GPU the next upload
+overlaps the current compute. Results reach the event loop once per batch
+(call_soon_threadsafe), never per crop.
+
+Bounds. Memory is the runner's few batch buffers, whatever the load: when all are full (the engine
+is behind), new crops are refused and counted ("backlog"). A student holds at most
+`slots_per_student` crops waiting for the engine: a newer one drops its oldest ("lagging"), so a
+stalled engine never serves stale frames first. Where the engine takes a fixed batch, the tail
+is padded (rows hold whatever an earlier batch left; their heads are cut off).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from classroom_inference.runners.base import Runner
-from classroom_inference.serving.frames import Crop
 
 log = logging.getLogger(__name__)
 
-BUFFERS = 2
+# One buffer filling, one full and waiting for the engine, one being uploaded (or, on the CPU,
+# computed): the engine never waits for a buffer, and producers rarely find none free.
+BUFFERS = 3
+MASKED = -1  # the student id of a row whose crop was dropped after it was written
 
 
 @dataclass(frozen=True)
 class Batch:
     """One batch's result, in crop order: no pixels, only who, when, and the heads."""
 
-    keys: list[tuple[str, str]]  # (stream id, seat)
-    arrived: np.ndarray  # monotonic time each crop left its decoder
-    outputs: dict[str, np.ndarray]  # head -> [n, ...], padding already masked off
-    queued: np.ndarray  # seconds each crop waited in the batcher
+    students: np.ndarray  # int64 student ids (serving/students.py)
+    arrived: np.ndarray  # monotonic time each crop's frame left its decoder
+    written: np.ndarray  # monotonic time each crop was in the batch buffer
+    submitted: float  # monotonic time the batch went to the engine
+    outputs: dict[str, np.ndarray]  # head -> [n, ...], padding and dropped rows cut off
     infer_seconds: float  # submit to collect
     done: float  # monotonic time the outputs were ready
 
 
-@dataclass(frozen=True)
+class BatchFill:
+    """One batch buffer and its crops' metadata. A producer writes `images[row]` for a row it
+    reserved, and nothing else."""
+
+    def __init__(self, index: int, images: np.ndarray) -> None:
+        size = images.shape[0]
+        self.index = index
+        self.images = images
+        self.students = np.full(size, MASKED, np.int64)
+        self.arrived = np.zeros(size)
+        self.written = np.zeros(size)
+        self.rows = 0
+        self.writers = 0  # rows reserved and not yet committed
+        self.masked = 0
+        self.sealed = False  # no more rows: full, or taken by the dispatcher
+        self.opened = 0.0  # when its first row was reserved
+
+    def reset(self, now: float) -> None:
+        self.rows = self.writers = self.masked = 0
+        self.sealed = False
+        self.opened = now
+
+
+@dataclass(eq=False)
 class _Job:
-    index: int  # which batch buffer holds its crops
-    keys: list[tuple[str, str]]
+    """A batch from the moment it leaves the buffer until its heads reach the event loop."""
+
+    students: np.ndarray
     arrived: np.ndarray
-    queued: np.ndarray
+    written: np.ndarray
+    valid: np.ndarray | None  # rows to keep when some were dropped after being written
     rows: int  # crops plus padding up to the engine's min batch
+    submitted: float = 0.0
+    started: float = 0.0
 
 
 @dataclass
 class BatcherStats:
-    dropped: Counter[str] = field(default_factory=Counter)  # lagging, draining, shape
+    dropped: Counter[str] = field(default_factory=Counter)  # lagging, backlog, draining, shape
     batches: int = 0
     crops: int = 0
     failed_batches: int = 0
@@ -78,7 +114,6 @@ class Batcher:
         *,
         max_delay: float = 0.01,
         slots_per_student: int = 2,
-        on_drop: Callable[[Crop, str], None] | None = None,
     ) -> None:
         if slots_per_student < 1:
             raise ValueError("slots_per_student must be at least 1")
@@ -88,195 +123,280 @@ class Batcher:
         self.slots_per_student = slots_per_student
         self.stats = BatcherStats()
         self._on_batch = on_batch
-        self._on_drop = on_drop
         self._shape = runner.input_shape
-        self._pending: OrderedDict[int, tuple[Crop, float]] = OrderedDict()
-        self._per_student: dict[tuple[str, str], deque[int]] = {}
-        self._seq = 0
-        self._closed = False
-        self._wake = asyncio.Event()
-        # The runner's own buffers: pinned on a GPU, so a batch is uploaded straight from them.
-        self._buffers = [runner.batch_buffer() for _ in range(BUFFERS)]
-        self._free: asyncio.Queue[int] = asyncio.Queue()
-        for index in range(BUFFERS):
-            self._free.put_nowait(index)
-        self._fill_thread = ThreadPoolExecutor(1, thread_name_prefix="batch-fill")
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._depth = max(1, runner.pipeline_depth)
-        self._in_engine = 0  # batches formed and not yet back from the engine
+        self._fills = [BatchFill(i, runner.batch_buffer()) for i in range(BUFFERS)]
+        self._free = list(reversed(self._fills))
+        self._filling: BatchFill | None = None
+        self._ready: deque[BatchFill] = deque()  # sealed, oldest first
+        self._jobs: set[_Job] = set()  # taken from a buffer, heads not yet delivered
+        self._waiting = np.zeros(256, np.int32)  # per student: crops not yet sent to the engine
+        self._closed = False
+        self._cond = threading.Condition(threading.Lock())
 
     @property
     def depth(self) -> int:
-        """Crops waiting for a batch."""
-        return len(self._pending)
+        """Crops waiting for the engine."""
+        with self._cond:
+            return sum(f.rows - f.masked for f in self._unsent())
 
-    # --- intake (event loop) ----------------------------------------------------------------
+    # --- intake (any thread) ----------------------------------------------------------------
 
-    def put(self, crop: Crop) -> bool:
-        """Queue a crop; False when it was refused (closed, or not the engine's shape)."""
-        if self._closed:
-            self._dropped(crop, "draining")
-            return False
-        image = crop.image
-        if image.dtype != np.uint8 or image.shape != self._shape:
-            self._dropped(crop, "shape")
-            return False
-        seq = self._seq
-        self._seq += 1
-        self._pending[seq] = (crop, time.monotonic())
-        key = (crop.stream_id, crop.seat)
-        slots = self._per_student.get(key)
-        if slots is None:
-            slots = self._per_student[key] = deque()
-        slots.append(seq)
-        if len(slots) > self.slots_per_student:
-            oldest, _ = self._pending.pop(slots.popleft())
-            self._dropped(oldest, "lagging")
-        if len(self._pending) == 1 or len(self._pending) >= self.max_batch:
-            self._wake.set()
-        return True
+    def reserve(self, student: int, arrived: float) -> tuple[BatchFill, int] | None:
+        """A row for one crop: write `fill.images[row]`, then `commit(fill, row)`. None when the
+        crop is refused (draining, or every buffer full)."""
+        with self._cond:
+            if self._closed:
+                self.stats.dropped["draining"] += 1
+                return None
+            fill = self._filling or self._open(1)
+            if fill is None:
+                return None
+            if student >= self._waiting.size:
+                self._grow(student)
+            if self._waiting[student] >= self.slots_per_student:
+                self._drop_oldest(student)
+            self._waiting[student] += 1
+            row = fill.rows
+            fill.rows = row + 1
+            fill.writers += 1
+            fill.students[row] = student
+            fill.arrived[row] = arrived
+            if fill.rows == self.max_batch:
+                self._seal(fill)
+            elif row == 0:
+                self._cond.notify()  # the dispatcher times the delay from the first crop
+            return fill, row
 
-    def _dropped(self, crop: Crop, reason: str) -> None:
-        self.stats.dropped[reason] += 1
-        if self._on_drop is not None:
-            self._on_drop(crop, reason)
+    def commit(self, fill: BatchFill, row: int) -> None:
+        """The crop of a reserved row is written."""
+        fill.written[row] = time.monotonic()
+        with self._cond:
+            fill.writers -= 1
+            if fill.sealed and not fill.writers:
+                self._cond.notify()
 
-    def _take(self, count: int) -> list[tuple[Crop, float]]:
-        taken = []
-        for _ in range(min(count, len(self._pending))):
-            _, (crop, queued_at) = self._pending.popitem(last=False)
-            key = (crop.stream_id, crop.seat)
-            slots = self._per_student[key]
-            slots.popleft()  # arrival order: a student's oldest pending crop is this one
-            if not slots:
-                del self._per_student[key]
-            taken.append((crop, queued_at))
+    def put_many(self, students: np.ndarray, arrived: float, images: np.ndarray,
+                 which: np.ndarray | None = None) -> np.ndarray:
+        """Queue crop `images[which[i]]` (or `images[i]`) of each `students[i]`, all from frames
+        that arrived at `arrived`: one locked step, then one copy per buffer touched.
+        Returns which crops were taken (the rest were refused and counted)."""
+        count = len(students)
+        taken = np.zeros(count, bool)
+        if images.dtype != np.uint8 or tuple(images.shape[1:]) != self._shape:
+            with self._cond:
+                self.stats.dropped["shape"] += count
+            return taken
+        spans: list[tuple[BatchFill, int, int, int]] = []
+        placed = 0
+        with self._cond:
+            if self._closed:
+                self.stats.dropped["draining"] += count
+                return taken
+            while placed < count:
+                fill = self._filling or self._open(count - placed)
+                if fill is None:
+                    break
+                size = min(self.max_batch - fill.rows, count - placed)
+                first = fill.rows
+                fill.students[first:first + size] = students[placed:placed + size]
+                fill.arrived[first:first + size] = arrived
+                fill.rows += size
+                fill.writers += 1
+                spans.append((fill, first, placed, size))
+                if fill.rows == self.max_batch:
+                    self._seal(fill)
+                elif first == 0:
+                    self._cond.notify()
+                placed += size
+            if placed:
+                self._count_waiting(students[:placed])
+        for fill, first, start, size in spans:
+            rows = fill.images[first:first + size]
+            if which is None:
+                np.copyto(rows, images[start:start + size])
+            else:
+                np.take(images, which[start:start + size], axis=0, out=rows)
+            now = time.monotonic()
+            fill.written[first:first + size] = now
+            with self._cond:
+                fill.writers -= 1
+                if fill.sealed and not fill.writers:
+                    self._cond.notify()
+        taken[:placed] = True
         return taken
 
-    # --- batches ---------------------------------------------------------------------------
+    def holds(self, students: Iterable[int]) -> bool:
+        """Whether any crop of these students is still on its way to the analysis."""
+        wanted = np.fromiter(students, np.int64)
+        with self._cond:
+            metadata = [f.students[:f.rows] for f in self._unsent()]
+            metadata += [job.students for job in self._jobs]
+        return any(np.isin(m, wanted).any() for m in metadata)
 
-    async def _batch_due(self) -> None:
-        """Returns when a batch should leave: when it is full; when its oldest crop has waited
-        max_delay and the engine can take it now; or when closing.
+    def _unsent(self) -> list[BatchFill]:
+        return [*self._ready, *([self._filling] if self._filling else [])]
 
-        A partial batch that the engine could not start anyway is held back: the crops arriving
-        meanwhile join it, so a busy engine gets full batches instead of alternating full and
-        small ones.
-        """
-        while True:
-            pending = len(self._pending)
-            if pending >= self.max_batch or (self._closed and pending):
+    def _open(self, count: int) -> BatchFill | None:
+        """A free buffer to fill; None (and `count` crops refused) while the engine is behind."""
+        if not self._free:
+            self.stats.dropped["backlog"] += count
+            return None
+        fill = self._free.pop()
+        fill.reset(time.monotonic())
+        self._filling = fill
+        return fill
+
+    def _seal(self, fill: BatchFill) -> None:
+        fill.sealed = True
+        self._ready.append(fill)
+        self._filling = None
+        self._cond.notify()
+
+    def _grow(self, student: int) -> None:
+        grown = np.zeros(max(2 * self._waiting.size, student + 1), np.int32)
+        grown[: self._waiting.size] = self._waiting
+        self._waiting = grown
+
+    def _count_waiting(self, students: np.ndarray) -> None:
+        top = int(students.max())
+        if top >= self._waiting.size:
+            self._grow(top)
+        np.add.at(self._waiting, students, 1)
+        over = students[self._waiting[students] > self.slots_per_student]
+        for student in np.unique(over).tolist():
+            while self._waiting[student] > self.slots_per_student:
+                self._drop_oldest(student)
+
+    def _drop_oldest(self, student: int) -> None:
+        """Drop the student's oldest waiting crop: its row stays (the pixels are in place) but
+        leaves the batch's results."""
+        for fill in self._unsent():
+            rows = np.flatnonzero(fill.students[: fill.rows] == student)
+            if rows.size:
+                fill.students[rows[0]] = MASKED
+                fill.masked += 1
+                self._waiting[student] -= 1
+                self.stats.dropped["lagging"] += 1
                 return
-            timeout: float | None = None
-            if pending:
-                _, (_, queued_at) = next(iter(self._pending.items()))
-                left = queued_at + self.max_delay - time.monotonic()
-                if left <= 0 and self._in_engine < self._depth:
-                    return
-                timeout = left if left > 0 else None  # overdue: until the engine frees up
-            elif self._closed:
-                return
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
-                continue
+
+    # --- dispatch (its own thread) ------------------------------------------------------------
 
     async def run(self) -> None:
-        """Forms and runs batches until `close()`, then finishes everything already queued."""
+        """Sends batches until `close()`, then finishes everything already queued."""
         loop = asyncio.get_running_loop()
         finished: asyncio.Future[None] = loop.create_future()
-        engine = threading.Thread(target=self._engine_loop, args=(loop, finished),
-                                  name="batch-engine", daemon=True)
-        engine.start()
+        threading.Thread(target=self._dispatch, args=(loop, finished), name="batch-dispatch",
+                         daemon=True).start()
+        await finished
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop, finished: asyncio.Future[None]) -> None:
+        in_flight: deque[_Job] = deque()
         try:
             while True:
-                await self._batch_due()
-                if not self._pending:
-                    break  # closed and empty
-                index = await self._free.get()
-                # Taken only now, with a buffer in hand: crops that arrived while the engine was
-                # busy join this batch, up to the engine's max.
-                taken = self._take(self.max_batch)
-                now = time.monotonic()
-                job = _Job(
-                    index=index,
-                    keys=[(c.stream_id, c.seat) for c, _ in taken],
-                    arrived=np.fromiter((c.arrived for c, _ in taken), np.float64, len(taken)),
-                    queued=now - np.fromiter((q for _, q in taken), np.float64, len(taken)),
-                    rows=max(len(taken), self.runner.min_batch),
-                )
-                self._in_engine += 1
-                self._fill_thread.submit(self._fill, job, [c.image for c, _ in taken])
-                del taken  # pixels live on only in the batch buffer
-        finally:
-            self._fill_thread.submit(self._jobs.put, None)
-            await finished
-            self._fill_thread.shutdown(wait=True)
-
-    def _fill(self, job: _Job, images: list[np.ndarray]) -> None:
-        buffer = self._buffers[job.index]
-        np.stack(images, out=buffer[: len(images)])
-        # Padded rows keep whatever an earlier batch left there: rows are independent in the
-        # engine and their outputs are cut off, so zeroing them would only cost time.
-        self._jobs.put(job)
-
-    def _engine_loop(self, loop: asyncio.AbstractEventLoop,
-                     finished: asyncio.Future[None]) -> None:
-        depth = self._depth
-        in_flight: deque[tuple[_Job, float]] = deque()
-        closing = False
-        try:
-            while in_flight or not closing:
-                # Collect when the pipeline is full, or when nothing is ready to overlap with it.
-                if in_flight and (closing or len(in_flight) >= depth or self._jobs.empty()):
-                    job, started = in_flight.popleft()
-                    try:
-                        outputs = self.runner.collect()
-                    except Exception as exc:  # the engine's failure costs this batch, not the pod
-                        self._failed(job, exc)
-                        loop.call_soon_threadsafe(self._engine_done)
-                        continue
-                    loop.call_soon_threadsafe(self._deliver, job, outputs,
-                                              time.perf_counter() - started)
-                    continue
-                filled = self._jobs.get()
-                if filled is None:
-                    closing = True
-                    continue
-                started = time.perf_counter()
-                try:
-                    self.runner.submit(self._buffers[filled.index][: filled.rows])
-                    in_flight.append((filled, started))
-                except Exception as exc:
-                    self._failed(filled, exc)
-                    loop.call_soon_threadsafe(self._engine_done)
-                finally:  # submit() returns once the buffer may be filled again
-                    loop.call_soon_threadsafe(self._free.put_nowait, filled.index)
+                taken = self._take(len(in_flight))
+                if taken is not None:
+                    self._submit(taken[0], taken[1], in_flight, loop)
+                elif in_flight:  # nothing to send now: collect the oldest batch in flight
+                    self._collect(in_flight.popleft(), loop)
+                else:  # closed, and everything was sent and collected
+                    return
         finally:
             loop.call_soon_threadsafe(finished.set_result, None)
 
-    def _failed(self, job: _Job, exc: Exception) -> None:
+    def _take(self, busy: int) -> tuple[BatchFill, _Job] | None:
+        """The next batch to send, waiting for one while nothing is in flight. None while `busy`
+        batches are in flight and none is due (collect first), or once closed and all sent."""
+        with self._cond:
+            while True:
+                fill = self._due(busy)
+                if fill is not None:
+                    break
+                if busy:
+                    return None
+                if self._closed and not self._unsent():
+                    return None
+                timeout = None
+                if self._filling is not None:
+                    timeout = max(0.0, self._filling.opened + self.max_delay - time.monotonic())
+                self._cond.wait(timeout)
+            if fill is self._filling:
+                self._filling = None
+                fill.sealed = True
+            else:
+                self._ready.popleft()
+            while fill.writers:
+                self._cond.wait()
+            rows = fill.rows
+            students = fill.students[:rows].copy()
+            arrived, written = fill.arrived[:rows].copy(), fill.written[:rows].copy()
+            valid = None
+            if fill.masked:
+                valid = students != MASKED
+                students, arrived, written = students[valid], arrived[valid], written[valid]
+            np.subtract.at(self._waiting, students, 1)
+            job = _Job(students, arrived, written, valid, max(rows, self.runner.min_batch))
+            self._jobs.add(job)
+            return fill, job
+
+    def _due(self, busy: int) -> BatchFill | None:
+        if busy >= self._depth:
+            return None
+        if self._ready:
+            return self._ready[0]
+        fill = self._filling
+        if fill is not None and (self._closed or time.monotonic() - fill.opened >= self.max_delay):
+            return fill
+        return None
+
+    def _submit(self, fill: BatchFill, job: _Job, in_flight: deque[_Job],
+                loop: asyncio.AbstractEventLoop) -> None:
+        job.submitted, job.started = time.monotonic(), time.perf_counter()
+        try:
+            self.runner.submit(fill.images[: job.rows])
+            in_flight.append(job)
+        except Exception as exc:  # the engine's failure costs this batch, not the pod
+            self._failed(job, exc, loop)
+        finally:  # submit() returns once the buffer may be filled again
+            with self._cond:
+                self._free.append(fill)
+
+    def _collect(self, job: _Job, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            outputs = self.runner.collect()
+        except Exception as exc:
+            self._failed(job, exc, loop)
+            return
+        seconds = time.perf_counter() - job.started
+        if job.valid is not None:
+            outputs = {h: v[: len(job.valid)][job.valid] for h, v in outputs.items()}
+        loop.call_soon_threadsafe(self._deliver, job, outputs, seconds)
+
+    def _failed(self, job: _Job, exc: Exception, loop: asyncio.AbstractEventLoop) -> None:
+        log.error("batch of %d crops failed in the engine: %s", len(job.students), exc)
+        loop.call_soon_threadsafe(self._lost, job, f"{type(exc).__name__}: {exc}")
+
+    # --- results (event loop) ------------------------------------------------------------------
+
+    def _lost(self, job: _Job, error: str) -> None:
+        with self._cond:
+            self._jobs.discard(job)
         self.stats.failed_batches += 1
         self.stats.consecutive_failures += 1
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"
-        log.error("batch of %d crops failed in the engine: %s", len(job.keys), exc)
-
-    def _engine_done(self) -> None:
-        self._in_engine -= 1
-        self._wake.set()
+        self.stats.last_error = error
 
     def _deliver(self, job: _Job, outputs: dict[str, np.ndarray], seconds: float) -> None:
-        self._engine_done()
+        with self._cond:
+            self._jobs.discard(job)
+        n = len(job.students)
         self.stats.consecutive_failures = 0
         self.stats.batches += 1
-        self.stats.crops += len(job.keys)
-        n = len(job.keys)
-        self._on_batch(Batch(job.keys, job.arrived, {h: v[:n] for h, v in outputs.items()},
-                             job.queued, seconds, time.monotonic()))
+        self.stats.crops += n
+        self._on_batch(Batch(job.students, job.arrived, job.written, job.submitted,
+                             {h: v[:n] for h, v in outputs.items()}, seconds, time.monotonic()))
 
     def close(self) -> None:
-        """Stop intake; `run()` finishes the queued crops and the batches in flight, then ends."""
-        self._closed = True
-        self._wake.set()
+        """Stop intake; `run()` sends the queued crops, finishes the batches in flight, ends."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()

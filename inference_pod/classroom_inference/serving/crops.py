@@ -1,9 +1,12 @@
 """Face crops at the engine's input size: the only pixel work the host does is a crop and a resize.
 
+A cropper says where the faces of a frame are (`seats`: seat id and box); `cut` resizes a box's
+pixels straight into the row of a batch buffer the crop goes to, so a crop is written once.
+
 Per-student streams show one student, framed by their camera: the face is the centre square.
 Room cameras show a class: a face detector runs every few frames (in a worker thread when an
-executor is given, so the event loop never waits on it) and the seat tracker carries ids between
-detections; each seat seen in the latest detection gives one crop per frame.
+executor is given, so the stream's own thread never waits on it) and the seat tracker carries ids
+between detections; each seat seen in the latest detection gives one crop per frame.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import cv2
 import numpy as np
 
 from .detector import Box, FaceDetector, HaarFaceDetector
-from .frames import Crop, Frame
+from .frames import Frame
 from .tracker import Seat, SeatTracker
 
 LAYOUTS = ("per-student", "room")
@@ -52,7 +55,9 @@ class CropShape:
 
 
 class Cropper(Protocol):
-    def crop(self, frame: Frame) -> list[Crop]: ...
+    def seats(self, frame: Frame) -> list[tuple[str, Box]]:
+        """(seat id, box) of every face to crop from the frame."""
+        ...
 
 
 def centre_square(height: int, width: int, fraction: float = 1.0) -> Box:
@@ -71,30 +76,50 @@ def face_square(face: Box, height: int, width: int, margin: float) -> Box:
     return Box(x, y, side, side)
 
 
-def cut(image: np.ndarray, box: Box, shape: CropShape) -> np.ndarray:
-    """The box's pixels resized to the crop shape, H x W x C uint8."""
+def cut(image: np.ndarray, box: Box, shape: CropShape, out: np.ndarray | None = None) -> np.ndarray:
+    """The box's pixels resized to the crop shape, H x W x C uint8, written into `out` if given
+    (a contiguous H x W x C uint8 array: a row of a batch buffer)."""
     height, width = image.shape[:2]
     x0, y0 = max(0, round(box.x)), max(0, round(box.y))
     x1 = min(width, max(x0 + 1, round(box.x + box.w)))
     y1 = min(height, max(y0 + 1, round(box.y + box.h)))
-    region = resize(image[y0:y1, x0:x1], shape.height, shape.width)
-    if shape.channels == 1:
-        return cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)[:, :, np.newaxis]
-    return region
+    region = image[y0:y1, x0:x1]
+    if shape.channels == 3:
+        return resize(region, shape.height, shape.width, out)
+    grey = cv2.cvtColor(resize(region, shape.height, shape.width), cv2.COLOR_RGB2GRAY)
+    if out is None:
+        return grey[:, :, np.newaxis]
+    np.copyto(out[:, :, 0], grey)
+    return out
 
 
-def resize(region: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize with little aliasing at a bounded cost. Shrinking by 2x or more: bilinear to twice
-    the target, then area-averaging by exactly 2 (OpenCV's fast path). Plain INTER_AREA at other
-    factors costs 2-8 ms for a 480-1080 px face; this stays under 1 ms."""
+def resize(region: np.ndarray, height: int, width: int,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """Resize with little aliasing at a bounded cost, into `out` if given. Shrinking by 2x or
+    more: bilinear to twice the target, then area-averaging by exactly 2 (OpenCV's fast path).
+    Plain INTER_AREA at other factors costs 2-8 ms for a 480-1080 px face; this stays under 1 ms.
+    OpenCV releases the GIL while it resizes, so streams crop on many cores at once."""
     h, w = region.shape[:2]
     if (h, w) == (height, width):
-        return region
+        if out is None:
+            return region
+        np.copyto(out, region)
+        return out
     if h < 2 * height or w < 2 * width:
-        return cv2.resize(region, (width, height), interpolation=cv2.INTER_LINEAR)
+        return _resized(region, height, width, cv2.INTER_LINEAR, out)
     if (h, w) != (2 * height, 2 * width):
         region = cv2.resize(region, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA)
+    return _resized(region, height, width, cv2.INTER_AREA, out)
+
+
+def _resized(region: np.ndarray, height: int, width: int, interpolation: int,
+             out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        return cv2.resize(region, (width, height), interpolation=interpolation)
+    written = cv2.resize(region, (width, height), dst=out, interpolation=interpolation)
+    if written is not out:  # OpenCV made a new array after all: the crop must be in `out`
+        np.copyto(out, written)
+    return out
 
 
 class StudentCropper:
@@ -104,11 +129,9 @@ class StudentCropper:
         self.shape = shape
         self.face_fraction = face_fraction
 
-    def crop(self, frame: Frame) -> list[Crop]:
+    def seats(self, frame: Frame) -> list[tuple[str, Box]]:
         height, width = frame.image.shape[:2]
-        box = centre_square(height, width, self.face_fraction)
-        image = cut(frame.image, box, self.shape)
-        return [Crop(frame.stream_id, STUDENT_SEAT, image, frame.arrived, frame.index)]
+        return [(STUDENT_SEAT, centre_square(height, width, self.face_fraction))]
 
 
 class RoomCropper:
@@ -137,23 +160,15 @@ class RoomCropper:
         self._countdown = 0  # frames until the next detection is due
         self._visible: list[Seat] = []
 
-    def crop(self, frame: Frame) -> list[Crop]:
+    def seats(self, frame: Frame) -> list[tuple[str, Box]]:
         self._collect()
         if self._countdown <= 0 and self._pending is None:
             self._detect(frame)
             self._countdown = self.detect_every
         self._countdown -= 1
         height, width = frame.image.shape[:2]
-        return [
-            Crop(
-                frame.stream_id,
-                seat.seat_id,
-                cut(frame.image, face_square(seat.box, height, width, self.margin), self.shape),
-                frame.arrived,
-                frame.index,
-            )
-            for seat in self._visible
-        ]
+        return [(seat.seat_id, face_square(seat.box, height, width, self.margin))
+                for seat in self._visible]
 
     def _detect(self, frame: Frame) -> None:
         if self._executor is None:

@@ -1,15 +1,16 @@
-"""What ingest hands to the rest of the pod: decoded frames and face crops, and a stream's state.
+"""What ingest works with: decoded frames, where a stream's frames go, and a stream's state.
 
-Ingest (sources, reconnects, face crops, seat tracking) produces `Crop`s; the batcher, runner and
-analysis consume them. Pixels stay in this process: nothing here is ever serialised.
+A source produces frames in a thread of its own and hands each to its stream's `Intake` right
+there: the face crops are cut in that thread, straight into the batcher's buffers
+(serving/intake.py). The event loop sees a stream only when its state changes. Pixels stay in
+this process: nothing here is ever serialised.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,24 +32,38 @@ class Frame:
     index: int
 
 
-@dataclass(frozen=True, eq=False)
-class Crop:
-    """One student's face, already resized to the engine input (H x W x C uint8).
+class Intake(Protocol):
+    """Where a stream's frames go. Called in the thread that produced the frame, never on the
+    event loop; after `closed` turns true it takes nothing more."""
 
-    `seat` is stable for as long as the tracker follows the student: "0" for a per-student stream,
-    the tracker's seat id for a room camera. Student ids leave the pod only as keyed hashes.
-    """
+    closed: bool
 
-    stream_id: str
-    seat: str
-    image: np.ndarray
-    arrived: float
-    frame_index: int
+    def frame(self, frame: Frame) -> None: ...
 
 
 class Source(Protocol):
-    """A stream's decoder. `frames()` yields until the stream ends or fails (raising)."""
+    """A stream's reader. `run()` hands every frame to the intake until the stream ends
+    (returning) or fails (raising a StreamError); `close()` stops it."""
 
-    def frames(self) -> AsyncIterator[Frame]: ...
+    async def run(self, intake: Intake) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class BulkQueue(Protocol):
+    def put_many(self, students: np.ndarray, arrived: float, images: np.ndarray,
+                 which: np.ndarray | None = None) -> np.ndarray: ...
+
+
+@runtime_checkable
+class StudentIntake(Intake, Protocol):
+    """An intake whose every frame gives one crop of one student (a per-student stream). A bulk
+    producer that knows the crop each frame gives (`crop`) may queue the crops of many such
+    streams in one step on their shared `queue`, then report each frame with `note`."""
+
+    student: int
+    queue: BulkQueue
+
+    def crop(self, image: np.ndarray) -> np.ndarray: ...
+
+    def note(self, arrived: float, queued: bool) -> None: ...

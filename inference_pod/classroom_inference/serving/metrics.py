@@ -24,9 +24,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# handoff: decoder to pipeline; crop; queue: in the batcher; infer: submit to collect;
-# analyse: a batch's analysis; label: from the frame leaving the decoder to its label.
-STAGES = ("handoff", "crop", "queue", "infer", "analyse", "label")
+# crop: from the frame leaving the decoder to its crop written into a batch buffer; queue: from
+# there to the engine; infer: submit to collect; analyse: a batch's analysis, per crop; label:
+# from the frame leaving the decoder to its label.
+STAGES = ("crop", "queue", "infer", "analyse", "label")
 SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25,
                    0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -55,6 +56,13 @@ class BulkHistogram:
         with self._lock:
             self._counts[value_of_label] += counts
             self._sums[value_of_label] += float(values.sum())
+
+    def observe_repeated(self, value: float, count: int, value_of_label: str = "") -> None:
+        """`count` observations of one value (a batch's crops sharing one batch's time)."""
+        slot = int(np.searchsorted(self.buckets, value, side="left"))
+        with self._lock:
+            self._counts[value_of_label][slot] += count
+            self._sums[value_of_label] += value * count
 
     def family(self, labels: dict[str, str]) -> HistogramMetricFamily:
         extra = [self.label] if self.label else []

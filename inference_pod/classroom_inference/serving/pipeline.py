@@ -3,8 +3,11 @@
 load     open the engine (<store>/<fingerprint> or --engine-dir) with the runner meta.json names
 warm up  run the engine at its profile's batch sizes, so the first real batch pays no set-up cost
 ready    the first good assignment is applied: its streams start; /readyz turns 200
-run      per stream: supervisor (ingest) -> crop -> batcher; batches -> analysis -> outbox
-         (SSE feed, spool, webhook). The assignment file is followed; streams come and go.
+run      per stream, in the thread that decodes it: frame -> face crops written straight into
+         the batcher's buffers (intake.py), supervised (reconnects, state) from the event loop;
+         the batcher's thread sends batches to the engine; each batch's heads come back to the
+         loop once: analysis -> outbox (SSE feed, spool, webhook). Nothing runs per frame or per
+         crop on the loop. The assignment file is followed; streams come and go.
 drain    on SIGTERM: /readyz 503, stop intake, finish queued crops and batches in flight, close
          the open summaries, end SSE streams, flush the spool and deliver it while time allows
 stop     release the engine
@@ -17,14 +20,12 @@ import contextlib
 import json
 import logging
 import time
-from collections import Counter, defaultdict
-from collections.abc import Coroutine
+from collections import Counter
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from classroom_inference.runners import Runner, open_runner
 from classroom_inference.serving.analysis import Analysis
@@ -35,9 +36,10 @@ from classroom_inference.serving.assignment import (
     StreamAssignment,
 )
 from classroom_inference.serving.batcher import Batch, Batcher
-from classroom_inference.serving.crops import Cropper, CropShape, cropper_for
+from classroom_inference.serving.crops import CropShape, cropper_for
 from classroom_inference.serving.events import EventHub
-from classroom_inference.serving.frames import Crop, StreamState
+from classroom_inference.serving.frames import StreamState
+from classroom_inference.serving.intake import StreamIntake, intake_for
 from classroom_inference.serving.metrics import PodMetrics
 from classroom_inference.serving.outbox import Outbox
 from classroom_inference.serving.pseudonym import Pseudonyms
@@ -45,6 +47,7 @@ from classroom_inference.serving.sink import Envelope, WebhookSink
 from classroom_inference.serving.spool import Spool
 from classroom_inference.serving.status import readings
 from classroom_inference.serving.streams import StreamSupervisor
+from classroom_inference.serving.students import StudentIds
 
 log = logging.getLogger(__name__)
 
@@ -71,26 +74,22 @@ class PodSettings:
 
 @dataclass(eq=False)
 class StreamRun:
-    """One assigned stream being served: its supervisor and the task feeding its crops."""
+    """One assigned stream being served: its supervisor and its way into the batcher."""
 
     assignment: StreamAssignment
     supervisor: StreamSupervisor
-    worker: asyncio.Task[None]
+    intake: StreamIntake
     failed_since: float | None = None  # when the ticker first saw the stream Failed
     lost: bool = False  # the analysis was told the stream failed
 
 
-@dataclass
-class Tallies:
-    """Counts the hot path keeps in plain Python; metrics read them at scrape time."""
-
-    crops: Counter[str] = field(default_factory=Counter)  # by classroom
-    outstanding: Counter[str] = field(default_factory=Counter)  # by stream: crops not yet analysed
-
-
 class Pod:
-    def __init__(self, settings: PodSettings) -> None:
+    """`open_engine` opens the runner (runners.open_runner unless a benchmark brings its own)."""
+
+    def __init__(self, settings: PodSettings, *,
+                 open_engine: Callable[[Path, str | None], Runner] = open_runner) -> None:
         self.settings = settings
+        self._open_engine = open_engine
         self.phase = "Starting"
         self.runner: Runner | None = None
         self.analysis: Analysis | None = None
@@ -102,16 +101,16 @@ class Pod:
                                            poll_seconds=settings.assignment_poll_seconds)
         self.pseudonyms = Pseudonyms(settings.id_secret)
         self.streams: dict[str, StreamRun] = {}
-        self.tallies = Tallies()
+        self.students = StudentIds()
+        self.crops_of_removed: Counter[str] = Counter()  # by classroom, for the crops counter
         self.metrics = PodMetrics(lambda: readings(self), model="", fingerprint="")
         self.failure: str | None = None  # why a task the pod cannot live without ended
-        self._settled: dict[str, asyncio.Event] = {}
+        self._delivered = asyncio.Event()  # pulsed as each batch reaches the analysis
         self._removals: dict[str, asyncio.Task[None]] = {}
         self._sink_task: asyncio.Task[None] | None = None
         self._batcher_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []  # stopped first when draining
         self._detect = ThreadPoolExecutor(2, thread_name_prefix="face-detect")
-        self._timings: dict[str, list[float]] = defaultdict(list)
         self._wall_offset = time.time() - time.monotonic()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -119,7 +118,7 @@ class Pod:
     async def start(self) -> None:
         """Load and warm the engine, open the spool, apply the assignment, start serving."""
         self.phase = "Loading"
-        runner = open_runner(self.settings.engine_dir, self.settings.backend)
+        runner = self._open_engine(self.settings.engine_dir, self.settings.backend)
         self.metrics.fingerprint = runner.meta.fingerprint
         await asyncio.to_thread(runner.load)
         self.runner = runner
@@ -134,10 +133,10 @@ class Pod:
         self.analysis = Analysis(
             AnalysisSettings(),  # until the assignment, applied below, says otherwise
             runner.heads, runner.meta.emotion_labels, self.outbox.publish,
-            self.pseudonyms.student, now=now, wall_offset=self._wall_offset)
+            self.pseudonyms.student, now=now, wall_offset=self._wall_offset,
+            students=self.students)
         self.batcher = Batcher(runner, self._on_batch, max_delay=self.settings.max_delay_seconds,
-                               slots_per_student=self.settings.slots_per_student,
-                               on_drop=self._on_drop)
+                               slots_per_student=self.settings.slots_per_student)
         self._sink_task = self._spawn(self.sink.run(), "webhook sink")
         self._batcher_task = self._spawn(self.batcher.run(), "batcher")
         self._background.append(self._spawn(self._tick(), "ticker"))
@@ -189,7 +188,6 @@ class Pod:
             self.batcher.close()
             await asyncio.gather(self._batcher_task, return_exceptions=True)
         if self.analysis is not None:
-            self._flush_timings()
             self.analysis.finish(time.monotonic())
         self.outbox.closed = True
         self.hub.close()
@@ -233,87 +231,61 @@ class Pod:
         removal = self._removals.get(stream.id)
         if removal is not None:  # the same id is coming back: let the old one finish first
             await removal
-        assert self.analysis is not None and self.runner is not None
+        assert self.analysis is not None and self.runner is not None and self.batcher is not None
         self.analysis.add_stream(stream.id, stream.classroom, stream.layout, time.monotonic())
-        supervisor = StreamSupervisor(stream.id, stream.url)
         shape = CropShape(*self.runner.input_shape)
         cropper = cropper_for(stream.layout, shape, executor=self._detect)
-        self._settled[stream.id] = asyncio.Event()
+        intake = intake_for(stream.id, cropper, shape, self.batcher, self.students)
+        supervisor = StreamSupervisor(stream.id, stream.url, intake)
         supervisor.start()
-        worker = asyncio.create_task(self._feed(stream, supervisor, cropper),
-                                     name=f"feed-{stream.id}")
-        self.streams[stream.id] = StreamRun(stream, supervisor, worker)
+        self.streams[stream.id] = StreamRun(stream, supervisor, intake)
 
     async def _stop_stream(self, sid: str) -> None:
         run = self.streams.pop(sid, None)
         if run is None:
             return
-        await run.supervisor.stop()  # the worker gets the frame already waiting, then the end
-        await run.worker
+        await run.supervisor.stop()
+        run.intake.close()  # a frame being taken in is queued; nothing after it
+        self.crops_of_removed[run.assignment.classroom] += run.intake.crops
 
     async def _remove(self, sid: str) -> None:
         """A stream left the assignment: stop intake, let its queued crops finish, forget it."""
         try:
             await self._stop_stream(sid)
-            settled = self._settled.pop(sid)
-            if self.tallies.outstanding[sid] > 0:
-                await settled.wait()
+            await self._settled(sid)
             assert self.analysis is not None
             self.analysis.remove_stream(sid, time.monotonic())
         finally:
             self._removals.pop(sid, None)
 
-    # --- the hot path ---------------------------------------------------------------------
-
-    async def _feed(self, stream: StreamAssignment, supervisor: StreamSupervisor,
-                    cropper: Cropper) -> None:
+    def _on_its_way(self, sid: str) -> bool:
+        """Whether a crop of the stream is still between its intake and the analysis."""
         assert self.batcher is not None
-        put = self.batcher.put
-        handoff, crop_times = self._timings["handoff"], self._timings["crop"]
-        outstanding, crops_of_room = self.tallies.outstanding, self.tallies.crops
-        async for frame in supervisor.frames():
-            start = time.monotonic()
-            handoff.append(start - frame.arrived)
-            crops = cropper.crop(frame)
-            crop_times.append(time.monotonic() - start)
-            for crop in crops:
-                if put(crop):
-                    outstanding[stream.id] += 1
-            crops_of_room[stream.classroom] += len(crops)
+        return self.batcher.holds(self.students.of_stream(sid))
 
-    def _on_drop(self, crop: Crop, reason: str) -> None:
-        if reason == "lagging":  # it had been counted in: it will never reach the analysis
-            self._settle(crop.stream_id, 1)
+    async def _settled(self, sid: str) -> None:
+        while self._on_its_way(sid):
+            self._delivered.clear()
+            # A batch that failed in the engine settles its crops without being delivered.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._delivered.wait(), TICK_SECONDS)
 
-    def _settle(self, sid: str, count: int) -> None:
-        left = self.tallies.outstanding[sid] - count
-        self.tallies.outstanding[sid] = left
-        if left <= 0:
-            del self.tallies.outstanding[sid]
-            settled = self._settled.get(sid)
-            if settled is not None:
-                settled.set()
+    # --- results: once per batch, on the event loop ---------------------------------------
 
     def _on_batch(self, batch: Batch) -> None:
         assert self.analysis is not None
         start = time.monotonic()
-        self.analysis.observe(batch.keys, batch.arrived, batch.outputs)
+        self.analysis.observe(batch.students, batch.arrived, batch.outputs)
         done = time.monotonic()
-        n = len(batch.keys)
+        n = len(batch.students)
         stages = self.metrics.stages
-        stages.observe(batch.queued, "queue")
-        stages.observe(np.full(n, batch.infer_seconds), "infer")
-        stages.observe(np.full(n, (done - start) / n), "analyse")
+        stages.observe(batch.written - batch.arrived, "crop")
+        stages.observe(batch.submitted - batch.written, "queue")
+        stages.observe_repeated(batch.infer_seconds, n, "infer")
+        stages.observe_repeated((done - start) / max(n, 1), n, "analyse")
         stages.observe(done - batch.arrived, "label")
-        self.metrics.batch_sizes.observe(float(n))
-        for sid, count in Counter(s for s, _ in batch.keys).items():
-            self._settle(sid, count)
-
-    def _flush_timings(self) -> None:
-        for stage, values in self._timings.items():
-            if values:
-                self.metrics.stages.observe(np.array(values), stage)
-                values.clear()
+        self.metrics.batch_sizes.observe_repeated(float(n), 1)
+        self._delivered.set()
 
     async def _tick(self) -> None:
         assert self.analysis is not None
@@ -325,13 +297,12 @@ class Pod:
                 elif run.failed_since is None:
                     run.failed_since = now
                 elif (not run.lost and now - run.failed_since >= TICK_SECONDS
-                      and not self.tallies.outstanding[sid]):
+                      and not self._on_its_way(sid)):
                     # Only once the frames decoded before the failure were analysed: one of them
                     # arriving after would read as the camera coming back.
                     self.analysis.stream_lost(sid, now)
                     run.lost = True
             self.analysis.tick(now)
-            self._flush_timings()
             await asyncio.sleep(TICK_SECONDS)
 
 

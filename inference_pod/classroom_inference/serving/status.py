@@ -7,6 +7,7 @@ a stream's error has its URL replaced by the stream id before it leaves the pod.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from classroom_inference.serving.frames import StreamState
@@ -112,8 +113,11 @@ def readings(pod: Pod) -> list[Reading]:
     out += [Reading("classroom_stream_reconnects", "counter",
                     "Stream reconnects, summed over the classroom's streams", v,
                     (("classroom", room),)) for room, v in reconnects.items()]
-    out += [Reading("classroom_crops", "counter", "Face crops taken", v,
-                    (("classroom", room),)) for room, v in pod.tallies.crops.items()]
+    crops = Counter(pod.crops_of_removed)
+    for run in pod.streams.values():
+        crops[run.assignment.classroom] += run.intake.crops
+    out += [Reading("classroom_crops", "counter", "Face crops queued for the engine", v,
+                    (("classroom", room),)) for room, v in crops.items()]
     out += [Reading("classroom_events", "counter", "Events published", v, (("type", kind),))
             for kind, v in pod.outbox.published.items()]
     out.append(Reading("classroom_events_lost", "counter",
@@ -126,7 +130,8 @@ def readings(pod: Pod) -> list[Reading]:
     if pod.batcher is not None:
         b = pod.batcher.stats
         out += [Reading("classroom_crops_dropped", "counter",
-                        "Crops dropped before the engine (lagging student, draining, wrong shape)",
+                        "Crops dropped before the engine (lagging student, backlog: the "
+                        "engine is behind, draining, wrong shape)",
                         v, (("reason", reason),)) for reason, v in b.dropped.items()]
         out += [
             Reading("classroom_queue_depth", "gauge", "Crops waiting for a batch",

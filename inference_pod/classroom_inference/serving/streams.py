@@ -1,9 +1,10 @@
 """One supervisor per stream: keeps its source flowing and says how it is doing.
 
-The supervisor reads its source in a task of its own, reconnects with exponential backoff and
-jitter (so a school's cameras do not all knock at once when a switch comes back), and keeps only the
-newest frame for its consumer: when the consumer lags, the older frame is dropped and counted, so a
-slow stage costs frames, never memory or the other streams' time.
+The supervisor runs its source in a task of its own and reconnects with exponential backoff and
+jitter (so a school's cameras do not all knock at once when a switch comes back). It is not on the
+frames' path: the source hands every frame to the stream's intake in the thread that made it,
+and the supervisor reads the intake's counters when asked how the stream is doing. So the event
+loop does work per stream when its state changes, never per frame.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from .frames import Frame, Source, StreamState
+from .frames import Intake, Source, StreamState
 from .sources import SourceOptions, StreamError, mask_password, open_source
 
 log = logging.getLogger(__name__)
@@ -53,21 +55,42 @@ class Backoff:
         return ceiling * (1 - self.jitter * rng.random())
 
 
-class FrameRate:
-    """Frames per second over the last few frames; zero once frames stop coming."""
+class CountedIntake(Intake, Protocol):
+    """An intake that counts what it took: the supervisor's view of the stream's frames."""
 
-    def __init__(self, window: int = 30, stale_after_s: float = 2.0) -> None:
-        self._times: deque[float] = deque(maxlen=window)
+    frames: int
+    dropped: int
+    first_arrival: float | None  # first frame since begin()
+    last_arrival: float | None
+
+    def begin(self) -> None: ...
+
+
+class FrameRate:
+    """Frames per second over the last couple of seconds, from the frame count as it is read
+    (nothing is recorded per frame); zero once frames stop coming."""
+
+    def __init__(self, window_s: float = 2.0, stale_after_s: float = 2.0) -> None:
+        self._samples: deque[tuple[float, int]] = deque()  # (arrival of the latest, frames)
+        self._window_s = window_s
         self._stale_after_s = stale_after_s
 
-    def tick(self, at: float) -> None:
-        self._times.append(at)
+    def restart(self) -> None:
+        self._samples.clear()
 
-    def per_second(self, now: float) -> float:
-        if len(self._times) < 2 or now - self._times[-1] > self._stale_after_s:
+    def per_second(self, now: float, intake: CountedIntake, since: int) -> float:
+        """`since`: the frame count when the current connection began."""
+        last, first = intake.last_arrival, intake.first_arrival
+        if last is None or first is None or now - last > self._stale_after_s:
             return 0.0
-        span = self._times[-1] - self._times[0]
-        return (len(self._times) - 1) / span if span > 0 else 0.0
+        samples = self._samples
+        if not samples:
+            samples.append((first, since + 1))
+        samples.append((last, intake.frames))
+        while len(samples) > 2 and samples[1][0] <= last - self._window_s:
+            samples.popleft()
+        start, frames = samples[0]
+        return max(0.0, (intake.frames - frames) / (last - start)) if last > start else 0.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +112,7 @@ class StreamSupervisor:
         self,
         stream_id: str,
         url: str,
+        intake: CountedIntake,
         *,
         options: SourceOptions | None = None,
         backoff: Backoff | None = None,
@@ -97,6 +121,7 @@ class StreamSupervisor:
     ) -> None:
         self.stream_id = stream_id
         self.url = url
+        self.intake = intake
         self.options = options
         self.backoff = backoff or Backoff()
         self._connect = connect
@@ -105,14 +130,9 @@ class StreamSupervisor:
         self._error: StreamError | None = None
         self._last_error: StreamError | None = None
         self._rate = FrameRate()
-        self._decoded = 0
-        self._dropped = 0
+        self._attempt_frames: int | None = None  # the frame count when this connection began
         self._reconnects = 0
-        self._latest: Frame | None = None
-        self._available = asyncio.Event()
-        self._finished = False
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
 
     # Lifecycle.
 
@@ -122,75 +142,62 @@ class StreamSupervisor:
         self._task = asyncio.create_task(self._run(), name=f"stream-{self.stream_id}")
 
     async def stop(self) -> None:
-        """Stop reading. The consumer still gets the frame already waiting, then the end."""
+        """Stop reading; once this returns the source hands the intake nothing more."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._state = StreamState.STOPPED
-        self._finish()
 
-    # The consumer's side.
-
-    async def next_frame(self) -> Frame | None:
-        """The newest frame not yet taken; None once the stream has ended or was stopped."""
-        while self._latest is None:
-            if self._finished:
-                return None
-            self._available.clear()
-            await self._available.wait()
-        frame, self._latest = self._latest, None
-        return frame
-
-    async def frames(self) -> AsyncIterator[Frame]:
-        while (frame := await self.next_frame()) is not None:
-            yield frame
+    async def finished(self) -> None:
+        """Returns when the supervisor gives up: the stream ended, or its URL can never work."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
 
     def stats(self) -> StreamStats:
+        state = self.state
         error = self._error
+        since = self._attempt_frames if self._attempt_frames is not None else self.intake.frames
         return StreamStats(
             stream_id=self.stream_id,
             url=mask_password(self.url),
-            state=self._state,
+            state=state,
             error=str(error) if error else None,
             reason=error.reason if error else None,
             last_error=str(self._last_error) if self._last_error else None,
-            fps=round(self._rate.per_second(time.monotonic()), 2),
-            frames_decoded=self._decoded,
-            frames_dropped=self._dropped,
+            fps=round(self._rate.per_second(time.monotonic(), self.intake, since), 2),
+            frames_decoded=self.intake.frames,
+            frames_dropped=self.intake.dropped,
             reconnects=self._reconnects,
         )
 
     @property
     def state(self) -> StreamState:
+        self._notice_frames()
         return self._state
 
     # The reading task.
 
     async def _run(self) -> None:
         attempt = 0
-        try:
-            while True:
-                self._state = StreamState.CONNECTING
-                ended, healthy_since = await self._read_once()
-                if ended:
-                    return  # a file that ended: nothing to reconnect to
-                if self._error is not None and self._error.permanent:
-                    return
-                if healthy_since is not None and (
-                    time.monotonic() - healthy_since >= self.backoff.reset_after_s
-                ):
-                    attempt = 0
-                await asyncio.sleep(self.backoff.delay(attempt, self._rng))
-                attempt += 1
-                self._reconnects += 1
-        finally:
-            self._finish()
+        while True:
+            self._state = StreamState.CONNECTING
+            ended, healthy_since = await self._read_once()
+            if ended:
+                return  # a file that ended: nothing to reconnect to
+            if self._error is not None and self._error.permanent:
+                return
+            if healthy_since is not None and (
+                time.monotonic() - healthy_since >= self.backoff.reset_after_s
+            ):
+                attempt = 0
+            await asyncio.sleep(self.backoff.delay(attempt, self._rng))
+            attempt += 1
+            self._reconnects += 1
 
     async def _read_once(self) -> tuple[bool, float | None]:
-        """One attempt: (whether the stream ended cleanly, when it became healthy or None).
+        """One attempt: (whether the stream ended cleanly, when its first frame came or None).
         A failed attempt leaves its error set."""
-        healthy_since: float | None = None
         try:
             source = self._connect(self.stream_id, self.url, self.options)
         except StreamError as error:
@@ -199,30 +206,31 @@ class StreamSupervisor:
         except Exception as error:
             self._fail_unexpectedly(error)
             return False, None
+        self.intake.begin()
+        self._attempt_frames = self.intake.frames
+        self._rate.restart()
         try:
-            async for frame in source.frames():
-                if healthy_since is None:
-                    healthy_since = time.monotonic()
-                    self._recover()
-                self._deliver(frame)
+            await source.run(self.intake)
+            self._notice_frames()
             self._state = StreamState.STOPPED
             self._error = None
-            return True, healthy_since
+            return True, self.intake.first_arrival
         except StreamError as error:
+            self._notice_frames()
             self._fail(error)
         except Exception as error:
+            self._notice_frames()
             self._fail_unexpectedly(error)
         finally:
             await source.close()
-        return False, healthy_since
+            self._attempt_frames = None
+        return False, self.intake.first_arrival
 
-    def _deliver(self, frame: Frame) -> None:
-        if self._latest is not None:
-            self._dropped += 1
-        self._latest = frame
-        self._decoded += 1
-        self._rate.tick(frame.arrived)
-        self._available.set()
+    def _notice_frames(self) -> None:
+        """A connection that has given frames is healthy; seen when the state is read."""
+        if (self._state is StreamState.CONNECTING and self._attempt_frames is not None
+                and self.intake.frames > self._attempt_frames):
+            self._recover()
 
     def _recover(self) -> None:
         if self._error is not None:
@@ -240,7 +248,3 @@ class StreamSupervisor:
         # A bug must not take the pod down with it; it shows as this stream's error.
         log.exception("stream %s: unexpected failure", self.stream_id)
         self._fail(StreamError(f"{mask_password(self.url)}: unexpected {error!r}"))
-
-    def _finish(self) -> None:
-        self._finished = True
-        self._available.set()

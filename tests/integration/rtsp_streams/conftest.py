@@ -15,6 +15,7 @@ import pytest
 from classroom_inference.serving.sources import SourceOptions
 from classroom_inference.serving.streams import Backoff, StreamSupervisor
 from streams import videos
+from streams.collect import Collecting
 from streams.server import RtspServer
 
 # Short delays so a test sees several reconnects in seconds; the shape is the production one.
@@ -56,16 +57,15 @@ def sound_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass
 class Watched:
-    """A started supervisor whose frames a task takes as they come, noting when."""
+    """A started supervisor and the intake its frames reach, noting when each came."""
 
     supervisor: StreamSupervisor
-    arrivals: list[float] = field(default_factory=list)
+    intake: Collecting
     states: list[str] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
 
-    async def _consume(self) -> None:
-        async for _ in self.supervisor.frames():
-            self.arrivals.append(time.monotonic())
+    @property
+    def arrivals(self) -> list[float]:
+        return self.intake.received_at
 
     def note_state(self) -> None:
         state = self.supervisor.state.value
@@ -80,11 +80,10 @@ class Watched:
 
 
 async def watch(stream_id: str, url: str, options: SourceOptions | None = None) -> Watched:
-    supervisor = StreamSupervisor(stream_id, url, options=options, backoff=TEST_BACKOFF)
+    intake = Collecting()
+    supervisor = StreamSupervisor(stream_id, url, intake, options=options, backoff=TEST_BACKOFF)
     supervisor.start()
-    watched = Watched(supervisor)
-    watched.task = asyncio.create_task(watched._consume())
-    return watched
+    return Watched(supervisor, intake)
 
 
 async def wait_for(
@@ -106,8 +105,6 @@ async def wait_for(
 async def stop_all(watched: list[Watched]) -> None:
     for w in watched:
         await w.supervisor.stop()
-        if w.task is not None:
-            await w.task
 
 
 @pytest.fixture

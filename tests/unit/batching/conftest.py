@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from bench.engines import write_engine
 from classroom_inference.runners import Runner, open_runner
-from classroom_inference.serving.frames import Crop
+from classroom_inference.serving.batcher import Batcher
 
 SIZE = 16  # crops of 16x16x3: the tiny engine at a size that keeps tests quick
 
@@ -17,9 +17,16 @@ def _attention_of(brightness: int) -> float:
     return float(1.0 / (1.0 + np.exp(-(brightness / 255.0 - 0.5) * 12.0)))
 
 
-def _crop(stream: str, brightness: int, seat: str = "0", index: int = 0) -> Crop:
-    image = np.full((SIZE, SIZE, 3), brightness, dtype=np.uint8)
-    return Crop(stream_id=stream, seat=seat, image=image, arrived=float(index), frame_index=index)
+def _put(batcher: Batcher, student: int, brightness: int, index: int = 0) -> bool:
+    """The intake's way in: reserve a row, write the crop into it, commit. `index` is the
+    frame's arrival time, so tests can follow crops by it."""
+    place = batcher.reserve(student, float(index))
+    if place is None:
+        return False
+    fill, row = place
+    fill.images[row] = brightness
+    batcher.commit(fill, row)
+    return True
 
 
 @pytest.fixture
@@ -43,9 +50,9 @@ def open_engine(tmp_path: Path) -> Iterator[Callable[..., Runner]]:
 
 
 @pytest.fixture
-def crop() -> Callable[..., Crop]:
-    """crop(stream, brightness, seat="0", index=0): a uniform crop the engine can read."""
-    return _crop
+def put() -> Callable[..., bool]:
+    """put(batcher, student, brightness, index=0): one uniform crop the engine can read."""
+    return _put
 
 
 @pytest.fixture

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import numpy as np
-from classroom_inference.serving.batcher import Batch, Batcher
+from classroom_inference.serving.batcher import BUFFERS, Batch, Batcher
+
+from .conftest import SIZE
 
 
 class Collected:
     def __init__(self) -> None:
         self.batches: list[Batch] = []
-        self.drops: list[tuple[str, str, int, str]] = []
         self.arrived = asyncio.Event()
 
     def __call__(self, batch: Batch) -> None:
@@ -18,16 +20,19 @@ class Collected:
         self.arrived.set()
 
     async def crops(self, count: int) -> None:
-        while len(self.keys) < count:
+        while len(self.students) < count:
             self.arrived.clear()
             await asyncio.wait_for(self.arrived.wait(), 30)
 
-    def dropped(self, crop: Any, reason: str) -> None:
-        self.drops.append((crop.stream_id, crop.seat, crop.frame_index, reason))
+    @property
+    def students(self) -> list[int]:
+        return [int(s) for b in self.batches for s in b.students]
 
     @property
-    def keys(self) -> list[tuple[str, str]]:
-        return [k for b in self.batches for k in b.keys]
+    def frames(self) -> list[tuple[int, int]]:
+        """(student, frame index) of every crop, in the order results came."""
+        return [(int(s), int(t)) for b in self.batches
+                for s, t in zip(b.students, b.arrived, strict=True)]
 
     def attention(self) -> np.ndarray:
         return np.concatenate([b.outputs["attention"][:, 0] for b in self.batches])
@@ -39,75 +44,71 @@ async def _drain(batcher: Batcher) -> None:
 
 
 async def test_results_follow_crops_in_order(
-    open_engine: Any, crop: Any, attention_of: Any
+    open_engine: Any, put: Any, attention_of: Any
 ) -> None:
     got = Collected()
     batcher = Batcher(open_engine(batch=(1, 8, 8)), got, max_delay=0.005, slots_per_student=8)
     runner = asyncio.create_task(batcher.run())
     levels = [(i * 37) % 256 for i in range(30)]
     for i, level in enumerate(levels):
-        batcher.put(crop(f"s{i % 5}", level, index=i))
+        assert put(batcher, i % 5, level, index=i)
         if i % 7 == 0:
             await asyncio.sleep(0.002)
     batcher.close()
     await asyncio.wait_for(runner, 30)
-    assert got.keys == [(f"s{i % 5}", "0") for i in range(30)]
+    assert got.students == [i % 5 for i in range(30)]
     assert np.allclose(got.attention(), [attention_of(v) for v in levels], atol=1e-5)
-    assert all(len(b.keys) <= 8 for b in got.batches)
-    assert [int(x) for b in got.batches for x in b.arrived] == list(range(30))
+    assert all(len(b.students) <= 8 for b in got.batches)
+    assert [t for _, t in got.frames] == list(range(30))
+    assert all((b.written >= b.arrived).all() and (b.submitted >= b.written).all()
+               for b in got.batches)
     assert batcher.stats.crops == 30 and batcher.depth == 0
 
 
 async def test_a_full_batch_leaves_at_once_and_a_lone_crop_after_the_delay(
-    open_engine: Any, crop: Any
+    open_engine: Any, put: Any
 ) -> None:
     got = Collected()
     batcher = Batcher(open_engine(batch=(1, 4, 4)), got, max_delay=0.05)
     runner = asyncio.create_task(batcher.run())
     for i in range(4):
-        batcher.put(crop(f"s{i}", 200))
-    batcher.put(crop("s9", 200))
+        put(batcher, i, 200)
+    put(batcher, 9, 200)
     await got.crops(5)  # no close(): only the delay can let the fifth one go
-    assert [len(b.keys) for b in got.batches] == [4, 1]
-    assert got.batches[1].queued[0] >= 0.05
+    assert [len(b.students) for b in got.batches] == [4, 1]
+    assert got.batches[1].submitted - got.batches[1].written[0] >= 0.05
     await _drain(batcher)
     await runner
 
 
-async def test_a_lagging_student_loses_its_oldest_crops_only(open_engine: Any, crop: Any) -> None:
+async def test_a_lagging_student_loses_its_oldest_crops_only(open_engine: Any, put: Any) -> None:
     got = Collected()
-    batcher = Batcher(open_engine(batch=(1, 64, 64)), got, slots_per_student=2, on_drop=got.dropped)
-    # The engine is not running yet: everything queues, as when inference falls behind.
+    batcher = Batcher(open_engine(batch=(1, 64, 64)), got, slots_per_student=2)
+    lagging, steady = 1, 2
+    # The engine is not running yet: everything waits, as when inference falls behind.
     for i in range(10):
-        batcher.put(crop("lagging", 100, index=i))
+        put(batcher, lagging, 100, index=i)
         if i < 2:
-            batcher.put(crop("steady", 100, index=i))
+            put(batcher, steady, 100, index=i)
     assert batcher.depth == 4
     await _drain(batcher)
-    frames = [(k, int(t)) for b in got.batches for k, t in zip(b.keys, b.arrived, strict=True)]
-    assert frames == [
-        (("steady", "0"), 0),
-        (("steady", "0"), 1),
-        (("lagging", "0"), 8),
-        (("lagging", "0"), 9),
-    ]
-    assert got.drops == [("lagging", "0", i, "lagging") for i in range(8)]
+    assert got.frames == [(steady, 0), (steady, 1), (lagging, 8), (lagging, 9)]
     assert batcher.stats.dropped["lagging"] == 8
 
 
-async def test_room_seats_are_bounded_separately(open_engine: Any, crop: Any) -> None:
+async def test_room_seats_are_bounded_separately(open_engine: Any, put: Any) -> None:
     got = Collected()
     batcher = Batcher(open_engine(batch=(1, 64, 64)), got, slots_per_student=1)
     for frame in range(3):
-        for seat in ("1", "2", "3"):
-            batcher.put(crop("room-cam", 90, seat=seat, index=frame))
+        for seat in (11, 12, 13):
+            put(batcher, seat, 90, index=frame)
     await _drain(batcher)
-    assert sorted(got.keys) == [("room-cam", "1"), ("room-cam", "2"), ("room-cam", "3")]
-    assert {int(t) for b in got.batches for t in b.arrived} == {2}
+    assert sorted(got.students) == [11, 12, 13]
+    assert {t for _, t in got.frames} == {2}
 
 
 async def test_fixed_batch_engine_is_padded_and_masked(
-    open_engine: Any, crop: Any, attention_of: Any
+    open_engine: Any, put: Any, attention_of: Any
 ) -> None:
     got = Collected()
     runner = open_engine(batch=(8, 8, 8))
@@ -121,7 +122,7 @@ async def test_fixed_batch_engine_is_padded_and_masked(
     runner.infer = spy  # type: ignore[method-assign]
     batcher = Batcher(runner, got)
     for i, level in enumerate((10, 250, 128)):
-        batcher.put(crop(f"s{i}", level))
+        put(batcher, i, level)
     await _drain(batcher)
     assert seen == [8]
     assert got.batches[0].outputs["attention"].shape == (3, 1)
@@ -129,27 +130,107 @@ async def test_fixed_batch_engine_is_padded_and_masked(
     assert np.allclose(got.attention(), [attention_of(v) for v in (10, 250, 128)], atol=1e-5)
 
 
-async def test_crops_of_the_wrong_shape_are_refused(open_engine: Any, crop: Any) -> None:
+async def test_crops_of_the_wrong_shape_are_refused(open_engine: Any, put: Any) -> None:
     got = Collected()
-    batcher = Batcher(open_engine(), got, on_drop=got.dropped)
-    wrong = crop("s0", 10)
-    object.__setattr__(wrong, "image", np.zeros((8, 8, 3), np.uint8))
-    assert not batcher.put(wrong)
-    assert batcher.put(crop("s1", 10))
+    batcher = Batcher(open_engine(), got)
+    taken = batcher.put_many(np.array([0, 1]), 0.0, np.zeros((2, 8, 8, 3), np.uint8))
+    assert not taken.any()
+    assert put(batcher, 1, 10)
     await _drain(batcher)
-    assert got.keys == [("s1", "0")]
-    assert batcher.stats.dropped["shape"] == 1 and got.drops[0][3] == "shape"
+    assert got.students == [1]
+    assert batcher.stats.dropped["shape"] == 2
 
 
 async def test_drain_finishes_queued_crops_and_refuses_new_ones(
-    open_engine: Any, crop: Any
+    open_engine: Any, put: Any
 ) -> None:
     got = Collected()
     batcher = Batcher(open_engine(batch=(1, 8, 8)), got, max_delay=10.0)
     runner = asyncio.create_task(batcher.run())
     for i in range(20):
-        batcher.put(crop(f"s{i}", 50))
+        put(batcher, i, 50)
     batcher.close()  # with a 10 s delay, only draining can flush the last 4 now
-    assert not batcher.put(crop("late", 50))
+    assert not put(batcher, 99, 50)
     await asyncio.wait_for(runner, 30)
-    assert len(got.keys) == 20 and batcher.stats.dropped["draining"] == 1
+    assert len(got.students) == 20 and batcher.stats.dropped["draining"] == 1
+
+
+async def test_when_every_buffer_is_full_new_crops_are_refused_and_counted(
+    open_engine: Any, put: Any
+) -> None:
+    """Memory is the runner's buffers whatever the load: an engine that is behind costs the
+    newest crops, counted, never more memory."""
+    got = Collected()
+    batcher = Batcher(open_engine(batch=(1, 4, 4)), got)
+    results = [put(batcher, i, 30) for i in range(4 * BUFFERS + 3)]
+    assert results == [True] * (4 * BUFFERS) + [False] * 3
+    assert batcher.stats.dropped["backlog"] == 3 and batcher.depth == 4 * BUFFERS
+    await _drain(batcher)
+    assert got.students == list(range(4 * BUFFERS))
+
+
+async def test_many_crops_go_in_one_step_across_batches(
+    open_engine: Any, attention_of: Any
+) -> None:
+    got = Collected()
+    batcher = Batcher(open_engine(batch=(1, 8, 8)), got, max_delay=10.0)
+    levels = np.array([20, 120, 240], np.uint8)
+    images = np.broadcast_to(levels[:, None, None, None], (3, SIZE, SIZE, 3)).copy()
+    which = np.arange(20) % 3
+    taken = batcher.put_many(np.arange(100, 120), 5.0, images, which)
+    assert taken.all() and batcher.depth == 20
+    await _drain(batcher)
+    assert [len(b.students) for b in got.batches] == [8, 8, 4]
+    assert got.students == list(range(100, 120))
+    assert np.allclose(got.attention(), [attention_of(int(levels[w])) for w in which],
+                       atol=1e-5)
+    assert all((b.arrived == 5.0).all() for b in got.batches)
+
+
+async def test_holds_tells_whether_a_students_crop_is_on_its_way(
+    open_engine: Any, put: Any
+) -> None:
+    got = Collected()
+    batcher = Batcher(open_engine(batch=(1, 4, 4)), got, max_delay=0.01)
+    put(batcher, 7, 10)
+    put(batcher, 8, 10)
+    assert batcher.holds([7]) and batcher.holds([3, 8]) and not batcher.holds([3])
+    runner = asyncio.create_task(batcher.run())
+    await got.crops(2)
+    assert not batcher.holds([7, 8])
+    await _drain(batcher)
+    await runner
+
+
+async def test_producers_on_many_threads_each_get_their_own_rows(
+    open_engine: Any, attention_of: Any
+) -> None:
+    """Rows are reserved under the lock and written outside it, by many threads at once: every
+    crop arrives exactly once, with its own pixels."""
+    got = Collected()
+    batcher = Batcher(open_engine(batch=(1, 16, 16)), got, max_delay=0.002)
+    runner = asyncio.create_task(batcher.run())
+    threads, per_thread = 4, 150
+    refused: list[int] = []
+
+    def produce(worker: int) -> None:
+        for i in range(per_thread):
+            student = worker * 1000 + i
+            while (place := batcher.reserve(student, float(student))) is None:
+                refused.append(student)  # the engine is behind: a real producer moves on
+                threading.Event().wait(0.001)
+            fill, row = place
+            fill.images[row] = student % 251
+            batcher.commit(fill, row)
+
+    workers = [threading.Thread(target=produce, args=(w,)) for w in range(threads)]
+    for worker in workers:
+        worker.start()
+    await asyncio.to_thread(lambda: [w.join() for w in workers])
+    await _drain(batcher)
+    await runner
+    assert sorted(got.students) == sorted(w * 1000 + i for w in range(threads)
+                                          for i in range(per_thread))
+    expected = np.array([attention_of(s % 251) for s in got.students])
+    assert np.allclose(got.attention(), expected, atol=1e-5)
+    assert all(int(t) == s for s, t in got.frames)

@@ -62,7 +62,7 @@ async def test_metrics_are_labelled_by_model_fingerprint_and_classroom(
 
     await _until(labelled, "crops counted and labels timed")
     text = await (await client.get("/metrics")).text()
-    for stage in ("handoff", "crop", "queue", "infer", "analyse", "label"):
+    for stage in ("crop", "queue", "infer", "analyse", "label"):
         assert (
             f'classroom_stage_seconds_count{{fingerprint="00000000000000aa",'
             f'model="school/attention",stage="{stage}"}}' in text

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from classroom_inference.serving.frames import Frame, Source
 from streams import videos
+from streams.collect import Collecting
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +33,17 @@ def audio_m4a(media: Path) -> Path:
 
 
 async def read_all(source: Source, limit: int = 10_000) -> list[Frame]:
-    frames: list[Frame] = []
+    """Every frame the source gives until it ends (or `limit` frames); raises what it failed
+    with."""
+    intake = Collecting(limit)
+    reading = asyncio.create_task(source.run(intake))
     try:
-        async for frame in source.frames():
-            frames.append(frame)
-            if len(frames) >= limit:
-                break
+        while not reading.done() and not intake.closed:  # noqa: ASYNC110 - a thread fills it
+            await asyncio.sleep(0.005)
+        if reading.done():
+            reading.result()
     finally:
         await source.close()
-    return frames
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+    return intake.received

@@ -6,6 +6,7 @@ import random
 
 import pytest
 from classroom_inference.serving.streams import Backoff, FrameRate
+from streams.collect import Collecting
 
 
 def test_schedule_doubles_up_to_the_cap() -> None:
@@ -43,10 +44,25 @@ def test_bad_settings_are_refused(kwargs: dict[str, float], words: str) -> None:
         Backoff(**kwargs)
 
 
-def test_frame_rate_over_recent_frames() -> None:
-    rate = FrameRate(window=10, stale_after_s=2.0)
-    assert rate.per_second(0.0) == 0.0
-    for i in range(30):
-        rate.tick(100 + i * 0.04)
-    assert rate.per_second(101.2) == pytest.approx(25.0)
-    assert rate.per_second(103.5) == 0.0  # no frame for over 2 s: stopped
+def test_frame_rate_over_the_last_seconds_from_the_count_alone() -> None:
+    rate = FrameRate(window_s=2.0, stale_after_s=2.0)
+    counts = Collecting()
+    assert rate.per_second(0.0, counts, 0) == 0.0
+
+    def arrive(until: float, fps: float) -> None:
+        at = counts.last_arrival if counts.last_arrival is not None else 100.0 - 1 / fps
+        while at + 1 / fps <= until + 1e-9:
+            at += 1 / fps
+            counts.frames += 1
+            counts.last_arrival = at
+            if counts.first_arrival is None:
+                counts.first_arrival = at
+
+    arrive(101.2, 25)
+    assert rate.per_second(101.2, counts, 0) == pytest.approx(25.0)
+    readings = []
+    for step in range(1, 9):  # 10 fps from now on, read twice a second
+        arrive(101.2 + step / 2, 10)
+        readings.append(rate.per_second(101.2 + step / 2, counts, 0))
+    assert readings[0] > 12 and readings[-1] == pytest.approx(10.0, rel=0.05)
+    assert rate.per_second(108.0, counts, 0) == 0.0  # no frame for over 2 s: stopped

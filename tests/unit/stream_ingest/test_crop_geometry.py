@@ -88,22 +88,33 @@ def test_cut_enlarges_a_small_face() -> None:
 def test_student_crop_is_the_centre_face_at_engine_size() -> None:
     image = np.zeros((480, 640, 3), np.uint8)
     image[:, 80:560] = 180  # the centre square: the student
-    crops = StudentCropper(CropShape(64, 64, 3)).crop(frame_of(image))
-    assert len(crops) == 1
-    crop = crops[0]
-    assert (crop.stream_id, crop.seat, crop.arrived, crop.frame_index) == (
-        "room-101-0", "0", 12.5, 3,
-    )
-    assert crop.image.shape == (64, 64, 3)
-    assert (crop.image == 180).all()
+    seats = StudentCropper(CropShape(64, 64, 3)).seats(frame_of(image))
+    assert seats == [("0", Box(80, 0, 480, 480))]
+    crop = cut(image, seats[0][1], CropShape(64, 64, 3))
+    assert crop.shape == (64, 64, 3)
+    assert (crop == 180).all()
 
 
 def test_student_crop_of_a_narrower_face_fraction() -> None:
     image = np.zeros((200, 200, 3), np.uint8)
     image[50:150, 50:150] = 255
-    crop = StudentCropper(CropShape(20, 20, 1), face_fraction=0.5).crop(frame_of(image))[0]
-    assert crop.image.shape == (20, 20, 1)
-    assert (crop.image == 255).all()
+    ((_, box),) = StudentCropper(CropShape(20, 20, 1), face_fraction=0.5).seats(frame_of(image))
+    crop = cut(image, box, CropShape(20, 20, 1))
+    assert crop.shape == (20, 20, 1)
+    assert (crop == 255).all()
+
+
+@pytest.mark.parametrize(("side", "channels"), [(64, 3), (300, 3), (1000, 3), (300, 1)])
+def test_cut_into_a_batch_row_writes_the_same_crop_in_place(side: int, channels: int) -> None:
+    """A crop is written once, straight into its row of the batch buffer."""
+    image = np.random.default_rng(side).integers(0, 255, (side, side + 40, 3), dtype=np.uint8)
+    shape = CropShape(64, 64, channels)
+    box = Box(20, 0, side, side)
+    batch = np.zeros((3, 64, 64, channels), np.uint8)
+    written = cut(image, box, shape, batch[1])
+    assert np.shares_memory(written, batch[1])
+    assert (batch[1] == cut(image, box, shape)).all()
+    assert not batch[0].any() and not batch[2].any()
 
 
 def test_crop_shape_from_engine_meta() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from classroom_inference.serving.sources import (
@@ -15,6 +17,7 @@ from classroom_inference.serving.sources import (
     UnsupportedCodec,
     open_source,
 )
+from streams.collect import Collecting
 
 from .conftest import read_all
 
@@ -60,11 +63,31 @@ async def test_realtime_paces_at_the_file_rate(pattern_mp4: Path) -> None:
 async def test_close_stops_the_decoding_thread(pattern_mp4: Path) -> None:
     source = open_source("s", f"file://{pattern_mp4}?loop=1")
     assert isinstance(source, DecodedSource)
-    frames = source.frames()
-    await anext(frames)
+    intake = Collecting()
+    reading = asyncio.create_task(source.run(intake))
+    await intake.until(1)
     await source.close()
-    await frames.aclose()  # type: ignore[attr-defined]
+    await asyncio.wait_for(reading, 10)  # the decoding thread ended, so did the reading
     assert source._thread is not None and not source._thread.is_alive()
+    taken = len(intake.received)
+    await asyncio.sleep(0.1)
+    assert len(intake.received) == taken  # nothing more reaches the intake
+
+
+async def test_frames_reach_the_intake_in_the_decoding_thread(pattern_mp4: Path) -> None:
+    """The decoder hands frames over itself: the event loop is never on the frames' path."""
+    threads: set[str] = set()
+
+    class Noting(Collecting):
+        def frame(self, frame: Any) -> None:
+            threads.add(threading.current_thread().name)
+            super().frame(frame)
+
+    intake = Noting(limit=5)
+    source = open_source("room-7", f"file://{pattern_mp4}", FAST)
+    await source.run(intake)
+    await source.close()
+    assert threads == {"decode-room-7"}
 
 
 async def test_a_source_is_read_once(pattern_mp4: Path) -> None:

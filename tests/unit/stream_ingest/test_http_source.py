@@ -15,6 +15,7 @@ from classroom_inference.serving.sources import (
     StreamUnavailable,
     open_source,
 )
+from streams.collect import Collecting
 
 from .conftest import read_all
 
@@ -38,14 +39,13 @@ def http_root(media: Path, pattern_mp4: Path) -> Iterator[str]:
 async def test_a_video_over_http_is_decoded_then_ends_as_a_live_stream_would(
     http_root: str,
 ) -> None:
-    frames = []
+    intake = Collecting()
     source = open_source("s", f"{http_root}/pattern.mp4", SourceOptions(realtime=False))
     with pytest.raises(StreamEnded, match=r"pattern\.mp4: the stream ended"):
-        async for frame in source.frames():
-            frames.append(frame)
+        await source.run(intake)
     await source.close()
-    assert len(frames) == 50
-    assert frames[0].image.shape == (240, 320, 3)
+    assert len(intake.received) == 50
+    assert intake.received[0].image.shape == (240, 320, 3)
 
 
 async def test_a_missing_http_stream_is_not_found(http_root: str) -> None:

@@ -1,15 +1,18 @@
-"""The per-stream supervisor: state, counters, newest-frame delivery, reconnects, stop and drain."""
+"""The per-stream supervisor: state, counters, reconnects, stop; frames go to the intake, not
+through it."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-from classroom_inference.serving.frames import Frame, Source, StreamState
+import numpy as np
+from classroom_inference.serving.frames import Frame, Intake, Source, StreamState
 from classroom_inference.serving.sources import SourceOptions, StreamEnded
 from classroom_inference.serving.streams import Backoff, StreamSupervisor
+from streams.collect import Collecting
 
 QUICK = Backoff(initial_s=0.02, max_s=0.1, jitter=0.0)
 
@@ -23,45 +26,51 @@ async def until(check: Callable[[], bool], what: str, give_up_s: float = 30.0) -
 
 
 async def test_a_stream_is_healthy_counted_and_stops_at_its_end() -> None:
-    supervisor = StreamSupervisor("s", "synthetic://s?realtime=0&frames=50&width=8&height=8")
+    intake = Collecting()
+    supervisor = StreamSupervisor("s", "synthetic://s?realtime=0&frames=50&width=8&height=8",
+                                  intake)
     supervisor.start()
-    received = [f.index async for f in supervisor.frames()]
+    await supervisor.finished()
     stats = supervisor.stats()
     assert stats.state is StreamState.STOPPED
-    assert stats.frames_decoded == 50
-    assert len(received) + stats.frames_dropped == 50
-    assert received == sorted(received) and received[-1] == 49
-    assert (stats.error, stats.reconnects) == (None, 0)
+    assert stats.frames_decoded == 50 == len(intake.received)
+    assert [f.index for f in intake.received] == list(range(50))
+    assert (stats.error, stats.reconnects, stats.frames_dropped) == (None, 0, 0)
 
 
 async def test_healthy_with_a_frame_rate_while_flowing() -> None:
-    supervisor = StreamSupervisor("s", "synthetic://s?fps=100&width=8&height=8")
+    intake = Collecting()
+    supervisor = StreamSupervisor("s", "synthetic://s?fps=100&width=8&height=8", intake)
+    assert supervisor.state is StreamState.CONNECTING
     supervisor.start()
     try:
-        frames = supervisor.frames()
-        for _ in range(40):
-            await anext(frames)
+        await intake.until(40)
         stats = supervisor.stats()
         assert stats.state is StreamState.HEALTHY
-        assert stats.fps > 0
+        assert 50 < stats.fps < 150
     finally:
         await supervisor.stop()
 
 
-async def test_a_lagging_consumer_gets_the_newest_frame_and_drops_are_counted() -> None:
-    supervisor = StreamSupervisor("s", "synthetic://s?realtime=0&frames=100&width=8&height=8")
+async def test_frames_the_intake_refused_are_counted_as_dropped() -> None:
+    class Refusing(Collecting):
+        def frame(self, frame: Frame) -> None:
+            super().frame(frame)
+            self.dropped += frame.index % 2  # every other crop refused: an engine behind
+
+    supervisor = StreamSupervisor("s", "synthetic://s?realtime=0&frames=20&width=8&height=8",
+                                  Refusing())
     supervisor.start()
-    await until(lambda: supervisor.state is StreamState.STOPPED, "the stream ended")
-    newest = await supervisor.next_frame()
-    assert newest is not None and newest.index == 99
-    assert await supervisor.next_frame() is None
-    assert supervisor.stats().frames_dropped == 99
+    await supervisor.finished()
+    stats = supervisor.stats()
+    assert (stats.frames_decoded, stats.frames_dropped) == (20, 10)
 
 
 async def test_a_malformed_url_fails_once_and_is_not_retried() -> None:
-    supervisor = StreamSupervisor("room-1-0", "rtsp://admin:pw@cam:99999/x", backoff=QUICK)
+    supervisor = StreamSupervisor("room-1-0", "rtsp://admin:pw@cam:99999/x", Collecting(),
+                                  backoff=QUICK)
     supervisor.start()
-    assert await supervisor.next_frame() is None
+    await asyncio.wait_for(supervisor.finished(), 10)
     stats = supervisor.stats()
     assert stats.state is StreamState.FAILED
     assert stats.reason == "InvalidUrl"
@@ -74,8 +83,9 @@ async def test_a_missing_file_is_retried_until_it_appears(
     tmp_path: Path, pattern_mp4: Path
 ) -> None:
     late = tmp_path / "late.mp4"
+    intake = Collecting()
     supervisor = StreamSupervisor(
-        "s", f"file://{late}", options=SourceOptions(realtime=False), backoff=QUICK
+        "s", f"file://{late}", intake, options=SourceOptions(realtime=False), backoff=QUICK
     )
     supervisor.start()
     try:
@@ -86,8 +96,7 @@ async def test_a_missing_file_is_retried_until_it_appears(
         assert failing.last_error is not None and "late.mp4: not found" in failing.last_error
         shutil.copyfile(pattern_mp4, tmp_path / "partial")
         (tmp_path / "partial").rename(late)  # whole, as a recording is moved into place
-        frame = await supervisor.next_frame()
-        assert frame is not None
+        await intake.until(1)
         recovered = supervisor.stats()
         assert recovered.state in (StreamState.HEALTHY, StreamState.STOPPED)
         assert recovered.error is None
@@ -96,14 +105,16 @@ async def test_a_missing_file_is_retried_until_it_appears(
         await supervisor.stop()
 
 
-async def test_stop_drains_the_waiting_frame_then_ends() -> None:
-    supervisor = StreamSupervisor("s", "synthetic://s?fps=100&width=8&height=8")
+async def test_stop_ends_intake_at_once() -> None:
+    intake = Collecting()
+    supervisor = StreamSupervisor("s", "synthetic://s?fps=100&width=8&height=8", intake)
     supervisor.start()
-    await until(lambda: supervisor.stats().frames_decoded >= 3, "frames decoded")
+    await intake.until(3)
     await supervisor.stop()
     assert supervisor.state is StreamState.STOPPED
-    assert await supervisor.next_frame() is not None
-    assert await supervisor.next_frame() is None
+    taken = len(intake.received)
+    await asyncio.sleep(0.1)
+    assert len(intake.received) == taken
 
 
 class OneFrameThenGone:
@@ -113,10 +124,8 @@ class OneFrameThenGone:
         self.stream_id = stream_id
         self.error = error
 
-    async def frames(self) -> AsyncIterator[Frame]:
-        import numpy as np
-
-        yield Frame(self.stream_id, np.zeros((4, 4, 3), np.uint8), 0.0, 0)
+    async def run(self, intake: Intake) -> None:
+        intake.frame(Frame(self.stream_id, np.zeros((4, 4, 3), np.uint8), 0.0, 0))
         raise self.error
 
     async def close(self) -> None:
@@ -129,7 +138,8 @@ async def test_a_stream_that_was_healthy_starts_its_backoff_over() -> None:
 
     # Without the reset the delays would be 0.01, 1, 60 s: five reconnects would take minutes.
     backoff = Backoff(initial_s=0.01, max_s=60, multiplier=100, jitter=0.0, reset_after_s=0.0)
-    supervisor = StreamSupervisor("s", "rtsp://cam/x", backoff=backoff, connect=connect)
+    supervisor = StreamSupervisor("s", "rtsp://cam/x", Collecting(), backoff=backoff,
+                                  connect=connect)
     supervisor.start()
     try:
         await until(lambda: supervisor.stats().reconnects >= 5, "quick reconnects", give_up_s=20)
@@ -142,7 +152,8 @@ async def test_a_source_that_cannot_even_be_made_is_a_stream_error() -> None:
     def connect(stream_id: str, url: str, options: SourceOptions | None) -> Source:
         raise RuntimeError("no decoder threads left")
 
-    supervisor = StreamSupervisor("s", "rtsp://cam/x", backoff=QUICK, connect=connect)
+    supervisor = StreamSupervisor("s", "rtsp://cam/x", Collecting(), backoff=QUICK,
+                                  connect=connect)
     supervisor.start()
     try:
         await until(lambda: supervisor.stats().reconnects >= 1, "a retry")
@@ -156,13 +167,14 @@ async def test_an_unexpected_error_becomes_the_streams_error_not_the_pods() -> N
     def connect(stream_id: str, url: str, options: SourceOptions | None) -> Source:
         return OneFrameThenGone(stream_id, ZeroDivisionError("bug"))
 
-    supervisor = StreamSupervisor("s", "rtsp://cam/x", backoff=Backoff(initial_s=5, max_s=5),
-                                  connect=connect)
+    supervisor = StreamSupervisor("s", "rtsp://cam/x", Collecting(),
+                                  backoff=Backoff(initial_s=5, max_s=5), connect=connect)
     supervisor.start()
     try:
         await until(lambda: supervisor.state is StreamState.FAILED, "failed")
         stats = supervisor.stats()
         assert stats.reason == "StreamError"
         assert stats.error is not None and "unexpected ZeroDivisionError('bug')" in stats.error
+        assert stats.frames_decoded == 1
     finally:
         await supervisor.stop()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from classroom_inference.serving.sources import BrightnessPattern, SyntheticSource, open_source
+from streams.collect import Collecting
 
 from .conftest import read_all
 
@@ -44,12 +47,20 @@ async def test_paced_at_the_asked_rate() -> None:
 async def test_close_ends_the_stream() -> None:
     source = open_source("s", "synthetic://s?realtime=0&width=8&height=8")
     assert isinstance(source, SyntheticSource)
-    seen = 0
-    async for _ in source.frames():
-        seen += 1
-        if seen == 5:
-            await source.close()
-    assert seen == 5
+    intake = Collecting()
+    reading = asyncio.create_task(source.run(intake))
+    await intake.until(5)
+    await source.close()
+    await asyncio.wait_for(reading, 10)
+    taken = len(intake.received)
+    await asyncio.sleep(0.05)
+    assert len(intake.received) == taken >= 5
+
+
+async def test_a_closed_intake_stops_an_unpaced_stream() -> None:
+    frames = await read_all(open_source("s", "synthetic://s?realtime=0&width=8&height=8"),
+                            limit=7)
+    assert [f.index for f in frames] == list(range(7))
 
 
 def test_pattern_levels_wrap_around_its_period() -> None:

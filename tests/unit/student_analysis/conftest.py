@@ -25,6 +25,10 @@ class Recorder:
         )
         self.heads = heads
 
+    def ids(self, keys: list[tuple[str, str]]) -> np.ndarray:
+        """The student ids crops of these (stream, seat) carry, as the intake tags them."""
+        return np.array([self.analysis.ids.of(stream, seat) for stream, seat in keys], np.int64)
+
     def outputs(self, attention: list[float], emotion: int = 1) -> dict[str, np.ndarray]:
         n = len(attention)
         out: dict[str, np.ndarray] = {}
@@ -45,7 +49,8 @@ class Recorder:
         for k in range(frames):
             t = start + k / fps
             value = attention(t) if callable(attention) else attention
-            self.analysis.observe([(stream, seat)], np.array([t]), self.outputs([value]))
+            self.analysis.observe(self.ids([(stream, seat)]), np.array([t]),
+                                  self.outputs([value]))
             self.analysis.tick(t)
         return start + frames / fps
 

@@ -28,7 +28,7 @@ def test_summaries_per_student_and_class(recorder: Any) -> None:
     t = 0.0
     while t < 10.05:
         keys = [("s0", "0"), ("s1", "0"), ("t0", "0")]
-        r.analysis.observe(keys, np.full(3, t), r.outputs([0.9, 0.1, 0.7]))
+        r.analysis.observe(r.ids(keys), np.full(3, t), r.outputs([0.9, 0.1, 0.7]))
         r.analysis.tick(t)
         t = round(t + 0.1, 6)
     students = r.of("student-summary")

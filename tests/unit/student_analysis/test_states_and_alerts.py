@@ -71,9 +71,9 @@ def test_a_student_twice_in_one_batch_is_updated_in_order(recorder: Any) -> None
     times = np.array([0.0, 0.0, 0.5, 0.9])
     keys = [("s0", "0"), ("s1", "0"), ("s0", "0"), ("s0", "0")]
     att = [0.9, 0.8, 0.2, 0.1]
-    one.analysis.observe(keys, times, one.outputs(att))
+    one.analysis.observe(one.ids(keys), times, one.outputs(att))
     for i in range(4):
-        two.analysis.observe([keys[i]], times[i : i + 1], two.outputs([att[i]]))
+        two.analysis.observe(two.ids([keys[i]]), times[i : i + 1], two.outputs([att[i]]))
     one.analysis.tick(0.95)
     two.analysis.tick(0.95)
     one.analysis.finish(1.0)

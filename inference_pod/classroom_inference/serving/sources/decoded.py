@@ -1,18 +1,22 @@
-"""rtsp, rtsps, http(s) and file streams, decoded by FFmpeg through PyAV in a thread each."""
+"""rtsp, rtsps, http(s) and file streams, decoded by FFmpeg through PyAV in a thread each.
+
+The thread hands every frame to the stream's intake itself (which crops it into the batcher), so
+frames never queue for the event loop; the loop only learns how the stream ended.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import av
 import av.error
 
-from ..frames import Frame
+from ..frames import Frame, Intake
 from .errors import (
     InvalidStreamData,
     StreamEnded,
@@ -21,7 +25,6 @@ from .errors import (
     StreamUnavailable,
     UnsupportedCodec,
 )
-from .handoff import Handoff
 from .options import SourceOptions
 from .urls import LIVE_SCHEMES, StreamUrl
 
@@ -48,20 +51,20 @@ class DecodedSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    async def frames(self) -> AsyncIterator[Frame]:
+    async def run(self, intake: Intake) -> None:
         if self._thread is not None:
             raise RuntimeError(f"stream {self.stream_id}: a source is read once; open a new one")
-        handoff: Handoff[Frame] = Handoff(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
         self._thread = threading.Thread(
-            target=self._decode, args=(handoff,), name=f"decode-{self.stream_id}", daemon=True
+            target=self._decode, args=(intake, loop, ended), name=f"decode-{self.stream_id}",
+            daemon=True,
         )
         self._thread.start()
         try:
-            while (frame := await handoff.get()) is not None:
-                yield frame
+            await ended
         finally:
             self._stop.set()
-            handoff.close()
 
     async def close(self) -> None:
         self._stop.set()
@@ -70,19 +73,21 @@ class DecodedSource:
 
     # Everything below runs in the decoding thread.
 
-    def _decode(self, handoff: Handoff[Frame]) -> None:
+    def _decode(self, intake: Intake, loop: asyncio.AbstractEventLoop,
+                ended: asyncio.Future[None]) -> None:
+        outcome: BaseException | None = None
         try:
             container = self._open()
             try:
-                self._read(container, handoff)
+                self._read(container, intake)
             finally:
                 container.close()
         except StreamError as error:
-            handoff.fail(error)
+            outcome = error
         except Exception as error:  # every failure becomes this stream's error, never the pod's
-            handoff.fail(self._explain(error))
-        else:
-            handoff.end()
+            outcome = self._explain(error)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+            loop.call_soon_threadsafe(_settle, ended, outcome)
 
     def _open(self) -> Any:
         target = self.url.path if self.url.scheme == "file" else self.url.raw
@@ -112,7 +117,7 @@ class DecodedSource:
             return {"rw_timeout": micros}
         return {}
 
-    def _read(self, container: Any, handoff: Handoff[Frame]) -> None:
+    def _read(self, container: Any, intake: Intake) -> None:
         stream = _video_stream(container, self.url.shown)
         index = 0
         bad = 0
@@ -121,7 +126,7 @@ class DecodedSource:
         last_time = 0.0
         while not self._stop.is_set():
             for packet in container.demux(stream):
-                if self._stop.is_set() or handoff.closed:
+                if self._stop.is_set() or intake.closed:
                     return
                 try:
                     decoded = packet.decode()
@@ -139,8 +144,7 @@ class DecodedSource:
                     if self.realtime:
                         anchor = self._pace(anchor, stamp)
                     image = frame.to_ndarray(format="rgb24")
-                    if not handoff.put(Frame(self.stream_id, image, time.monotonic(), index)):
-                        return
+                    intake.frame(Frame(self.stream_id, image, time.monotonic(), index))
                     index += 1
             if self.live or self.url.scheme != "file":
                 raise StreamEnded(f"{self.url.shown}: the stream ended (the server closed it)")
@@ -192,6 +196,15 @@ _UNREACHABLE = {
     errno.ETIMEDOUT,
     errno.EPIPE,
 }
+
+
+def _settle(ended: asyncio.Future[None], outcome: BaseException | None) -> None:
+    if ended.done():  # the reader was cancelled
+        return
+    if outcome is None:
+        ended.set_result(None)
+    else:
+        ended.set_exception(outcome)
 
 
 def _choose(option: bool | None, from_url: bool | None, default: bool) -> bool:

@@ -1,9 +1,11 @@
 """A synthetic stream for benchmarks and tests: generated frames at a given rate and size.
 
 Cheap by design: one frame is rendered per brightness level at start and the same read-only array
-is handed out again and again, and all streams of a frame rate share one timer (metronome.py).
-A stream that is not read in time skips the frames it missed, as a camera does: frame indices
-count frame periods, so a gap in them is a frame the pod never saw.
+is handed out again and again, and all streams of a frame rate share one clock (clock.py), which
+queues the crops of per-student streams in bulk. Frames the clock was too late to make are
+skipped, as a camera's are: frame indices count frame periods, so a gap in them is a frame the
+pod never saw. Unpaced (`realtime=0`) streams make their frames one after another in a thread of
+their own, as fast as the intake takes them.
 
 Every pixel of a frame has the pattern's brightness at that moment, so the face crop has it too,
 and an engine whose attention follows brightness is steered by it: the test engine (mean of the
@@ -18,16 +20,17 @@ attentive and a dark one as distracted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 import zlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..frames import Frame
+from ..frames import Frame, Intake
+from .clock import SyntheticClock, Ticking
 from .errors import InvalidStreamUrl
-from .metronome import Metronome
 from .options import SourceOptions
 from .urls import StreamUrl
 
@@ -88,29 +91,64 @@ class SyntheticSource:
             self.pattern = BrightnessPattern(((level, 1.0),))
         self._images = {level: self._render(level) for level, _ in self.pattern.steps}
         self._closed = False
+        self._ended: asyncio.Future[None] | None = None
+        self._thread: threading.Thread | None = None  # an unpaced stream's
+
+    @property
+    def steps(self) -> tuple[tuple[int, float], ...]:
+        return self.pattern.steps
+
+    def level(self, index: int) -> int:
+        return self.pattern.level_at(index / self.fps)
+
+    def image(self, level: int) -> np.ndarray:
+        return self._images[level]
 
     def _render(self, level: int) -> np.ndarray:
         image = np.full((self.height, self.width, 3), level, dtype=np.uint8)
         image.flags.writeable = False
         return image
 
-    async def frames(self) -> AsyncIterator[Frame]:
-        metronome = Metronome.shared(self.fps) if self.realtime else None
-        phase = zlib.crc32(self.stream_id.encode())
-        first: int | None = None
+    async def run(self, intake: Intake) -> None:
+        loop = asyncio.get_running_loop()
+        self._ended = loop.create_future()
+        if self._closed:
+            return
+        if not self.realtime:
+            self._thread = threading.Thread(target=self._unpaced, args=(intake, loop),
+                                            daemon=True, name=f"synthetic-{self.stream_id}")
+            self._thread.start()
+            await self._ended
+            return
+        clock = SyntheticClock.shared(self.fps)
+
+        def ended() -> None:  # in a clock thread, after the last of `frames`
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+                loop.call_soon_threadsafe(self._end)
+
+        ticking = Ticking(self, intake, zlib.crc32(self.stream_id.encode()), ended)
+        clock.add(ticking)
+        try:
+            await self._ended
+        finally:
+            clock.remove(ticking)
+
+    def _unpaced(self, intake: Intake, loop: asyncio.AbstractEventLoop) -> None:
         index = 0
-        while not self._closed and (self.limit is None or index < self.limit):
-            if metronome is None:
-                await asyncio.sleep(0)  # others run between frames even when unpaced
-            else:
-                tick = await metronome.tick(phase)
-                first = tick if first is None else first
-                index = tick - first
-                if self.limit is not None and index >= self.limit:
-                    return
-            level = self.pattern.level_at(index / self.fps)
-            yield Frame(self.stream_id, self._images[level], time.monotonic(), index)
+        while not (self._closed or intake.closed) and (self.limit is None or index < self.limit):
+            intake.frame(Frame(self.stream_id, self.image(self.level(index)), time.monotonic(),
+                               index))
             index += 1
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+            loop.call_soon_threadsafe(self._end)
+
+    def _end(self) -> None:
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
 
     async def close(self) -> None:
+        """Once this returns, the intake gets no more frames."""
         self._closed = True
+        self._end()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)

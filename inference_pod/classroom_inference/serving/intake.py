@@ -1,0 +1,108 @@
+"""A stream's way into the batcher, run in the thread that produced its frames.
+
+For each frame the cropper says where the faces are; each face gets a row of the batch being
+filled, tagged with its student's id, and its pixels are resized straight into that row
+(crops.cut). Nothing goes through the event loop, and a crop is written once: decoding
+(PyAV) and resizing (OpenCV) release the GIL, so streams crop on as many cores as there are.
+
+The counters are plain ints, each written by the stream's one producing thread and read by the
+event loop for the status document and metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .batcher import Batcher
+from .crops import STUDENT_SEAT, Cropper, CropShape, StudentCropper, cut
+from .frames import Frame
+from .students import StudentIds
+
+
+class StreamIntake:
+    def __init__(self, stream_id: str, cropper: Cropper, shape: CropShape, batcher: Batcher,
+                 students: StudentIds) -> None:
+        self.stream_id = stream_id
+        self.cropper = cropper
+        self.shape = shape
+        self.batcher = batcher
+        self.students = students
+        self.closed = False
+        self.frames = 0  # frames received
+        self.crops = 0  # crops queued for the engine
+        self.dropped = 0  # frames with a crop the batcher refused (the engine is behind)
+        self.first_arrival: float | None = None  # first frame since `begin()`
+        self.last_arrival: float | None = None
+        # Held while a frame is taken in, so that once close() returns nothing more is queued.
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        """A new attempt at reading the stream starts."""
+        self.first_arrival = None
+
+    def frame(self, frame: Frame) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self._arrived(frame.arrived)
+            refused = False
+            for seat, box in self.cropper.seats(frame):
+                place = self.batcher.reserve(self.students.of(self.stream_id, seat),
+                                             frame.arrived)
+                if place is None:
+                    refused = True
+                    continue
+                fill, row = place
+                try:
+                    cut(frame.image, box, self.shape, fill.images[row])
+                finally:
+                    self.batcher.commit(fill, row)
+                self.crops += 1
+            if refused:
+                self.dropped += 1
+
+    def _arrived(self, at: float) -> None:
+        self.frames += 1
+        self.last_arrival = at
+        if self.first_arrival is None:
+            self.first_arrival = at
+
+    def close(self) -> None:
+        """Take nothing more; returns once a frame being taken in is queued."""
+        with self._lock:
+            self.closed = True
+
+
+class StudentStreamIntake(StreamIntake):
+    """A per-student stream: every frame gives one crop of its one student, so a bulk producer
+    can queue many such streams' crops at once (frames.StudentIntake)."""
+
+    def __init__(self, stream_id: str, cropper: StudentCropper, shape: CropShape,
+                 batcher: Batcher, students: StudentIds) -> None:
+        super().__init__(stream_id, cropper, shape, batcher, students)
+        self.student = students.of(stream_id, STUDENT_SEAT)
+        self.queue = batcher
+        self._centre = cropper
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """The crop `frame()` would queue for a frame of this image."""
+        frame = Frame(self.stream_id, image, 0.0, 0)
+        ((_, box),) = self._centre.seats(frame)
+        return np.ascontiguousarray(cut(image, box, self.shape))
+
+    def note(self, arrived: float, queued: bool) -> None:
+        """A bulk producer queued (or saw refused) this stream's crop of a frame."""
+        self._arrived(arrived)
+        if queued:
+            self.crops += 1
+        else:
+            self.dropped += 1
+
+
+def intake_for(stream_id: str, cropper: Cropper, shape: CropShape, batcher: Batcher,
+               students: StudentIds) -> StreamIntake:
+    if isinstance(cropper, StudentCropper):
+        return StudentStreamIntake(stream_id, cropper, shape, batcher, students)
+    return StreamIntake(stream_id, cropper, shape, batcher, students)

@@ -1,0 +1,277 @@
+"""One clock paces every synthetic stream of a frame rate, from a few threads, in bulk.
+
+A benchmark runs thousands of synthetic streams; a timer, a thread or a coroutine step per stream
+per frame would cost the pod more than everything else it does. Streams are spread over PHASES
+evenly spaced phases of the frame period, so their frames arrive spread out as real cameras' do.
+Each of a few worker threads owns some phases, and at a phase's tick makes the frame of every
+stream in it:
+
+- per-student streams (frames.StudentIntake) sharing a batcher: a synthetic frame is uniform,
+  so its crop is known once its brightness is (computed once, by the stream's own cropper), and
+  all their crops go in one `put_many`: one locked step and one vectorised copy into the batch
+  buffer. That is the path any bulk producer takes; the pixels still move once per crop, as a
+  decoder's resize would move them. Which brightness each stream shows is worked out for all of
+  them at once, so the Python work per crop is a counter update.
+- any other intake gets each frame through `intake.frame()`, as from a decoder.
+
+Workers copy on separate cores (numpy releases the GIL while copying). A frame index counts
+frame periods from the stream's first frame, so a frame the clock was too late to make is a gap
+in the indices, as with a camera.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+import numpy as np
+
+from ..frames import BulkQueue, Frame, Intake, StudentIntake
+
+PHASES = 16
+# A tick later than this (a starved machine) restarts the schedule from now, without a burst.
+MAX_LAG_S = 1.0
+NO_LIMIT = np.iinfo(np.int64).max
+
+
+class Ticked(Protocol):
+    """What the clock needs of a synthetic stream."""
+
+    stream_id: str
+    limit: int | None  # frames to make; None: until removed
+
+    @property
+    def steps(self) -> tuple[tuple[int, float], ...]:
+        """The brightness pattern: (level, seconds) steps, repeated."""
+        ...
+
+    def level(self, index: int) -> int:
+        """The brightness of frame `index`."""
+        ...
+
+    def image(self, level: int) -> np.ndarray:
+        """The frame at a brightness (the same read-only array every time)."""
+        ...
+
+
+@dataclass(eq=False)
+class Ticking:
+    """A stream on the clock: its frames go to `intake`; `done` is called (in a clock thread)
+    after its last frame when it has a frame limit."""
+
+    stream: Ticked
+    intake: Intake
+    phase: int
+    done: Callable[[], None]
+    first: int = -1  # the period of its first frame; -1 until it is made
+    bulk: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bulk = isinstance(self.intake, StudentIntake)
+
+
+class _Group:
+    """The per-student streams of one phase queued to one batcher, as arrays."""
+
+    def __init__(self, members: list[Ticking]) -> None:
+        self.members = members
+        self.intakes = [cast(StudentIntake, m.intake) for m in members]
+        self.queue: BulkQueue = self.intakes[0].queue
+        self.students = np.array([i.student for i in self.intakes], np.int64)
+        self.first = np.array([m.first for m in members], np.int64)
+        self.limit = np.array([NO_LIMIT if m.stream.limit is None else m.stream.limit
+                               for m in members], np.int64)
+        steps = max(len(m.stream.steps) for m in members)
+        self.ends = np.full((len(members), steps), np.inf)
+        self.levels = np.zeros((len(members), steps), np.int64)
+        for k, member in enumerate(members):
+            lengths = [seconds for _, seconds in member.stream.steps]
+            self.ends[k, : len(lengths)] = np.cumsum(lengths)
+            self.levels[k, : len(lengths)] = [level for level, _ in member.stream.steps]
+            self.levels[k, len(lengths):] = self.levels[k, len(lengths) - 1]
+        self.cycle = self.ends[np.arange(len(members)), [len(m.stream.steps) - 1
+                                                          for m in members]]
+
+    def save(self) -> None:
+        """Keep what the arrays learnt on the members, before the group is rebuilt."""
+        for member, first in zip(self.members, self.first.tolist(), strict=True):
+            member.first = first
+
+
+@dataclass(eq=False)
+class _Phase:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    members: list[Ticking] = field(default_factory=list)
+    groups: list[_Group] | None = None  # rebuilt after members change
+
+
+class _Crops:
+    """The crops of uniform frames queued to one batcher, stacked; one row per brightness."""
+
+    def __init__(self) -> None:
+        self.row = np.full(256, -1, np.int64)  # brightness -> row of the stack
+        self.stack = np.zeros((0,), np.uint8)
+
+    def rows(self, group: _Group, levels: np.ndarray) -> np.ndarray:
+        rows = self.row[levels]
+        for k in np.flatnonzero(rows < 0).tolist():
+            level = int(levels[k])
+            if self.row[level] < 0:
+                crop = group.intakes[k].crop(group.members[k].stream.image(level))[np.newaxis]
+                self.stack = crop if not len(self.stack) else np.concatenate([self.stack, crop])
+                self.row[level] = len(self.stack) - 1
+        return self.row[levels]
+
+
+class SyntheticClock:
+    _shared: dict[float, SyntheticClock] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, fps: float, workers: int | None = None) -> None:
+        self.fps = fps
+        self._step_s = 1.0 / fps / PHASES
+        self._epoch = time.monotonic()
+        self._workers = workers or _default_workers()
+        self._phases = [_Phase() for _ in range(PHASES)]
+        self._crops: dict[int, _Crops] = {}  # by id() of the batcher
+        self._lock = threading.Lock()
+        self._count = 0
+        self._running: set[int] = set()
+
+    @classmethod
+    def shared(cls, fps: float) -> SyntheticClock:
+        """The process's clock for this frame rate."""
+        with cls._shared_lock:
+            if fps not in cls._shared:
+                cls._shared[fps] = cls(fps)
+            return cls._shared[fps]
+
+    def add(self, ticking: Ticking) -> None:
+        phase = self._phases[ticking.phase % PHASES]
+        with phase.lock:
+            self._regroup(phase)
+            phase.members.append(ticking)
+        with self._lock:
+            self._count += 1
+            for worker in set(range(self._workers)) - self._running:
+                self._running.add(worker)
+                threading.Thread(target=self._work, args=(worker,), daemon=True,
+                                 name=f"synthetic-clock-{self.fps:g}-{worker}").start()
+
+    def remove(self, ticking: Ticking) -> None:
+        """Once this returns, the stream gets no more frames."""
+        phase = self._phases[ticking.phase % PHASES]
+        with phase.lock:
+            if ticking not in phase.members:
+                return
+            self._regroup(phase)
+            phase.members.remove(ticking)
+        with self._lock:
+            self._count -= 1
+
+    @property
+    def threads(self) -> int:
+        """Worker threads running now (they stop while no stream is on the clock)."""
+        with self._lock:
+            return len(self._running)
+
+    @staticmethod
+    def _regroup(phase: _Phase) -> None:
+        for group in phase.groups or ():
+            group.save()
+        phase.groups = None
+
+    def _step_now(self) -> int:
+        return int((time.monotonic() - self._epoch) / self._step_s)
+
+    def _work(self, worker: int) -> None:
+        step = self._step_now()
+        while True:
+            step += (worker - step) % self._workers or self._workers
+            delay = self._epoch + step * self._step_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif -delay > MAX_LAG_S:
+                step = self._step_now()
+                continue
+            # A little late (a busy machine): the steps due meanwhile run one after another, so
+            # every phase still ticks once a period.
+            phase = self._phases[step % PHASES]
+            with phase.lock:
+                self._tick(phase, step // PHASES)
+            with self._lock:
+                if not self._count:  # nobody listening: stop; the next add() starts it again
+                    self._running.discard(worker)
+                    return
+
+    def _tick(self, phase: _Phase, period: int) -> None:
+        if not phase.members:
+            return
+        now = time.monotonic()
+        if phase.groups is None:
+            by_queue: dict[int, list[Ticking]] = {}
+            for member in phase.members:
+                if member.bulk:
+                    queue = cast(StudentIntake, member.intake).queue
+                    by_queue.setdefault(id(queue), []).append(member)
+            phase.groups = [_Group(members) for members in by_queue.values()]
+        ended = [m for g in phase.groups for m in self._tick_group(g, period, now)]
+        for member in phase.members:
+            if not member.bulk:
+                index = _index(member, period)
+                if index is None:
+                    ended.append(member)
+                else:
+                    image = member.stream.image(member.stream.level(index))
+                    member.intake.frame(Frame(member.stream.stream_id, image, now, index))
+        if ended:
+            self._regroup(phase)
+            for member in ended:
+                phase.members.remove(member)
+                member.done()
+            with self._lock:
+                self._count -= len(ended)
+
+    def _tick_group(self, group: _Group, period: int, now: float) -> list[Ticking]:
+        """Queue the crops of a group's streams; returns the streams that made their last."""
+        group.first[group.first < 0] = period
+        index = period - group.first
+        live = index < group.limit
+        ended = [] if live.all() else [group.members[k] for k in np.flatnonzero(~live)]
+        seconds = (index / self.fps) % group.cycle
+        step = np.minimum((seconds[:, None] >= group.ends).sum(axis=1), group.ends.shape[1] - 1)
+        levels = group.levels[np.arange(len(index)), step]
+        crops = self._crops.setdefault(id(group.queue), _Crops())
+        rows = crops.rows(group, levels)
+        students = group.students
+        if ended:
+            students, rows = students[live], rows[live]
+        taken = group.queue.put_many(students, now, crops.stack, rows)
+        intakes = group.intakes
+        if ended:
+            intakes = [i for i, ok in zip(intakes, live.tolist(), strict=True) if ok]
+        for intake, queued in zip(intakes, taken.tolist(), strict=True):
+            intake.note(now, queued)
+        return ended
+
+
+def _index(member: Ticking, period: int) -> int | None:
+    """The frame index this period gives the stream; None once its frames are all made."""
+    if member.first < 0:
+        member.first = period
+    index = period - member.first
+    limit = member.stream.limit
+    return None if limit is not None and index >= limit else index
+
+
+def _default_workers() -> int:
+    """Half the cores, as a power of two dividing PHASES: the other half decode, dispatch and
+    analyse."""
+    workers = 1
+    while workers * 2 <= min(PHASES, (os.cpu_count() or 1) // 2):
+        workers *= 2
+    return workers
