@@ -34,6 +34,10 @@ class OnnxRuntimeCpuRunner(Runner):
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle intra-op threads sleep instead of spinning: in a pod the cores between batches
+        # belong to the decoders and the batcher, and a spinning pool doubled the CPU a crop
+        # cost on a loaded 2-core machine (1.5 ms against 0.8) while taking fewer crops/s.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
     def load(self) -> None:

@@ -355,18 +355,28 @@ class Analysis:
         w = self.series
         at = self.wall(now)
         names = STATE_NAMES if self.has_attention else PRESENT_NAMES
-        for row in self._live_rows().tolist():
+        rows = self._live_rows()
+        # Every number of every point at once; the loop below only assembles events.
+        samples = w.samples[rows]
+        seen = np.maximum(samples, 1)
+        state = np.where(samples > 0, self._state[rows], MISSING).tolist()
+        attention = np.round(self._ema[rows], 4).tolist()
+        engagement = np.round(w.engagement[rows] / seen, 4).tolist()
+        emotion = (np.argmax(w.emotion[rows], axis=1) if "emotion" in self.heads
+                   else np.zeros(rows.size, np.int64)).tolist()
+        labels = self._writer.emotion_labels
+        with_engagement, with_emotion = "engagement" in self.heads, "emotion" in self.heads
+        for k, (row, n) in enumerate(zip(rows.tolist(), samples.tolist(), strict=True)):
             student = self._student(row)
-            n = int(w.samples[row])
             point: Event = {"type": "series", "classroom": student.classroom,
                             "student": student.student, "at": at, "samples": n,
-                            "state": names[int(self._state[row])] if n else "missing"}
+                            "state": names[state[k]]}
             if self.has_attention:
-                point["attention"] = round(float(self._ema[row]), 4) if n else None
-            if n and "engagement" in self.heads:
-                point["engagement"] = round(float(w.engagement[row]) / n, 4)
-            if n and "emotion" in self.heads:
-                point["emotion"] = self._writer.emotion_labels[int(np.argmax(w.emotion[row]))]
+                point["attention"] = attention[k] if n else None
+            if n and with_engagement:
+                point["engagement"] = engagement[k]
+            if n and with_emotion:
+                point["emotion"] = labels[emotion[k]]
             self._emit(point)
         w.clear()
         self._series_from = now
@@ -377,12 +387,13 @@ class Analysis:
         span = (self.wall(self._summary_from), self.wall(now))
         per_room: dict[str, list[Event]] = defaultdict(list)
         distracted: dict[str, int] = defaultdict(int)
-        for row in rows.tolist():
-            student = self._student(row)
-            event = self._writer.student(self.summary, row, student.classroom, student.student,
-                                         span)
+        students = [self._student(row) for row in rows.tolist()]
+        events = self._writer.students(self.summary, rows,
+                                       [(s.classroom, s.student) for s in students], span)
+        now_distracted = (self._state[rows] == DISTRACTED).tolist()
+        for student, event, is_distracted in zip(students, events, now_distracted, strict=True):
             per_room[student.classroom].append(event)
-            distracted[student.classroom] += int(self._state[row] == DISTRACTED)
+            distracted[student.classroom] += is_distracted
             self._emit(event)
         for classroom, events in per_room.items():
             self._emit(self._writer.classroom(classroom, events, distracted[classroom], span))

@@ -54,32 +54,42 @@ class SummaryWriter:
         self.heads = tuple(heads)
         self.emotion_labels = tuple(emotion_labels)
 
-    def emotion_mix(self, sums: np.ndarray) -> dict[str, float]:
-        total = float(sums.sum())
-        return {label: _share(float(v), total) for label, v in
-                zip(self.emotion_labels, sums.tolist(), strict=True)}
-
-    def student(self, window: Window, row: int, classroom: str, student: str,
-                span: tuple[str, str]) -> Event:
-        n = int(window.samples[row])
-        missing, focused, distracted = (float(x) for x in window.seconds[row])
-        event: Event = {
-            "type": "student-summary", "classroom": classroom, "student": student,
-            "from": span[0], "to": span[1], "samples": n,
-            "seconds": {"observed": round(focused + distracted, 3), "missing": round(missing, 3)},
-        }
-        if "attention" in self.heads:
-            event["seconds"] |= {"focused": round(focused, 3),
-                                 "distracted": round(distracted, 3)}
-            event["attentionMean"] = round(float(window.attention[row]) / n, 4) if n else None
-            event["alerts"] = int(window.alerts[row])
-        if "engagement" in self.heads:
-            event["engagementMean"] = round(float(window.engagement[row]) / n, 4) if n else None
-        if "emotion" in self.heads and n:
-            mix = self.emotion_mix(window.emotion[row])
-            event["emotion"] = mix
-            event["dominantEmotion"] = max(mix, key=lambda k: mix[k])
-        return event
+    def students(self, window: Window, rows: np.ndarray, who: Sequence[tuple[str, str]],
+                 span: tuple[str, str]) -> list[Event]:
+        """A student-summary per row; `who` holds each row's (classroom, pseudonymous id). The
+        numbers of all rows are worked out at once; the loop only assembles events."""
+        samples = window.samples[rows]
+        seen = np.maximum(samples, 1)
+        seconds = window.seconds[rows]
+        missing, focused, distracted = (np.round(seconds[:, i], 3).tolist() for i in range(3))
+        observed = np.round(seconds[:, 1] + seconds[:, 2], 3).tolist()
+        attention = np.round(window.attention[rows] / seen, 4).tolist()
+        engagement = np.round(window.engagement[rows] / seen, 4).tolist()
+        alerts = window.alerts[rows].tolist()
+        sums = window.emotion[rows]
+        totals = sums.sum(axis=1, keepdims=True)
+        shares = np.round(sums / np.where(totals > 0, totals, 1.0), 4)
+        dominant, mixes = np.argmax(shares, axis=1).tolist(), shares.tolist()
+        labels = self.emotion_labels
+        events = []
+        for k, n in enumerate(samples.tolist()):
+            classroom, student = who[k]
+            event: Event = {
+                "type": "student-summary", "classroom": classroom, "student": student,
+                "from": span[0], "to": span[1], "samples": n,
+                "seconds": {"observed": observed[k], "missing": missing[k]},
+            }
+            if "attention" in self.heads:
+                event["seconds"] |= {"focused": focused[k], "distracted": distracted[k]}
+                event["attentionMean"] = attention[k] if n else None
+                event["alerts"] = alerts[k]
+            if "engagement" in self.heads:
+                event["engagementMean"] = engagement[k] if n else None
+            if "emotion" in self.heads and n:
+                event["emotion"] = dict(zip(labels, mixes[k], strict=True))
+                event["dominantEmotion"] = labels[dominant[k]]
+            events.append(event)
+        return events
 
     def classroom(self, classroom: str, students: list[Event], distracted_now: int,
                   span: tuple[str, str]) -> Event:
