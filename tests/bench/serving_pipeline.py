@@ -1,32 +1,41 @@
 """The serving pod's benchmark: efficiency against the raw engine, latency, streams sustained.
 
 Everything runs through the real `Pod` (supervisors, synthetic sources, crops, batcher, runner,
-analysis, outbox, metrics) in this process:
+analysis, outbox, metrics) in this process. Synthetic per-student streams are paced by the
+synthetic clock, which queues their crops in bulk (`Batcher.put_many`: one locked step, one
+vectorised copy into the batch buffer); that is the path any bulk producer takes, and a
+synthetic frame's crop is computed once per brightness. A decoded camera's thread takes the
+per-frame path instead (a resize straight into its row), measured by tests/bench/ingest.py.
 
-- efficiency: crops/s end to end when 30 fps streams offer 20% more than the engine takes,
-  divided by the raw runner's crops/s at the same batch size (submit/collect on a filled batch
-  buffer); raw and pod runs alternate for --rounds, and the medians make the ratio.
-- sweep: N student streams at 30 fps; for each N the crops/s achieved against offered,
-  crops dropped, and latency from a frame leaving the decoder to its label (p50/p99).
-  A pod *sustains* N when it labels >= 98% of the offered crops with p99 <= 100 ms.
+- raw runner: crops/s of the engine alone at the batch (submit/collect pipelined on a filled
+  batch buffer), in the same process, on the same loaded engine as the pod runs.
+- efficiency: crops/s end to end when 30 fps streams offer 20% more than the raw runner takes,
+  divided by the raw runner's crops/s; raw and pod runs alternate for --rounds, and the medians
+  make the ratio. With `copy-only` (GPU) or `memcpy-stand-in` (CPU, bench-only: copies each
+  batch, no model) this is the pod's ceiling: the most it could ever feed an engine.
+- sweep: N student streams at 30 fps; for each N the crops/s labelled against offered, crops
+  dropped, latency from a frame leaving its decoder to its label (p50/p99), and the CPU the
+  process used per crop. A pod *sustains* N when it labels >= 98% of the offered crops with
+  p99 <= 100 ms.
 - latency at 50% and 90% of the measured capacity.
+- --peer (GPU, torch): the same model in PyTorch with torch.compile(mode="reduce-overhead"),
+  fed the same crops from pinned memory (serving_peer.py); the ratio either way.
 
-    .venv/bin/python tests/bench/serving_pipeline.py                      # CPU, reference 224
-    .venv/bin/python tests/bench/serving_pipeline.py --size 64            # a 64x64 model
-    .venv/bin/python tests/bench/serving_pipeline.py --backend onnxruntime-cuda --batch 256 \\
-        --streams 250,500,1000,2000,3000                                  # on a GPU node
-    .venv/bin/python tests/bench/serving_pipeline.py --backend copy-only --batch 256
+    PYTHONPATH=tests .venv/bin/python tests/bench/serving_pipeline.py   # CPU, reference 224
+    PYTHONPATH=tests .venv/bin/python tests/bench/serving_pipeline.py --backend memcpy-stand-in \\
+        --size 16 --batch 256 --streams 100,200,400      # the pod's own cost per crop, on a CPU
+    PYTHONPATH=inference_pod:tests python tests/bench/serving_pipeline.py \\
+        --backend onnxruntime-cuda --model mobilenet-v3-small --batch 256 --peer \\
+        --streams 250,500,1000,2000,3000                  # on a GPU node (serving_gpu.sh)
 
-Without --engine-dir the reference model is built at --size with the real build command.
-Figures are printed; JSON and a plot go to bench-results/.
+The JSON report is rewritten after every measurement, so a failure late in a run keeps the
+figures taken before it; a plot of throughput and p99 against streams goes beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import io
 import json
 import math
 import os
@@ -34,12 +43,21 @@ import platform
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from classroom_inference.runners import open_runner
+from bench.memcpy_runner import BACKEND as STAND_IN
+from bench.serving_engines import (
+    MODELS,
+    LentRunner,
+    build_mobilenet,
+    build_reference,
+    open_engine,
+)
+from classroom_inference.runners import Runner
 from classroom_inference.serving.batcher import Batch
 from classroom_inference.serving.pipeline import Pod, PodSettings
 
@@ -47,66 +65,49 @@ ROOT = Path(__file__).resolve().parents[2]
 FPS = 30
 MAX_LATENCY_MS = 100.0
 SUSTAINED_SHARE = 0.98
+WARM_SECONDS = 2.0
+BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt", "copy-only", STAND_IN)
+CEILING_BACKENDS = ("copy-only", STAND_IN)
 
 
-def build_reference(work: Path, size: int, batch: int) -> Path:
-    """The reference model built for ONNX Runtime by `classroom-inference build`, fp32."""
-    from classroom_inference.builder.cli import register
+class Report(dict[str, Any]):
+    """The benchmark's JSON document, written out again after every measurement."""
 
-    def command(argv: list[str]) -> str:
-        top = argparse.ArgumentParser(prog="classroom-inference")
-        register(top.add_subparsers(dest="command", required=True))
-        args = top.parse_args(argv)
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            code = args.run(args)
-        if code != 0:
-            raise RuntimeError(f"{argv[0]} failed: {out.getvalue()[-2000:]}")
-        return out.getvalue()
+    def __init__(self, path: Path, **fields: Any) -> None:
+        super().__init__(fields)
+        self.path = path
 
-    model = json.loads(command(["reference-model", "--out", str(work / "reference.onnx"),
-                                "--size", str(size)]))["model"]
-    spec = {"model": model, "engine": {"precision": "fp32",
-                                       "batch": {"min": 1, "opt": batch, "max": batch}},
-            "validation": {"samples": 32}, "gpu": {}}
-    (work / "spec.json").write_text(json.dumps(spec))
-    command(["build", "--fingerprint", "00000000000be7c4", "--backend", "onnxruntime-cpu",
-             "--gpu-class", "cpu", "--store", str(work / "store"), "--spec",
-             str(work / "spec.json"), "--measure-seconds", "0.2"])
-    return work / "store" / "00000000000be7c4"
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self, indent=2) + "\n")
 
 
-def raw_runner(engine_dir: Path, backend: str | None, batch: int, seconds: float) -> float:
-    """Crops/s of the runner alone: one filled buffer submitted again and again, pipelined."""
-    runner = open_runner(engine_dir, backend)
-    runner.load()
-    try:
-        runner.warm_up(1)
-        buffer = runner.batch_buffer()
-        buffer[:] = np.random.default_rng(1).integers(0, 256, buffer.shape, dtype=np.uint8)
-        rows = buffer[:batch]
-        depth = max(1, runner.pipeline_depth)
-        done = in_flight = 0
-        start = time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            runner.submit(rows)
-            in_flight += 1
-            if in_flight >= depth:
-                runner.collect()
-                in_flight -= 1
-                done += 1
-        while in_flight:
+def raw_runner(runner: Runner, batch: int, seconds: float) -> float:
+    """Crops/s of the loaded runner alone: one filled buffer submitted again and again,
+    `pipeline_depth` batches in flight."""
+    buffer = runner.batch_buffer()
+    buffer[:] = np.random.default_rng(1).integers(0, 256, buffer.shape, dtype=np.uint8)
+    rows = buffer[:batch]
+    depth = max(1, runner.pipeline_depth)
+    done = in_flight = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        runner.submit(rows)
+        in_flight += 1
+        if in_flight >= depth:
             runner.collect()
             in_flight -= 1
             done += 1
-        return done * batch / (time.perf_counter() - start)
-    finally:
-        runner.close()
+    while in_flight:
+        runner.collect()
+        in_flight -= 1
+        done += 1
+    return done * batch / (time.perf_counter() - start)
 
 
 def assignment(streams: int, frame: int, fingerprint: str) -> dict[str, Any]:
     return {
-        "model": "bench/reference", "generation": 1, "fingerprint": fingerprint,
+        "model": "bench/serving", "generation": 1, "fingerprint": fingerprint,
         "analysis": {"distractedAfterSeconds": 3, "attentionThreshold": 0.5,
                      "smoothingSeconds": 1, "summaryEverySeconds": 5},
         "pods": {"bench-0": [{"name": f"room-{i // 30}", "streams": [
@@ -117,15 +118,15 @@ def assignment(streams: int, frame: int, fingerprint: str) -> dict[str, Any]:
     }
 
 
-async def run_pod(engine_dir: Path, backend: str | None, work: Path, streams: int, frame: int,
-                  *, warm: float, seconds: float) -> dict[str, Any]:
-    """N synthetic student streams at 30 fps through a fresh pod."""
+async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, frame: int,
+                  *, seconds: float) -> dict[str, Any]:
+    """N synthetic student streams at 30 fps through a fresh pod serving the lent runner."""
     path = work / f"assignment-{streams}.json"
     fingerprint = json.loads((engine_dir / "meta.json").read_text())["fingerprint"]
     path.write_text(json.dumps(assignment(streams, frame, fingerprint)))
     pod = Pod(PodSettings(engine_dir=engine_dir, assignment=path, pod_name="bench-0",
                           id_secret="bench-secret-0123456789", spool_dir=work / "spool",
-                          backend=backend, drain_seconds=1.0))
+                          drain_seconds=1.0), open_engine=lambda _, __: runner)
     window: dict[str, Any] = {"open": False, "latency": [], "crops": 0}
     on_batch: Callable[[Batch], None] = pod._on_batch
 
@@ -133,32 +134,39 @@ async def run_pod(engine_dir: Path, backend: str | None, work: Path, streams: in
         on_batch(batch)
         if window["open"]:
             window["latency"].append(time.monotonic() - batch.arrived)
-            window["crops"] += len(batch.keys)
+            window["crops"] += len(batch.students)
 
     pod._on_batch = timed
+    begun = time.monotonic()
     await pod.start()
+    started_in = time.monotonic() - begun
     try:
-        await asyncio.sleep(warm)
+        await asyncio.sleep(WARM_SECONDS)
         assert pod.batcher is not None
-        dropped_before = sum(pod.batcher.stats.dropped.values())
+        stats = pod.batcher.stats
+        dropped_before, batches_before = dict(stats.dropped), stats.batches
         window["open"] = True
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         await asyncio.sleep(seconds)
         window["open"] = False
-        elapsed = time.monotonic() - started
-        dropped = sum(pod.batcher.stats.dropped.values()) - dropped_before
-        batches, crops = pod.batcher.stats.batches, pod.batcher.stats.crops
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
+        dropped = {k: round((v - dropped_before.get(k, 0)) / elapsed, 1)
+                   for k, v in stats.dropped.items() if v - dropped_before.get(k, 0)}
+        batches = stats.batches - batches_before
     finally:
         await pod.drain()
     latency = np.concatenate(window["latency"]) * 1000 if window["latency"] else np.zeros(1)
-    rate = window["crops"] / elapsed
+    crops = window["crops"]
     return {
-        "streams": streams, "cropsPerSecond": round(rate, 1),
+        "streams": streams, "cropsPerSecond": round(crops / elapsed, 1),
         "offeredPerSecond": streams * FPS,
-        "droppedPerSecond": round(dropped / elapsed, 1),
+        "droppedPerSecond": dropped,
         "meanBatch": round(crops / batches, 1) if batches else 0,
         "latencyMs": {"p50": round(float(np.percentile(latency, 50)), 1),
                       "p99": round(float(np.percentile(latency, 99)), 1)},
+        "cpuCores": round(cpu / elapsed, 2),
+        "cpuMicrosecondsPerCrop": round(1e6 * cpu / crops, 1) if crops else None,
+        "startSeconds": round(started_in, 2),
     }
 
 
@@ -167,70 +175,89 @@ def sustains(point: dict[str, Any]) -> bool:
                 and point["latencyMs"]["p99"] <= MAX_LATENCY_MS)
 
 
-async def measure(engine_dir: Path, backend: str | None, work: Path, *, batch: int, frame: int,
-                  seconds: float, streams: list[int], rounds: int, repeat: int) -> dict[str, Any]:
+async def measure(report: Report, engine_dir: Path, runner: Runner, work: Path, *, batch: int,
+                  frame: int, seconds: float, streams: list[int], rounds: int, repeat: int,
+                  saturate: int | None) -> None:
+    lent = LentRunner(runner)
     # Raw engine and saturated pod alternate, so a neighbour's load on a shared machine weighs
     # on both sides alike; medians of the rounds make the ratio.
-    raws, pods = [], []
+    raws: list[float] = []
+    pods: list[dict[str, Any]] = []
     offered = 0
     for _ in range(rounds):
-        raws.append(raw_runner(engine_dir, backend, batch, seconds))
+        raws.append(raw_runner(runner, batch, seconds))
+        report["rawRunner"] = {"batch": batch, "cropsPerSecond": round(float(np.median(raws)), 1),
+                               "rounds": [round(r, 1) for r in raws]}
+        report.save()
         # 30 fps streams offering 20% more than the engine takes: the pod is saturated by real
-        # paced streams, not by sources spinning as fast as the loop lets them.
-        offered = offered or math.ceil(1.2 * raws[0] / FPS)
-        pods.append(await run_pod(engine_dir, backend, work, offered, frame, warm=2.0,
-                                  seconds=seconds))
+        # paced streams, not by sources spinning as fast as they can.
+        offered = offered or saturate or math.ceil(1.2 * raws[0] / FPS)
+        pods.append(await run_pod(engine_dir, lent, work, offered, frame, seconds=seconds))
         print(f"  raw {raws[-1]:.1f}/s, pod {pods[-1]['cropsPerSecond']:.1f}/s "
-              f"({offered} streams)", file=sys.stderr)
-    raw = float(np.median(raws))
-    saturated = sorted(pods, key=lambda p: p["cropsPerSecond"])[len(pods) // 2]
-    capacity = saturated["cropsPerSecond"]
-    sweep = []
+              f"({offered} streams, {pods[-1]['cpuMicrosecondsPerCrop']} us CPU a crop)",
+              file=sys.stderr, flush=True)
+        saturated = sorted(pods, key=lambda p: p["cropsPerSecond"])[len(pods) // 2]
+        raw = float(np.median(raws))
+        report |= {"saturated": saturated, "saturatedRounds": [p["cropsPerSecond"] for p in pods],
+                   "efficiency": round(saturated["cropsPerSecond"] / raw, 3),
+                   "capacityStreamsAt30fps": int(saturated["cropsPerSecond"] // FPS)}
+        if report["backend"] in CEILING_BACKENDS:
+            report["podCeiling"] = {"cropsPerSecond": saturated["cropsPerSecond"],
+                                    "copiesAloneCropsPerSecond": round(raw, 1),
+                                    "share": report["efficiency"]}
+        report.save()
+    capacity = report["saturated"]["cropsPerSecond"]
+    report["sweep"] = []
     for n in streams:
-        runs = sorted([await run_pod(engine_dir, backend, work, n, frame, warm=2.0,
-                                     seconds=seconds) for _ in range(repeat)],
-                      key=lambda p: p["latencyMs"]["p99"])
+        runs = sorted([await run_pod(engine_dir, lent, work, n, frame, seconds=seconds)
+                       for _ in range(repeat)], key=lambda p: p["latencyMs"]["p99"])
         # The median run is what this machine gives with its neighbours' load; the best run is
         # what the pod does in a quiet moment of a shared machine.
         point = dict(runs[len(runs) // 2])
         point |= {"sustained": sustains(point), "best": runs[0],
                   "sustainedInBest": sustains(runs[0]),
                   "p99RunsMs": [r["latencyMs"]["p99"] for r in runs]}
-        sweep.append(point)
+        report["sweep"].append(point)
+        report["mostStreamsSustained"] = max(
+            (p["streams"] for p in report["sweep"] if p["sustained"]), default=0)
+        report["mostStreamsSustainedInBestRun"] = max(
+            (p["streams"] for p in report["sweep"] if p["sustainedInBest"]), default=0)
+        report.save()
         verdict = "sustained" if point["sustained"] else (
             "sustained in the best run" if point["sustainedInBest"] else "NOT sustained")
         print(f"  {n:>5} streams: {point['cropsPerSecond']:>9.1f}/s of {n * FPS:>7}/s "
               f"p50 {point['latencyMs']['p50']:>6.1f} ms p99 {point['latencyMs']['p99']:>6.1f} ms"
-              f" (runs {point['p99RunsMs']}) mean batch {point['meanBatch']:>5.1f} {verdict}",
-              file=sys.stderr)
-    at_load = {}
+              f" (runs {point['p99RunsMs']}) mean batch {point['meanBatch']:>5.1f} "
+              f"CPU {point['cpuCores']} cores {verdict}", file=sys.stderr, flush=True)
+    report["latencyAtLoad"] = {}
     for share in (0.5, 0.9):
         n = max(1, int(share * capacity / FPS))
-        at_load[f"{int(share * 100)}%"] = await run_pod(
-            engine_dir, backend, work, n, frame, warm=2.0, seconds=seconds)
-    sustained = [p["streams"] for p in sweep if p["sustained"]]
-    sustained_best = [p["streams"] for p in sweep if p["sustainedInBest"]]
-    return {
-        "rawRunner": {"batch": batch, "cropsPerSecond": round(raw, 1),
-                      "rounds": [round(r, 1) for r in raws]},
-        "saturated": saturated,
-        "saturatedRounds": [p["cropsPerSecond"] for p in pods],
-        "efficiency": round(capacity / raw, 3),
-        "capacityStreamsAt30fps": int(capacity // FPS),
-        "sweep": sweep,
-        "latencyAtLoad": at_load,
-        "mostStreamsSustained": max(sustained, default=0),
-        "mostStreamsSustainedInBestRun": max(sustained_best, default=0),
+        report["latencyAtLoad"][f"{int(share * 100)}%"] = await run_pod(
+            engine_dir, lent, work, n, frame, seconds=seconds)
+        report.save()
+
+
+def peer(report: Report, batch: int, seconds: float) -> None:
+    from bench.serving_peer import measure as measure_peer
+
+    result = measure_peer(batch, seconds)
+    report["peer"] = result
+    ours = report.get("saturated", {}).get("cropsPerSecond")
+    raw = report.get("rawRunner", {}).get("cropsPerSecond")
+    report["peerRatio"] = {
+        "podEndToEndOverPeer": round(ours / result["cropsPerSecond"], 3) if ours else None,
+        "rawRunnerOverPeer": round(raw / result["cropsPerSecond"], 3) if raw else None,
     }
+    report.save()
 
 
-def plot(result: dict[str, Any], path: Path, title: str) -> None:
+def plot(report: Report, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sweep = result["sweep"]
+    sweep = report["sweep"]
     n = [p["streams"] for p in sweep]
     fig, throughput = plt.subplots(figsize=(7, 4))
     throughput.plot(n, [p["cropsPerSecond"] for p in sweep], "o-", label="labelled crops/s")
@@ -253,59 +280,124 @@ def plot(result: dict[str, Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _device() -> str | None:
+    try:
+        from cuda.bindings import runtime
+    except ImportError:
+        return None
+    err, props = runtime.cudaGetDeviceProperties(0)
+    return str(props.name.decode()) if err == runtime.cudaError_t.cudaSuccess else None
+
+
+def _engine(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
+    if args.engine_dir is not None:
+        return args.engine_dir, str(args.engine_dir)
+    if args.model == "mobilenet-v3-small":
+        return build_mobilenet(work, args.batch, args.precision)
+    return build_reference(work, args.size, args.batch), f"reference {args.size}x{args.size}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=["onnxruntime-cpu", "onnxruntime-cuda",
-                                              "tensorrt", "copy-only"])
-    parser.add_argument("--engine-dir", type=Path, help="an engine folder; default: build the "
-                        "reference model")
+    parser.add_argument("--backend", choices=BACKENDS, help="default: meta.json's")
+    parser.add_argument("--model", choices=MODELS, default="reference")
+    parser.add_argument("--precision", choices=["fp32", "fp16"], default="fp16",
+                        help="mobilenet-v3-small's precision")
+    parser.add_argument("--engine-dir", type=Path, help="an engine folder instead of --model")
     parser.add_argument("--size", type=int, default=224, help="reference model input size")
     parser.add_argument("--frame", type=int, help="synthetic frame size (default: the input "
                         "size, so a crop is the frame)")
     parser.add_argument("--batch", type=int, default=32, help="engine batch (profile max)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per point")
-    parser.add_argument("--streams", default="2,4,6,8,12,16,24,32,40,48",
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per point")
+    parser.add_argument("--streams", default="8,16,24,32,40,48",
                         help="stream counts to sweep")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=1,
                         help="runs per sweep point; the median and the best are kept")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=2,
                         help="raw engine / saturated pod rounds for the efficiency figure")
+    parser.add_argument("--saturate", type=int, help="streams for the saturated runs (default: "
+                        "enough to offer 1.2 x the raw runner's crops/s)")
+    parser.add_argument("--peer", action="store_true",
+                        help="also measure the torch.compile peer (GPU, torch)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "serving.json")
     args = parser.parse_args(argv)
-    backend = args.backend
+    report = Report(args.out, benchmark="serving_pipeline", errors=[],
+                    machine={"cpu": platform.processor() or platform.machine(),
+                             "cores": os.cpu_count(), "python": platform.python_version(),
+                             "loadAverageAtStart": [round(x, 2) for x in os.getloadavg()]})
+    title = ""
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
         work = Path(tmp)
-        engine_dir = args.engine_dir or build_reference(work, args.size, args.batch)
-        meta = json.loads((engine_dir / "meta.json").read_text())
-        size = meta["input"]["height"]
-        result = asyncio.run(measure(
-            engine_dir, backend, work, batch=min(args.batch, meta["batch"]["max"]),
-            frame=args.frame or size, seconds=args.seconds,
-            streams=[int(x) for x in args.streams.split(",")], rounds=args.rounds,
-            repeat=args.repeat))
-    doc = {
-        "benchmark": "serving_pipeline",
-        "backend": backend or meta["backend"],
-        "engine": {"input": meta["input"], "batch": meta["batch"],
-                   "model": "reference" if args.engine_dir is None else str(args.engine_dir)},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "loadAverage": [round(x, 2) for x in os.getloadavg()]},
-        "fps": FPS, "maxLatencyMs": MAX_LATENCY_MS, **result,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    picture = args.out.with_suffix(".png")
-    plot(result, picture, f"{doc['backend']}, {size}x{size} input, batch {args.batch}")
-    raw, sat = result["rawRunner"], result["saturated"]
-    print(f"raw runner at batch {raw['batch']}: {raw['cropsPerSecond']:.1f} crops/s; pipeline "
-          f"{sat['cropsPerSecond']:.1f} crops/s; efficiency {result['efficiency']:.3f}")
-    for share, p in result["latencyAtLoad"].items():
+        runner: Runner | None = None
+        try:
+            engine_dir, origin = _engine(args, work)
+            meta = json.loads((engine_dir / "meta.json").read_text())
+            backend = args.backend or meta["backend"]
+            size = meta["input"]["height"]
+            batch = min(args.batch, meta["batch"]["max"])
+            title = f"{backend}, {size}x{size} input, batch {batch}"
+            report |= {
+                "backend": backend,
+                "engine": {"input": meta["input"], "batch": meta["batch"], "model": origin,
+                           "precision": meta.get("precision")},
+                "fps": FPS, "maxLatencyMs": MAX_LATENCY_MS, "seconds": args.seconds,
+                "intake": "synthetic per-student streams, crops queued in bulk by the synthetic "
+                          "clock (Batcher.put_many), one copy per crop into the batch buffer",
+            }
+            report["machine"]["device"] = _device()
+            report.save()
+            runner = open_engine(engine_dir, backend)
+            runner.load()
+            runner.warm_up(1)
+            asyncio.run(measure(
+                report, engine_dir, runner, work, batch=batch, frame=args.frame or size,
+                seconds=args.seconds, streams=[int(x) for x in args.streams.split(",") if x],
+                rounds=args.rounds, repeat=args.repeat, saturate=args.saturate))
+        except Exception as exc:  # what was measured so far stays in the report
+            report["errors"].append({"part": "pod", "error": f"{type(exc).__name__}: {exc}"})
+            traceback.print_exc()
+        finally:
+            if runner is not None:
+                runner.close()
+    if args.peer:
+        try:
+            peer(report, args.batch, args.seconds)
+        except Exception as exc:
+            report["errors"].append({"part": "peer", "error": f"{type(exc).__name__}: {exc}"})
+            traceback.print_exc()
+    report["machine"]["loadAverageAtEnd"] = [round(x, 2) for x in os.getloadavg()]
+    report.save()
+    _summary(report, args.out, title)
+    return 1 if report["errors"] else 0
+
+
+def _summary(report: Report, out: Path, title: str) -> None:
+    if report.get("sweep"):
+        picture = out.with_suffix(".png")
+        try:
+            plot(report, picture, title)
+            print(f"plot: {picture}", file=sys.stderr)
+        except ImportError as exc:
+            print(f"no plot ({exc})", file=sys.stderr)
+    raw, sat = report.get("rawRunner"), report.get("saturated")
+    if raw and sat:
+        print(f"raw runner at batch {raw['batch']}: {raw['cropsPerSecond']:.1f} crops/s; "
+              f"pod end to end {sat['cropsPerSecond']:.1f} crops/s; "
+              f"efficiency {report['efficiency']:.3f}")
+    if "podCeiling" in report:
+        print(f"pod ceiling ({report['backend']}): {report['podCeiling']['cropsPerSecond']:.0f} "
+              f"crops/s, copies alone {report['podCeiling']['copiesAloneCropsPerSecond']:.0f}")
+    for share, p in report.get("latencyAtLoad", {}).items():
         print(f"at {share} of capacity ({p['streams']} streams): p50 {p['latencyMs']['p50']} ms,"
               f" p99 {p['latencyMs']['p99']} ms")
-    print(f"most streams sustained at {FPS} fps: {result['mostStreamsSustained']} "
-          f"(median run), {result['mostStreamsSustainedInBestRun']} (best run)")
-    print(f"wrote {args.out} and {picture}", file=sys.stderr)
-    return 0
+    if "mostStreamsSustained" in report:
+        print(f"most streams sustained at {FPS} fps: {report['mostStreamsSustained']} "
+              f"(median run), {report['mostStreamsSustainedInBestRun']} (best run)")
+    if "peer" in report:
+        print(f"peer {report['peer']['cropsPerSecond']:.0f} crops/s; ratios {report['peerRatio']}")
+    for error in report["errors"]:
+        print(f"FAILED {error['part']}: {error['error']}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

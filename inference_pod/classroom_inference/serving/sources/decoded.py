@@ -1,7 +1,9 @@
 """rtsp, rtsps, http(s) and file streams, decoded by FFmpeg through PyAV in a thread each.
 
 The thread hands every frame to the stream's intake itself (which crops it into the batcher), so
-frames never queue for the event loop; the loop only learns how the stream ended.
+frames never queue for the event loop; the loop only learns how the stream ended. PyAV is
+imported when a stream is first read, so a pod (or a benchmark) serving only synthetic streams
+runs where FFmpeg is not installed.
 """
 
 from __future__ import annotations
@@ -12,9 +14,6 @@ import errno
 import threading
 import time
 from typing import Any
-
-import av
-import av.error
 
 from ..frames import Frame, Intake
 from .errors import (
@@ -90,6 +89,7 @@ class DecodedSource:
             loop.call_soon_threadsafe(_settle, ended, outcome)
 
     def _open(self) -> Any:
+        import av.error
         target = self.url.path if self.url.scheme == "file" else self.url.raw
         started = time.monotonic()
         try:
@@ -118,6 +118,7 @@ class DecodedSource:
         return {}
 
     def _read(self, container: Any, intake: Intake) -> None:
+        import av.error
         stream = _video_stream(container, self.url.shown)
         index = 0
         bad = 0
@@ -163,6 +164,7 @@ class DecodedSource:
         return anchor
 
     def _explain(self, error: Exception) -> StreamError:
+        import av.error
         shown = self.url.shown
         detail = getattr(error, "strerror", None) or str(error) or type(error).__name__
         if isinstance(error, av.error.ExitError | TimeoutError):
@@ -214,6 +216,7 @@ def _choose(option: bool | None, from_url: bool | None, default: bool) -> bool:
 
 
 def _video_stream(container: Any, shown: str) -> Any:
+    import av.codec.codec
     if not container.streams.video:
         kinds = sorted({f"{s.type} {_codec_name(s)}" for s in container.streams})
         carried = ", ".join(kinds) if kinds else "nothing"
