@@ -215,8 +215,10 @@ class Batcher:
             rows = fill.images[first:first + size]
             if which is None:
                 np.copyto(rows, images[start:start + size])
-            else:
-                np.take(images, which[start:start + size], axis=0, out=rows)
+            else:  # one broadcast copy per distinct crop: np.take(out=) moved 4x fewer bytes/s
+                chosen = which[start:start + size]
+                for image in np.unique(chosen).tolist():
+                    rows[chosen == image] = images[image]
             now = time.monotonic()
             fill.written[first:first + size] = now
             with self._cond:

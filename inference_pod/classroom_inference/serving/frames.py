@@ -59,11 +59,14 @@ class BulkQueue(Protocol):
 class StudentIntake(Intake, Protocol):
     """An intake whose every frame gives one crop of one student (a per-student stream). A bulk
     producer that knows the crop each frame gives (`crop`) may queue the crops of many such
-    streams in one step on their shared `queue`, then report each frame with `note`."""
+    streams in one step on their shared `queue`, and then keeps their counters itself: a frame
+    more, its arrival, and whether its crop was refused."""
 
     student: int
     queue: BulkQueue
+    frames: int
+    dropped: int
+    first_arrival: float | None
+    last_arrival: float | None
 
     def crop(self, image: np.ndarray) -> np.ndarray: ...
-
-    def note(self, arrived: float, queued: bool) -> None: ...

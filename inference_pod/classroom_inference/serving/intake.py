@@ -31,12 +31,17 @@ class StreamIntake:
         self.students = students
         self.closed = False
         self.frames = 0  # frames received
-        self.crops = 0  # crops queued for the engine
         self.dropped = 0  # frames with a crop the batcher refused (the engine is behind)
+        self._crops = 0
         self.first_arrival: float | None = None  # first frame since `begin()`
         self.last_arrival: float | None = None
         # Held while a frame is taken in, so that once close() returns nothing more is queued.
         self._lock = threading.Lock()
+
+    @property
+    def crops(self) -> int:
+        """Crops queued for the engine."""
+        return self._crops
 
     def begin(self) -> None:
         """A new attempt at reading the stream starts."""
@@ -59,7 +64,7 @@ class StreamIntake:
                     cut(frame.image, box, self.shape, fill.images[row])
                 finally:
                     self.batcher.commit(fill, row)
-                self.crops += 1
+                self._crops += 1
             if refused:
                 self.dropped += 1
 
@@ -77,7 +82,7 @@ class StreamIntake:
 
 class StudentStreamIntake(StreamIntake):
     """A per-student stream: every frame gives one crop of its one student, so a bulk producer
-    can queue many such streams' crops at once (frames.StudentIntake)."""
+    can queue many such streams' crops at once and keep their counters (frames.StudentIntake)."""
 
     def __init__(self, stream_id: str, cropper: StudentCropper, shape: CropShape,
                  batcher: Batcher, students: StudentIds) -> None:
@@ -86,19 +91,30 @@ class StudentStreamIntake(StreamIntake):
         self.queue = batcher
         self._centre = cropper
 
+    @property
+    def crops(self) -> int:
+        return self.frames - self.dropped  # one crop a frame
+
+    def frame(self, frame: Frame) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self._arrived(frame.arrived)
+            ((_, box),) = self._centre.seats(frame)
+            place = self.batcher.reserve(self.student, frame.arrived)
+            if place is None:
+                self.dropped += 1
+                return
+            fill, row = place
+            try:
+                cut(frame.image, box, self.shape, fill.images[row])
+            finally:
+                self.batcher.commit(fill, row)
+
     def crop(self, image: np.ndarray) -> np.ndarray:
         """The crop `frame()` would queue for a frame of this image."""
-        frame = Frame(self.stream_id, image, 0.0, 0)
-        ((_, box),) = self._centre.seats(frame)
+        ((_, box),) = self._centre.seats(Frame(self.stream_id, image, 0.0, 0))
         return np.ascontiguousarray(cut(image, box, self.shape))
-
-    def note(self, arrived: float, queued: bool) -> None:
-        """A bulk producer queued (or saw refused) this stream's crop of a frame."""
-        self._arrived(arrived)
-        if queued:
-            self.crops += 1
-        else:
-            self.dropped += 1
 
 
 def intake_for(stream_id: str, cropper: Cropper, shape: CropShape, batcher: Batcher,

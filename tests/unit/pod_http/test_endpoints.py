@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 
@@ -53,12 +54,11 @@ async def test_metrics_are_labelled_by_model_fingerprint_and_classroom(
 
     async def labelled() -> bool:
         text = await (await client.get("/metrics")).text()
-        return (
-            'classroom_crops_total{classroom="room-101",fingerprint="00000000000000aa",'
-            'model="school/attention"}'
-            in text
-            and 'stage="label"' in text
-        )
+        crops = re.search(r'classroom_crops_total\{classroom="room-101",'
+                          r'fingerprint="00000000000000aa",model="school/attention"\} (\S+)', text)
+        labels = re.search(r'classroom_stage_seconds_count\{fingerprint="00000000000000aa",'
+                           r'model="school/attention",stage="label"\} (\S+)', text)
+        return bool(crops and float(crops[1]) > 0 and labels and float(labels[1]) > 0)
 
     await _until(labelled, "crops counted and labels timed")
     text = await (await client.get("/metrics")).text()
