@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             report.save()
             runner = open_engine(engine_dir, backend)
             runner.load()
-            runner.warm_up(1)
+            runner.warm_up()  # every CUDA graph captured before the first measurement
             asyncio.run(measure(
                 report, engine_dir, runner, work, batch=batch, frame=args.frame or size,
                 seconds=args.seconds, streams=[int(x) for x in args.streams.split(",") if x],

@@ -28,6 +28,7 @@ is padded (rows hold whatever an earlier batch left; their heads are cut off).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
@@ -180,9 +181,17 @@ class Batcher:
                  which: np.ndarray | None = None) -> np.ndarray:
         """Queue crop `images[which[i]]` (or `images[i]`) of each `students[i]`, all from frames
         that arrived at `arrived`: one locked step, then one copy per buffer touched.
-        Returns which crops were taken (the rest were refused and counted)."""
+        Returns which crops were taken (the rest were refused and counted).
+
+        With `which`, crops are placed grouped by image, so each image is broadcast into one
+        run of rows: a contiguous copy at memcpy speed (np.take(out=) or a fancy-indexed
+        gather moved 4x fewer bytes a second)."""
         count = len(students)
         taken = np.zeros(count, bool)
+        order: np.ndarray | None = None
+        if which is not None:
+            order = np.argsort(which, kind="stable")
+            students, which = students[order], which[order]
         if images.dtype != np.uint8 or tuple(images.shape[1:]) != self._shape:
             with self._cond:
                 self.stats.dropped["shape"] += count
@@ -215,10 +224,11 @@ class Batcher:
             rows = fill.images[first:first + size]
             if which is None:
                 np.copyto(rows, images[start:start + size])
-            else:  # one broadcast copy per distinct crop: np.take(out=) moved 4x fewer bytes/s
+            else:
                 chosen = which[start:start + size]
-                for image in np.unique(chosen).tolist():
-                    rows[chosen == image] = images[image]
+                edges = [0, *(np.flatnonzero(np.diff(chosen)) + 1).tolist(), size]
+                for begin, end in itertools.pairwise(edges):
+                    rows[begin:end] = images[chosen[begin]]
             now = time.monotonic()
             fill.written[first:first + size] = now
             with self._cond:
@@ -226,6 +236,8 @@ class Batcher:
                 if fill.sealed and not fill.writers:
                     self._cond.notify()
         taken[:placed] = True
+        if order is not None:
+            taken[order] = taken.copy()
         return taken
 
     def holds(self, students: Iterable[int]) -> bool:

@@ -179,12 +179,19 @@ async def test_many_crops_go_in_one_step_across_batches(
     which = np.arange(20) % 3
     taken = batcher.put_many(np.arange(100, 120), 5.0, images, which)
     assert taken.all() and batcher.depth == 20
+    # 4 of the next 6 fit in the 3 buffers of 8; which ones were refused is told in the
+    # caller's order (crops are placed grouped by image).
+    more = batcher.put_many(np.arange(200, 206), 6.0, images, np.array([2, 0, 2, 0, 1, 1]))
+    assert more.tolist() == [False, True, False, True, True, True]
     await _drain(batcher)
-    assert [len(b.students) for b in got.batches] == [8, 8, 4]
-    assert got.students == list(range(100, 120))
-    assert np.allclose(got.attention(), [attention_of(int(levels[w])) for w in which],
+    assert [len(b.students) for b in got.batches] == [8, 8, 8]
+    assert sorted(got.students) == [*range(100, 120), 201, 203, 204, 205]
+    level_of = {100 + i: int(levels[w]) for i, w in enumerate(which)}
+    level_of |= {201: 20, 203: 20, 204: 120, 205: 120}
+    assert np.allclose(got.attention(), [attention_of(level_of[s]) for s in got.students],
                        atol=1e-5)
-    assert all((b.arrived == 5.0).all() for b in got.batches)
+    assert {int(t) for b in got.batches for t in b.arrived} == {5, 6}
+    assert batcher.stats.dropped["backlog"] == 2
 
 
 async def test_holds_tells_whether_a_students_crop_is_on_its_way(

@@ -1,11 +1,11 @@
 """A synthetic stream for benchmarks and tests: generated frames at a given rate and size.
 
-Cheap by design: one frame is rendered per brightness level at start and the same read-only array
-is handed out again and again, and all streams of a frame rate share one clock (clock.py), which
-queues the crops of per-student streams in bulk. Frames the clock was too late to make are
-skipped, as a camera's are: frame indices count frame periods, so a gap in them is a frame the
-pod never saw. Unpaced (`realtime=0`) streams make their frames one after another in a thread of
-their own, as fast as the intake takes them.
+Cheap by design: one frame is rendered per brightness level and size, and the same read-only
+array is handed out again and again (to every stream showing it); all streams of a frame rate
+share one clock (clock.py), which queues the crops of per-student streams in bulk. Frames the
+clock was too late to make are skipped, as a camera's are: frame indices count frame periods, so
+a gap in them is a frame the pod never saw. Unpaced (`realtime=0`) streams make their frames one
+after another in a thread of their own, as fast as the intake takes them.
 
 Every pixel of a frame has the pattern's brightness at that moment, so the face crop has it too,
 and an engine whose attention follows brightness is steered by it: the test engine (mean of the
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 import zlib
@@ -89,7 +90,8 @@ class SyntheticSource:
         else:
             level = int(url.number("brightness", 128, minimum=0, maximum=255))
             self.pattern = BrightnessPattern(((level, 1.0),))
-        self._images = {level: self._render(level) for level, _ in self.pattern.steps}
+        self._images = {level: _frame(level, self.height, self.width)
+                        for level, _ in self.pattern.steps}
         self._closed = False
         self._ended: asyncio.Future[None] | None = None
         self._thread: threading.Thread | None = None  # an unpaced stream's
@@ -103,11 +105,6 @@ class SyntheticSource:
 
     def image(self, level: int) -> np.ndarray:
         return self._images[level]
-
-    def _render(self, level: int) -> np.ndarray:
-        image = np.full((self.height, self.width, 3), level, dtype=np.uint8)
-        image.flags.writeable = False
-        return image
 
     async def run(self, intake: Intake) -> None:
         loop = asyncio.get_running_loop()
@@ -152,3 +149,12 @@ class SyntheticSource:
         self._end()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
+
+
+@functools.lru_cache(maxsize=1024)
+def _frame(level: int, height: int, width: int) -> np.ndarray:
+    """A uniform frame, read-only and shared by every stream showing it: thousands of streams
+    of a benchmark hold a few frames between them, not two each."""
+    image = np.full((height, width, 3), level, dtype=np.uint8)
+    image.flags.writeable = False
+    return image
