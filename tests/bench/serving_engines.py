@@ -23,7 +23,6 @@ import numpy as np
 from bench.memcpy_runner import BACKEND as STAND_IN
 from bench.memcpy_runner import MemcpyStandInRunner
 from classroom_inference.runners import Runner, open_runner
-from classroom_inference.serving.batcher import BUFFERS
 
 MODELS = ("reference", "mobilenet-v3-small")
 
@@ -85,7 +84,7 @@ class LentRunner(Runner):
     def __init__(self, runner: Runner) -> None:
         super().__init__(runner.meta, runner.engine_path)
         self.runner = runner
-        self._buffers = [runner.batch_buffer() for _ in range(BUFFERS)]
+        self._buffers: list[np.ndarray] = []
         self._handed = 0
 
     @property
@@ -97,15 +96,17 @@ class LentRunner(Runner):
         return self.runner.pipeline_depth
 
     def load(self) -> None:
-        """Loaded and warm already."""
+        """Loaded and warm already: a new pod run starts, and takes the buffers over."""
+        self._handed = 0
 
     def warm_up(self, iterations: int = 3) -> None:
         """Warm already."""
 
     def batch_buffer(self) -> np.ndarray:
-        buffer = self._buffers[self._handed % len(self._buffers)]
+        if self._handed == len(self._buffers):
+            self._buffers.append(self.runner.batch_buffer())
         self._handed += 1
-        return buffer
+        return self._buffers[self._handed - 1]
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         return self.runner.infer(batch)

@@ -200,7 +200,8 @@ class Runner(ABC):
     def batch_buffer(self) -> np.ndarray:
         """A uint8 [max_batch, H, W, C] array for the caller to fill with crops and submit (a
         leading slice of it). GPU runners hand out pinned memory, so such a batch is uploaded
-        straight from it with no host copy. It lives until the runner closes."""
+        straight from it with no host copy, and read until it is collected: refill a buffer
+        only after `collect()` returned its batch. It lives until the runner closes."""
         return np.empty((self.max_batch, *self.input_shape), dtype=np.uint8)
 
     @property

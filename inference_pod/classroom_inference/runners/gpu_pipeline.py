@@ -14,8 +14,9 @@ while in use, without any further synchronisation.
 
 Copying a full batch into the slot costs the host about as much as the upload itself (one core
 copies a few GB/s; the bus moves tens), so callers that can fill `batch_buffer()` (pinned) get
-their batch uploaded straight from it: submit() then returns once the upload is done, as the
-caller may refill the buffer as soon as submit() returns.
+their batch uploaded straight from it. Such a submit() returns at once, with the upload queued
+behind the previous one: the copy engine moves batch after batch with no gap while the host
+waits for neither, and the caller refills that buffer only once the batch is collected.
 """
 
 from __future__ import annotations
@@ -171,8 +172,6 @@ class GpuPipelineRunner(Runner):
             source = int(pageable.ctypes.data)
         self._cuda.copy_to_device(slot.device_input.ptr, source, batch.nbytes, self._copy_stream)
         slot.uploaded.record(self._copy_stream)
-        if direct:
-            slot.uploaded.synchronize()  # the caller's buffer is free again when we return
         self._compute_stream.wait(slot.uploaded)
         self.enqueue(index, slot, rows)
         for out in self._outputs:

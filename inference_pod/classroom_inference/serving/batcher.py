@@ -14,9 +14,9 @@ so producers on many cores write at once; the GIL-held work is a few microsecond
 Dispatch. One thread sends a batch when it is full, or when its oldest crop has waited
 `max_delay` and the engine can take it now; a partial batch the engine could not start anyway is
 held back, so crops arriving meanwhile join it and a busy engine gets full batches. It submits
-batch k+1 before collecting batch k (the runner's pipeline depth), so on a GPU the next upload
-overlaps the current compute. Results reach the event loop once per batch
-(call_soon_threadsafe), never per crop.
+batch k+1 before collecting batch k (the runner's pipeline depth), so on a GPU the uploads run
+back to back and overlap the compute; a buffer goes back to the producers once its batch is
+collected. Results reach the event loop once per batch (call_soon_threadsafe), never per crop.
 
 Bounds. Memory is the runner's few batch buffers, whatever the load: when all are full (the engine
 is behind), new crops are refused and counted ("backlog"). A student holds at most
@@ -42,9 +42,9 @@ from classroom_inference.runners.base import Runner
 
 log = logging.getLogger(__name__)
 
-# One buffer filling, one full and waiting for the engine, one being uploaded (or, on the CPU,
-# computed): the engine never waits for a buffer, and producers rarely find none free.
-BUFFERS = 3
+# Beyond the batches in the engine: one buffer filling, one full and waiting for the engine,
+# and one more so that a dispatcher a few milliseconds late (the GIL) costs no crops.
+SPARE_BUFFERS = 3
 MASKED = -1  # the student id of a row whose crop was dropped after it was written
 
 
@@ -93,6 +93,7 @@ class _Job:
     written: np.ndarray
     valid: np.ndarray | None  # rows to keep when some were dropped after being written
     rows: int  # crops plus padding up to the engine's min batch
+    fill: BatchFill  # its buffer, read by the engine until the batch is collected
     submitted: float = 0.0
     started: float = 0.0
 
@@ -126,7 +127,8 @@ class Batcher:
         self._on_batch = on_batch
         self._shape = runner.input_shape
         self._depth = max(1, runner.pipeline_depth)
-        self._fills = [BatchFill(i, runner.batch_buffer()) for i in range(BUFFERS)]
+        self.buffers = self._depth + SPARE_BUFFERS
+        self._fills = [BatchFill(i, runner.batch_buffer()) for i in range(self.buffers)]
         self._free = list(reversed(self._fills))
         self._filling: BatchFill | None = None
         self._ready: deque[BatchFill] = deque()  # sealed, oldest first
@@ -349,7 +351,7 @@ class Batcher:
                 valid = students != MASKED
                 students, arrived, written = students[valid], arrived[valid], written[valid]
             np.subtract.at(self._waiting, students, 1)
-            job = _Job(students, arrived, written, valid, max(rows, self.runner.min_batch))
+            job = _Job(students, arrived, written, valid, max(rows, self.runner.min_batch), fill)
             self._jobs.add(job)
             return fill, job
 
@@ -370,10 +372,8 @@ class Batcher:
             self.runner.submit(fill.images[: job.rows])
             in_flight.append(job)
         except Exception as exc:  # the engine's failure costs this batch, not the pod
+            self._release(fill)
             self._failed(job, exc, loop)
-        finally:  # submit() returns once the buffer may be filled again
-            with self._cond:
-                self._free.append(fill)
 
     def _collect(self, job: _Job, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -381,10 +381,16 @@ class Batcher:
         except Exception as exc:
             self._failed(job, exc, loop)
             return
+        finally:  # the engine has read the buffer: producers may fill it again
+            self._release(job.fill)
         seconds = time.perf_counter() - job.started
         if job.valid is not None:
             outputs = {h: v[: len(job.valid)][job.valid] for h, v in outputs.items()}
         loop.call_soon_threadsafe(self._deliver, job, outputs, seconds)
+
+    def _release(self, fill: BatchFill) -> None:
+        with self._cond:
+            self._free.append(fill)
 
     def _failed(self, job: _Job, exc: Exception, loop: asyncio.AbstractEventLoop) -> None:
         log.error("batch of %d crops failed in the engine: %s", len(job.students), exc)

@@ -5,7 +5,7 @@ import threading
 from typing import Any
 
 import numpy as np
-from classroom_inference.serving.batcher import BUFFERS, Batch, Batcher
+from classroom_inference.serving.batcher import Batch, Batcher
 
 from .conftest import SIZE
 
@@ -162,11 +162,12 @@ async def test_when_every_buffer_is_full_new_crops_are_refused_and_counted(
     newest crops, counted, never more memory."""
     got = Collected()
     batcher = Batcher(open_engine(batch=(1, 4, 4)), got)
-    results = [put(batcher, i, 30) for i in range(4 * BUFFERS + 3)]
-    assert results == [True] * (4 * BUFFERS) + [False] * 3
-    assert batcher.stats.dropped["backlog"] == 3 and batcher.depth == 4 * BUFFERS
+    held = 4 * batcher.buffers
+    results = [put(batcher, i, 30) for i in range(held + 3)]
+    assert results == [True] * held + [False] * 3
+    assert batcher.stats.dropped["backlog"] == 3 and batcher.depth == held
     await _drain(batcher)
-    assert got.students == list(range(4 * BUFFERS))
+    assert got.students == list(range(held))
 
 
 async def test_many_crops_go_in_one_step_across_batches(
@@ -179,19 +180,22 @@ async def test_many_crops_go_in_one_step_across_batches(
     which = np.arange(20) % 3
     taken = batcher.put_many(np.arange(100, 120), 5.0, images, which)
     assert taken.all() and batcher.depth == 20
-    # 4 of the next 6 fit in the 3 buffers of 8; which ones were refused is told in the
-    # caller's order (crops are placed grouped by image).
-    more = batcher.put_many(np.arange(200, 206), 6.0, images, np.array([2, 0, 2, 0, 1, 1]))
-    assert more.tolist() == [False, True, False, True, True, True]
+    # The next 16 overrun the buffers; crops are placed grouped by image (the first image's
+    # first), and which were refused is told in the caller's order.
+    room = 8 * batcher.buffers - 20
+    more_which = np.array([2, 0, 1, 2] * 4)
+    more = batcher.put_many(np.arange(200, 216), 6.0, images, more_which)
+    placed = np.argsort(more_which, kind="stable")[:room]
+    assert more.tolist() == [i in placed for i in range(16)]
     await _drain(batcher)
-    assert [len(b.students) for b in got.batches] == [8, 8, 8]
-    assert sorted(got.students) == [*range(100, 120), 201, 203, 204, 205]
+    assert all(len(b.students) == 8 for b in got.batches)
+    assert sorted(got.students) == sorted([*range(100, 120), *(200 + placed).tolist()])
     level_of = {100 + i: int(levels[w]) for i, w in enumerate(which)}
-    level_of |= {201: 20, 203: 20, 204: 120, 205: 120}
+    level_of |= {200 + i: int(levels[w]) for i, w in enumerate(more_which)}
     assert np.allclose(got.attention(), [attention_of(level_of[s]) for s in got.students],
                        atol=1e-5)
     assert {int(t) for b in got.batches for t in b.arrived} == {5, 6}
-    assert batcher.stats.dropped["backlog"] == 2
+    assert batcher.stats.dropped["backlog"] == 16 - room
 
 
 async def test_holds_tells_whether_a_students_crop_is_on_its_way(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from classroom_inference.runners.base import EngineMeta, RunnerError
 from classroom_inference.runners.onnxruntime_cpu import OnnxRuntimeCpuRunner
-from classroom_inference.serving.batcher import BUFFERS, Batch, Batcher
+from classroom_inference.serving.batcher import SPARE_BUFFERS, Batch, Batcher
 
 
 class Pipelined(OnnxRuntimeCpuRunner):
@@ -67,7 +67,7 @@ async def test_batches_are_read_in_place_from_the_runners_buffers_within_its_dep
     assert batcher.stats.failed_batches == 0 and len(runner.inputs) == 10
     assert 1 <= runner.most_in_flight <= 2
     # every batch is read in place from one of the buffers the runner handed out
-    assert len(runner.buffers) == BUFFERS
+    assert len(runner.buffers) == batcher.buffers == 2 + SPARE_BUFFERS
     assert all(any(np.shares_memory(batch, buffer) for buffer in runner.buffers)
                for batch in runner.inputs)
     assert [int(t) for b in got for t in b.arrived] == list(range(40))

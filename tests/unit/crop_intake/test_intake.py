@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-from classroom_inference.serving.batcher import BUFFERS, Batch, Batcher
+from classroom_inference.serving.batcher import Batch, Batcher
 from classroom_inference.serving.crops import CropShape, RoomCropper, StudentCropper, cut
 from classroom_inference.serving.detector import Box
 from classroom_inference.serving.frames import Frame
@@ -75,9 +75,9 @@ async def test_refused_crops_are_counted_and_a_closed_intake_takes_nothing(
 ) -> None:
     intake = intake_for("s1", StudentCropper(SHAPE), SHAPE, batcher, StudentIds())
     image = np.full((SIZE, SIZE, 3), 90, np.uint8)
-    for index in range(BUFFERS * 64 + 5):  # the engine is not running: every buffer fills
+    for index in range(batcher.buffers * 64 + 5):  # the engine is not running: all fill up
         intake.frame(_frame("s1", image, index))
-    held = BUFFERS * 64
+    held = batcher.buffers * 64
     assert (intake.frames, intake.dropped, intake.crops) == (held + 5, 5, held)
     intake.close()
     intake.frame(_frame("s1", image, 999))

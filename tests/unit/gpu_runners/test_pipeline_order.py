@@ -93,20 +93,23 @@ def test_streams_run_only_when_waited_on(fake_cuda: FakeDevice) -> None:
 
 def test_batches_in_batch_buffers_upload_without_a_host_copy(runner: MeanRunner,
                                                              fake_cuda: FakeDevice) -> None:
-    """Two pinned batch buffers refilled as soon as submit returns, as the pod's batcher does."""
-    buffers = [runner.batch_buffer(), runner.batch_buffer()]
+    """Pinned batch buffers uploaded straight from, back to back: submit() returns with the
+    upload still queued, and a buffer is refilled once its batch is collected, as the pod's
+    batcher does."""
+    buffers = [runner.batch_buffer() for _ in range(3)]
     assert buffers[0].shape == (32, 64, 64, 3)
     assert all(fake_cuda.owner(int(b.ctypes.data)) is not None for b in buffers)  # pinned
     sizes = [7, 32, 1, 19, 32, 2]
     expected, results = [], []
     for index, rows in enumerate(sizes):
-        view = buffers[index % 2][:rows]
+        view = buffers[index % 3][:rows]
         view[:] = _batch(rows, index)
         expected.append(_expected(view))
         runner.submit(view)
-        view[:] = 0  # the caller refills its buffer at once; the upload already has the crops
+        assert any(s.done < s.total for s in fake_cuda.streams.values())  # nothing waited for
         if index:
             results.append(runner.collect())
+            buffers[(index - 1) % 3][:] = 0  # collected: its buffer is the caller's again
     results.append(runner.collect())
     for want, heads in zip(expected, results, strict=True):
         np.testing.assert_allclose(heads["attention"], want, rtol=1e-5)
