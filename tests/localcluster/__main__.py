@@ -9,7 +9,7 @@
           [--kwok] [--driver 550.54.15] [--count 1]
     nodes relabel NAME KEY=VALUE... KEY-    set or remove labels (as GFD would)
     nodes swap NAME PRESET|cpu [--driver ...]   the node's GPU changed: GFD labels and capacity
-    demo                        the local default for now: same as `up`
+    demo                        the whole lifecycle on the local default (see localcluster/demo.py)
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ def up(args: argparse.Namespace) -> int:
     print(f"Pods on the agent's nodes run as local processes; their output is under "
           f"{cluster.logs_dir / 'pods'}/<namespace>/<pod>/. Stop with `make cluster-down`.")
     return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from localcluster.demo import run
+
+    return run(_cluster(args))
 
 
 def down(args: argparse.Namespace) -> int:
@@ -127,7 +133,8 @@ def parser() -> argparse.ArgumentParser:
                       "~/.cache/classroom-operator/clusters/<name>)")
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start and detach").set_defaults(run=up)
-    commands.add_parser("demo", help="the local default (same as up)").set_defaults(run=up)
+    commands.add_parser("demo", help="the whole lifecycle: chart, model, rollout, driver upgrade"
+                        ).set_defaults(run=demo)
     stop = commands.add_parser("down", help="stop everything")
     stop.add_argument("--purge", action="store_true", help="also remove the state folder")
     stop.set_defaults(run=down)

@@ -1,0 +1,306 @@
+"""`make demo`: the whole lifecycle on the local cluster, CPU backend, as a platform engineer
+sees it.
+
+1. The local cluster comes up (or is reused): a real control plane and two GPU classes of nodes
+   (A100 and L4, driver 550) whose pods the node agent runs as local processes.
+2. The Helm chart installs the operator, configured for the local default (every engine built for
+   the ONNX Runtime CPU backend, since no node here really has a GPU).
+3. A ClassroomModel is applied: the builder's reference model, two classrooms of per-student
+   cameras (recorded videos, decoded by FFmpeg), and a webhook this script receives labels on.
+4. `kubectl get classroommodels` goes from Building to Ready: one engine built and validated per
+   GPU class, inference pods per pool, every stream healthy. Labels and alerts reach the webhook.
+5. The A100 node's driver is upgraded (relabelled 550 -> 580, as the GPU Operator would): the
+   operator builds the engine that is now missing, validates it, rolls that pool over, and every
+   classroom stays assigned to a ready pod throughout.
+
+Everything stays running afterwards for exploring; `make cluster-down` stops it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from localcluster.cluster import LocalCluster
+from localcluster.nodes import a100
+from localcluster.processes import free_port
+from localcluster.toolchain import cache_root
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "classroom-operator"
+CRDS = REPO / "crds"
+RELEASE = "classroom-operator"
+SYSTEM_NAMESPACE = "classroom-system"
+NAMESPACE = "classroom-demo"
+MODEL = "attention-demo"
+UPGRADED_NODE = "gpu-a100-0"
+UPGRADED_DRIVER = "580.65.06"
+READY_TIMEOUT = 600.0
+STREAMS_PER_ROOM = 3
+ROOMS = ("room-101", "room-102")
+
+
+def say(message: str) -> None:
+    print(f"\n==> {message}", flush=True)
+
+
+# -- the model and the camera recordings ----------------------------------------------------------
+
+
+def reference_model(work: Path) -> dict[str, Any]:
+    """`classroom-inference reference-model`: its `model:` spec (uri, sha256, input, outputs)."""
+    path = work / "reference-224.onnx"
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "classroom-inference"), "reference-model",
+         "--out", str(path), "--size", "224"],
+        check=True, capture_output=True, text=True).stdout
+    model: dict[str, Any] = json.loads(out)["model"]
+    assert model["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    return model
+
+
+def student_videos(work: Path) -> list[Path]:
+    """One recording per seat: a face that is well lit (attentive) for a while, then dark
+    (distracted) for longer than the demo's alert threshold, each seat out of phase."""
+    from streams.videos import face, write_video
+
+    videos = []
+    tile = face(160).astype("float32")
+    for seat in range(STREAMS_PER_ROOM):
+        path = work / f"seat-{seat}.mp4"
+        if not path.exists():
+            fps, seconds = 15, 30
+            lit_until = (8 + 5 * seat) * fps
+
+            def draw(i: int, lit_until: int = lit_until) -> Any:
+                import numpy as np
+
+                scale = 1.1 if i < lit_until else 0.25
+                grey = np.clip(tile * scale, 0, 255).astype(np.uint8)
+                return np.repeat(grey[:, :, None], 3, axis=2)
+
+            write_video(path, fps * seconds, draw, fps=fps)
+        videos.append(path)
+    return videos
+
+
+def classroom_model(model: dict[str, Any], videos: list[Path], webhook: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "classroom-operator.io/v1alpha1",
+        "kind": "ClassroomModel",
+        "metadata": {"name": MODEL, "namespace": NAMESPACE},
+        "spec": {
+            "model": model,
+            "engine": {"precision": "fp16", "batch": {"min": 1, "opt": 32, "max": 64}},
+            "validation": {"samples": 64},
+            "serving": {"targetFps": 15, "replicas": {"min": 1, "max": 2}},
+            "analysis": {"distractedAfterSeconds": 10, "attentionThreshold": 0.5,
+                         "smoothingSeconds": 1, "summaryEverySeconds": 15},
+            "sink": {"webhook": {"url": webhook}},
+            "classrooms": [
+                {"name": room, "streams": [{"url": f"{video.as_uri()}?loop=1"}
+                                           for video in videos]}
+                for room in ROOMS
+            ],
+        },
+    }
+
+
+# -- the webhook the labels arrive at ------------------------------------------------------------
+
+
+@dataclass
+class Inbox:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, body: Any) -> None:
+        items = body.get("events", body) if isinstance(body, dict) else body
+        with self.lock:
+            self.events.extend(item for item in items if isinstance(item, dict))
+
+    def count(self, kind: str) -> int:
+        with self.lock:
+            return sum(1 for event in self.events if event.get("type") == kind)
+
+    def first(self, kind: str) -> dict[str, Any] | None:
+        with self.lock:
+            return next((e for e in self.events if e.get("type") == kind), None)
+
+
+def start_webhook(inbox: Inbox) -> str:
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            try:
+                inbox.add(json.loads(self.rfile.read(length)))
+            except json.JSONDecodeError:
+                self.send_response(400)
+                self.end_headers()
+                return
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/v1/events"
+
+
+# -- watching the ClassroomModel ------------------------------------------------------------------
+
+
+def model_status(cluster: LocalCluster) -> dict[str, Any]:
+    out = cluster.kubectl("get", "classroommodel", MODEL, "-n", NAMESPACE, "-o", "json").stdout
+    status: dict[str, Any] = json.loads(out).get("status") or {}
+    return status
+
+
+def columns(status: dict[str, Any]) -> str:
+    summary = status.get("summary") or {}
+    return (f"{status.get('phase', '-'):<10} engines {summary.get('engines', '-'):<5} "
+            f"pods {summary.get('pods', '-'):<5} streams {summary.get('streams', '-')}")
+
+
+def watch(cluster: LocalCluster, until: Callable[[dict[str, Any]], bool], began: float,
+          also: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Print each change of the printer columns (as `kubectl get -w` would) until `until`."""
+    shown = ""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        status = model_status(cluster)
+        line = columns(status)
+        if line != shown:
+            print(f"  {time.monotonic() - began:6.1f}s  {MODEL}  {line}", flush=True)
+            shown = line
+        if also is not None:
+            also(status)
+        if until(status):
+            return status
+        time.sleep(1.0)
+    raise TimeoutError(f"{MODEL} did not get there within {READY_TIMEOUT:.0f}s; last: {shown}\n"
+                       f"see `kubectl describe classroommodel {MODEL} -n {NAMESPACE}` and the "
+                       f"pod logs under {cluster.logs_dir / 'pods'}")
+
+
+def ready(status: dict[str, Any]) -> bool:
+    streams = status.get("streams") or {}
+    return (status.get("phase") == "Ready" and streams.get("assigned", 0) > 0
+            and streams.get("healthy") == streams.get("assigned"))
+
+
+def fingerprints(status: dict[str, Any]) -> dict[str, str]:
+    """GPU class -> fingerprint of the engine its pool serves."""
+    return {pool["gpuClass"]: pool.get("engine", "") for pool in status.get("pools") or []}
+
+
+# -- the demo -------------------------------------------------------------------------------------
+
+
+def install_chart(cluster: LocalCluster) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(CRDS))
+    cluster.helm(
+        "upgrade", "--install", RELEASE, str(CHART), "--namespace", SYSTEM_NAMESPACE,
+        "--create-namespace", "--wait", "--timeout", "5m",
+        "--set", "engines.gpuBackend=onnxruntime-cpu",
+        "--set", "engines.gcGraceSeconds=60",
+        timeout=360.0)
+
+
+def run(cluster: LocalCluster) -> int:
+    began = time.monotonic()
+    work = cache_root() / "demo"
+    work.mkdir(parents=True, exist_ok=True)
+
+    say("Local cluster: a real control plane, simulated GPU nodes, pods run as local processes")
+    if not cluster.running():
+        cluster.stop()
+        cluster.start()
+    print(cluster.kubectl("get", "nodes", "-L", "nvidia.com/gpu.product,"
+                          "nvidia.com/cuda.driver-version.full").stdout, end="")
+
+    say(f"helm install {RELEASE} (ONNX Runtime CPU backend for every GPU class)")
+    install_chart(cluster)
+    print(cluster.kubectl("get", "pods", "-n", SYSTEM_NAMESPACE, "-o", "wide").stdout, end="")
+
+    say("The model and the classroom cameras: reference model, recorded per-student videos")
+    model = reference_model(work)
+    videos = student_videos(work)
+    inbox = Inbox()
+    webhook = start_webhook(inbox)
+    print(f"  model {model['uri']} (sha256 {model['sha256'][:12]}...)\n"
+          f"  {len(ROOMS)} classrooms x {STREAMS_PER_ROOM} student cameras; labels -> {webhook}")
+
+    say(f"kubectl apply ClassroomModel {NAMESPACE}/{MODEL}; watching kubectl get classroommodels")
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    cluster.kubectl("delete", "classroommodel", MODEL, "-n", NAMESPACE, "--ignore-not-found",
+                    "--wait=true")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(
+        classroom_model(model, videos, webhook)))
+    applied = time.monotonic()
+    status = watch(cluster, ready, applied)
+    print(f"  Ready {time.monotonic() - applied:.1f}s after apply")
+    for engine in status.get("engines") or []:
+        throughput = engine.get("throughput") or {}
+        print(f"  engine {engine['fingerprint']} {engine['gpuClass']:<34} {engine['state']:<6} "
+              f"built in {engine.get('buildSeconds', '?')}s, {throughput}")
+    for pool in status.get("pools") or []:
+        print(f"  pool {pool['gpuClass']:<36} pods {pool.get('readyReplicas')}/"
+              f"{pool.get('replicas')} streams {pool.get('streamsHealthy')}/"
+              f"{pool.get('streamsAssigned')}")
+
+    say("Labels arriving at the webhook (anonymised; no pixels, no camera URLs)")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not inbox.first("alert"):
+        time.sleep(1.0)
+    with inbox.lock:
+        kinds = sorted({str(e.get("type")) for e in inbox.events})
+    print(f"  {len(inbox.events)} events so far, of kinds {', '.join(kinds) or 'none yet'}")
+    alert = inbox.first("alert")
+    if alert:
+        print(f"  a teacher alert: {json.dumps(alert)[:300]}")
+
+    say(f"Driver upgrade on {UPGRADED_NODE}: 550 -> {UPGRADED_DRIVER} (GFD relabels the node)")
+    before = fingerprints(status)
+    cluster.swap_gpu(UPGRADED_NODE, a100(UPGRADED_NODE, driver=UPGRADED_DRIVER))
+    upgraded = time.monotonic()
+    unserved: list[str] = []
+
+    def every_room_served(seen: dict[str, Any]) -> None:
+        streams = seen.get("streams") or {}
+        if streams.get("assigned", 0) < len(ROOMS) * STREAMS_PER_ROOM:
+            unserved.append(f"{time.monotonic() - upgraded:.1f}s: {streams}")
+
+    def rolled_over(seen: dict[str, Any]) -> bool:
+        now = fingerprints(seen)
+        return ready(seen) and bool(now) and now != before and len(now) == len(before)
+
+    status = watch(cluster, rolled_over, upgraded, also=every_room_served)
+    after = fingerprints(status)
+    for gpu_class, engine in after.items():
+        note = "unchanged" if before.get(gpu_class) == engine else "rebuilt and rolled over"
+        print(f"  {gpu_class:<36} engine {engine} ({note})")
+    print(f"  rolled over {time.monotonic() - upgraded:.1f}s after the relabel; "
+          + ("every stream stayed assigned throughout" if not unserved
+             else f"streams unassigned at: {'; '.join(unserved)}"))
+
+    say("Explore")
+    print(f"  export KUBECONFIG={cluster.kubeconfig}\n"
+          f"  kubectl get classroommodels -A\n"
+          f"  kubectl describe classroommodel {MODEL} -n {NAMESPACE}\n"
+          f"  kubectl get jobs,statefulsets,pods -A -L classroom-operator.io/fingerprint\n"
+          f"  pod output: {cluster.logs_dir / 'pods'}/<namespace>/<pod>/\n"
+          f"  make cluster-down   # stop everything")
+    print(f"\ndemo finished in {time.monotonic() - began:.0f}s")
+    return 0 if not unserved else 1
