@@ -19,10 +19,11 @@ back to back and overlap the compute; a buffer goes back to the producers once i
 collected. Results reach the event loop once per batch (call_soon_threadsafe), never per crop.
 
 Bounds. Memory is the runner's few batch buffers, whatever the load: when all are full (the engine
-is behind), new crops are refused and counted ("backlog"). A student holds at most
-`slots_per_student` crops waiting for the engine: a newer one drops its oldest ("lagging"), so a
-stalled engine never serves stale frames first. Where the engine takes a fixed batch, the tail
-is padded (rows hold whatever an earlier batch left; their heads are cut off).
+is behind), new crops are refused and counted ("backlog"). A student has at most one crop in the
+batch being filled: a newer crop of a lagging student takes its older one's row, in place, and
+the older frame is dropped ("lagging"). So the engine never spends a row on a frame already
+superseded, and a student's crops in a batch stay in time order. Where the engine takes a fixed
+batch, the tail is padded (rows hold whatever an earlier batch left; their heads are cut off).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 # Beyond the batches in the engine: one buffer filling, one full and waiting for the engine,
 # and one more so that a dispatcher a few milliseconds late (the GIL) costs no crops.
 SPARE_BUFFERS = 3
-MASKED = -1  # the student id of a row whose crop was dropped after it was written
+NO_ROW = -1
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,16 @@ class BatchFill:
         size = images.shape[0]
         self.index = index
         self.images = images
-        self.students = np.full(size, MASKED, np.int64)
+        self.students = np.zeros(size, np.int64)
         self.arrived = np.zeros(size)
         self.written = np.zeros(size)
         self.rows = 0
         self.writers = 0  # rows reserved and not yet committed
-        self.masked = 0
         self.sealed = False  # no more rows: full, or taken by the dispatcher
         self.opened = 0.0  # when its first row was reserved
 
     def reset(self, now: float) -> None:
-        self.rows = self.writers = self.masked = 0
+        self.rows = self.writers = 0
         self.sealed = False
         self.opened = now
 
@@ -91,7 +91,6 @@ class _Job:
     students: np.ndarray
     arrived: np.ndarray
     written: np.ndarray
-    valid: np.ndarray | None  # rows to keep when some were dropped after being written
     rows: int  # crops plus padding up to the engine's min batch
     fill: BatchFill  # its buffer, read by the engine until the batch is collected
     submitted: float = 0.0
@@ -115,14 +114,10 @@ class Batcher:
         on_batch: Callable[[Batch], None],
         *,
         max_delay: float = 0.01,
-        slots_per_student: int = 2,
     ) -> None:
-        if slots_per_student < 1:
-            raise ValueError("slots_per_student must be at least 1")
         self.runner = runner
         self.max_batch = runner.max_batch
         self.max_delay = max_delay
-        self.slots_per_student = slots_per_student
         self.stats = BatcherStats()
         self._on_batch = on_batch
         self._shape = runner.input_shape
@@ -133,21 +128,23 @@ class Batcher:
         self._filling: BatchFill | None = None
         self._ready: deque[BatchFill] = deque()  # sealed, oldest first
         self._jobs: set[_Job] = set()  # taken from a buffer, heads not yet delivered
-        self._waiting = np.zeros(256, np.int32)  # per student: crops not yet sent to the engine
+        self._row_in_filling = np.full(256, NO_ROW, np.int64)  # per student
         self._closed = False
+        self._running = False
         self._cond = threading.Condition(threading.Lock())
 
     @property
     def depth(self) -> int:
         """Crops waiting for the engine."""
         with self._cond:
-            return sum(f.rows - f.masked for f in self._unsent())
+            return sum(f.rows for f in self._unsent())
 
     # --- intake (any thread) ----------------------------------------------------------------
 
     def reserve(self, student: int, arrived: float) -> tuple[BatchFill, int] | None:
         """A row for one crop: write `fill.images[row]`, then `commit(fill, row)`. None when the
-        crop is refused (draining, or every buffer full)."""
+        crop is refused (draining, or every buffer full). A student's crops come from one
+        thread, one after another, so the row its older crop had is free to write again."""
         with self._cond:
             if self._closed:
                 self.stats.dropped["draining"] += 1
@@ -155,16 +152,20 @@ class Batcher:
             fill = self._filling or self._open(1)
             if fill is None:
                 return None
-            if student >= self._waiting.size:
+            if student >= self._row_in_filling.size:
                 self._grow(student)
-            if self._waiting[student] >= self.slots_per_student:
-                self._drop_oldest(student)
-            self._waiting[student] += 1
+            row = int(self._row_in_filling[student])
+            if row != NO_ROW:  # a newer frame of a lagging student: it takes the older's row
+                self.stats.dropped["lagging"] += 1
+                fill.writers += 1
+                fill.arrived[row] = arrived
+                return fill, row
             row = fill.rows
             fill.rows = row + 1
             fill.writers += 1
             fill.students[row] = student
             fill.arrived[row] = arrived
+            self._row_in_filling[student] = row
             if fill.rows == self.max_batch:
                 self._seal(fill)
             elif row == 0:
@@ -173,74 +174,89 @@ class Batcher:
 
     def commit(self, fill: BatchFill, row: int) -> None:
         """The crop of a reserved row is written."""
-        fill.written[row] = time.monotonic()
-        with self._cond:
-            fill.writers -= 1
-            if fill.sealed and not fill.writers:
-                self._cond.notify()
+        self._write(fill, slice(row, row + 1), None)
 
     def put_many(self, students: np.ndarray, arrived: float, images: np.ndarray,
                  which: np.ndarray | None = None) -> np.ndarray:
-        """Queue crop `images[which[i]]` (or `images[i]`) of each `students[i]`, all from frames
-        that arrived at `arrived`: one locked step, then one copy per buffer touched.
-        Returns which crops were taken (the rest were refused and counted).
+        """Queue crop `images[which[i]]` (or `images[i]`) of each of the distinct `students`,
+        all from frames that arrived at `arrived`: one locked step, then the copies. Returns
+        which crops were taken (the rest were refused and counted).
 
-        With `which`, crops are placed grouped by image, so each image is broadcast into one
-        run of rows: a contiguous copy at memcpy speed (np.take(out=) or a fancy-indexed
-        gather moved 4x fewer bytes a second)."""
+        Crops are placed grouped by image, so each image is broadcast into a run of rows: a
+        contiguous copy at memcpy speed (np.take(out=) or a fancy-indexed gather moved 4x
+        fewer bytes a second)."""
         count = len(students)
         taken = np.zeros(count, bool)
-        order: np.ndarray | None = None
-        if which is not None:
-            order = np.argsort(which, kind="stable")
-            students, which = students[order], which[order]
+        if not count:
+            return taken
         if images.dtype != np.uint8 or tuple(images.shape[1:]) != self._shape:
             with self._cond:
                 self.stats.dropped["shape"] += count
             return taken
-        spans: list[tuple[BatchFill, int, int, int]] = []
-        placed = 0
+        picks = np.arange(count) if which is None else np.asarray(which)
+        order = np.argsort(picks, kind="stable")
+        students, picks = students[order], picks[order]
+        again: list[tuple[int, int]] = []  # (row, crop): lagging students' rows in the fill
+        spans: list[tuple[BatchFill, int, int, int]] = []  # fill, first row, first crop, crops
         with self._cond:
             if self._closed:
                 self.stats.dropped["draining"] += count
                 return taken
-            while placed < count:
-                fill = self._filling or self._open(count - placed)
-                if fill is None:
-                    break
-                size = min(self.max_batch - fill.rows, count - placed)
+            fill = self._filling or self._open(count)
+            if fill is None:
+                return taken
+            top = int(students.max())
+            if top >= self._row_in_filling.size:
+                self._grow(top)
+            rows = self._row_in_filling[students]
+            for crop in np.flatnonzero(rows != NO_ROW).tolist():
+                again.append((int(rows[crop]), crop))
+                fill.arrived[rows[crop]] = arrived
+            filling = fill
+            if again:
+                fill.writers += len(again)
+                self.stats.dropped["lagging"] += len(again)
+            fresh = np.flatnonzero(rows == NO_ROW)
+            placed = 0
+            while fill is not None and placed < fresh.size:
+                size = min(self.max_batch - fill.rows, fresh.size - placed)
                 first = fill.rows
-                fill.students[first:first + size] = students[placed:placed + size]
+                who = students[fresh[placed:placed + size]]
+                fill.students[first:first + size] = who
                 fill.arrived[first:first + size] = arrived
+                self._row_in_filling[who] = np.arange(first, first + size)
                 fill.rows += size
                 fill.writers += 1
                 spans.append((fill, first, placed, size))
+                placed += size
                 if fill.rows == self.max_batch:
                     self._seal(fill)
                 elif first == 0:
                     self._cond.notify()
-                placed += size
-            if placed:
-                self._count_waiting(students[:placed])
+                if placed < fresh.size:
+                    fill = self._filling or self._open(fresh.size - placed)
+        for row, crop in again:
+            self._write(filling, slice(row, row + 1), images[picks[crop]])
         for fill, first, start, size in spans:
-            rows = fill.images[first:first + size]
-            if which is None:
-                np.copyto(rows, images[start:start + size])
-            else:
-                chosen = which[start:start + size]
-                edges = [0, *(np.flatnonzero(np.diff(chosen)) + 1).tolist(), size]
-                for begin, end in itertools.pairwise(edges):
-                    rows[begin:end] = images[chosen[begin]]
-            now = time.monotonic()
-            fill.written[first:first + size] = now
-            with self._cond:
-                fill.writers -= 1
-                if fill.sealed and not fill.writers:
-                    self._cond.notify()
-        taken[:placed] = True
-        if order is not None:
-            taken[order] = taken.copy()
+            batch = fill.images[first:first + size]
+            chosen = picks[fresh[start:start + size]]
+            edges = [0, *(np.flatnonzero(np.diff(chosen)) + 1).tolist(), size]
+            for begin, end in itertools.pairwise(edges):
+                batch[begin:end] = images[chosen[begin]]
+            self._write(fill, slice(first, first + size), None)
+        taken[order[[crop for _, crop in again]]] = True
+        taken[order[fresh[:placed]]] = True
         return taken
+
+    def _write(self, fill: BatchFill, rows: slice, image: np.ndarray | None) -> None:
+        """Rows of a fill are written (copying `image` into them first, if given)."""
+        if image is not None:
+            fill.images[rows] = image
+        fill.written[rows] = time.monotonic()
+        with self._cond:
+            fill.writers -= 1
+            if fill.sealed and not fill.writers:
+                self._cond.notify()
 
     def holds(self, students: Iterable[int]) -> bool:
         """Whether any crop of these students is still on its way to the analysis."""
@@ -264,42 +280,28 @@ class Batcher:
         return fill
 
     def _seal(self, fill: BatchFill) -> None:
-        fill.sealed = True
+        self._close(fill)
         self._ready.append(fill)
-        self._filling = None
         self._cond.notify()
 
+    def _close(self, fill: BatchFill) -> None:
+        """No more rows for this fill: the next crop of each of its students opens a new row."""
+        fill.sealed = True
+        self._filling = None
+        self._row_in_filling[fill.students[: fill.rows]] = NO_ROW
+
     def _grow(self, student: int) -> None:
-        grown = np.zeros(max(2 * self._waiting.size, student + 1), np.int32)
-        grown[: self._waiting.size] = self._waiting
-        self._waiting = grown
-
-    def _count_waiting(self, students: np.ndarray) -> None:
-        top = int(students.max())
-        if top >= self._waiting.size:
-            self._grow(top)
-        np.add.at(self._waiting, students, 1)
-        over = students[self._waiting[students] > self.slots_per_student]
-        for student in np.unique(over).tolist():
-            while self._waiting[student] > self.slots_per_student:
-                self._drop_oldest(student)
-
-    def _drop_oldest(self, student: int) -> None:
-        """Drop the student's oldest waiting crop: its row stays (the pixels are in place) but
-        leaves the batch's results."""
-        for fill in self._unsent():
-            rows = np.flatnonzero(fill.students[: fill.rows] == student)
-            if rows.size:
-                fill.students[rows[0]] = MASKED
-                fill.masked += 1
-                self._waiting[student] -= 1
-                self.stats.dropped["lagging"] += 1
-                return
+        grown = np.full(max(2 * self._row_in_filling.size, student + 1), NO_ROW, np.int64)
+        grown[: self._row_in_filling.size] = self._row_in_filling
+        self._row_in_filling = grown
 
     # --- dispatch (its own thread) ------------------------------------------------------------
 
     async def run(self) -> None:
         """Sends batches until `close()`, then finishes everything already queued."""
+        if self._running:
+            raise RuntimeError("the batcher is already running")
+        self._running = True
         loop = asyncio.get_running_loop()
         finished: asyncio.Future[None] = loop.create_future()
         threading.Thread(target=self._dispatch, args=(loop, finished), name="batch-dispatch",
@@ -337,21 +339,14 @@ class Batcher:
                     timeout = max(0.0, self._filling.opened + self.max_delay - time.monotonic())
                 self._cond.wait(timeout)
             if fill is self._filling:
-                self._filling = None
-                fill.sealed = True
+                self._close(fill)
             else:
                 self._ready.popleft()
             while fill.writers:
                 self._cond.wait()
             rows = fill.rows
-            students = fill.students[:rows].copy()
-            arrived, written = fill.arrived[:rows].copy(), fill.written[:rows].copy()
-            valid = None
-            if fill.masked:
-                valid = students != MASKED
-                students, arrived, written = students[valid], arrived[valid], written[valid]
-            np.subtract.at(self._waiting, students, 1)
-            job = _Job(students, arrived, written, valid, max(rows, self.runner.min_batch), fill)
+            job = _Job(fill.students[:rows].copy(), fill.arrived[:rows].copy(),
+                       fill.written[:rows].copy(), max(rows, self.runner.min_batch), fill)
             self._jobs.add(job)
             return fill, job
 
@@ -384,8 +379,6 @@ class Batcher:
         finally:  # the engine has read the buffer: producers may fill it again
             self._release(job.fill)
         seconds = time.perf_counter() - job.started
-        if job.valid is not None:
-            outputs = {h: v[: len(job.valid)][job.valid] for h, v in outputs.items()}
         loop.call_soon_threadsafe(self._deliver, job, outputs, seconds)
 
     def _release(self, fill: BatchFill) -> None:

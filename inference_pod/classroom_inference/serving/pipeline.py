@@ -68,7 +68,6 @@ class PodSettings:
     backend: str | None = None
     spool_max_bytes: int = 256 << 20
     max_delay_seconds: float = 0.01
-    slots_per_student: int = 2
     drain_seconds: float = 20.0
     assignment_poll_seconds: float = 1.0
 
@@ -136,8 +135,7 @@ class Pod:
             runner.heads, runner.meta.emotion_labels, self.outbox.publish,
             self.pseudonyms.student, now=now, wall_offset=self._wall_offset,
             students=self.students)
-        self.batcher = Batcher(runner, self._on_batch, max_delay=self.settings.max_delay_seconds,
-                               slots_per_student=self.settings.slots_per_student)
+        self.batcher = Batcher(runner, self._on_batch, max_delay=self.settings.max_delay_seconds)
         self._sink_task = self._spawn(self.sink.run(), "webhook sink")
         self._batcher_task = self._spawn(self.batcher.run(), "batcher")
         self._background.append(self._spawn(self._tick(), "ticker"))

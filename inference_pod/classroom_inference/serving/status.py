@@ -130,8 +130,8 @@ def readings(pod: Pod) -> list[Reading]:
     if pod.batcher is not None:
         b = pod.batcher.stats
         out += [Reading("classroom_crops_dropped", "counter",
-                        "Crops dropped before the engine (lagging student, backlog: the "
-                        "engine is behind, draining, wrong shape)",
+                        "Crops dropped before the engine (lagging: a newer frame took its "
+                        "place; backlog: the engine is behind; draining; wrong shape)",
                         v, (("reason", reason),)) for reason, v in b.dropped.items()]
         out += [
             Reading("classroom_queue_depth", "gauge", "Crops waiting for a batch",

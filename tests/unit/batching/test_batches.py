@@ -47,16 +47,16 @@ async def test_results_follow_crops_in_order(
     open_engine: Any, put: Any, attention_of: Any
 ) -> None:
     got = Collected()
-    batcher = Batcher(open_engine(batch=(1, 8, 8)), got, max_delay=0.005, slots_per_student=8)
+    batcher = Batcher(open_engine(batch=(1, 8, 8)), got, max_delay=0.005)
     runner = asyncio.create_task(batcher.run())
     levels = [(i * 37) % 256 for i in range(30)]
     for i, level in enumerate(levels):
-        assert put(batcher, i % 5, level, index=i)
+        assert put(batcher, 100 + i, level, index=i)
         if i % 7 == 0:
             await asyncio.sleep(0.002)
     batcher.close()
     await asyncio.wait_for(runner, 30)
-    assert got.students == [i % 5 for i in range(30)]
+    assert got.students == [100 + i for i in range(30)]
     assert np.allclose(got.attention(), [attention_of(v) for v in levels], atol=1e-5)
     assert all(len(b.students) <= 8 for b in got.batches)
     assert [t for _, t in got.frames] == list(range(30))
@@ -77,28 +77,47 @@ async def test_a_full_batch_leaves_at_once_and_a_lone_crop_after_the_delay(
     await got.crops(5)  # no close(): only the delay can let the fifth one go
     assert [len(b.students) for b in got.batches] == [4, 1]
     assert got.batches[1].submitted - got.batches[1].written[0] >= 0.05
-    await _drain(batcher)
-    await runner
+    batcher.close()
+    await asyncio.wait_for(runner, 30)
 
 
-async def test_a_lagging_student_loses_its_oldest_crops_only(open_engine: Any, put: Any) -> None:
+async def test_a_lagging_students_newer_crop_takes_its_older_ones_row(
+    open_engine: Any, put: Any, attention_of: Any
+) -> None:
     got = Collected()
-    batcher = Batcher(open_engine(batch=(1, 64, 64)), got, slots_per_student=2)
+    batcher = Batcher(open_engine(batch=(1, 64, 64)), got)
     lagging, steady = 1, 2
     # The engine is not running yet: everything waits, as when inference falls behind.
     for i in range(10):
-        put(batcher, lagging, 100, index=i)
-        if i < 2:
+        put(batcher, lagging, 20 * i, index=i)
+        if i == 4:
             put(batcher, steady, 100, index=i)
-    assert batcher.depth == 4
+    assert batcher.depth == 2  # one row each: no row spent on a superseded frame
     await _drain(batcher)
-    assert got.frames == [(steady, 0), (steady, 1), (lagging, 8), (lagging, 9)]
-    assert batcher.stats.dropped["lagging"] == 8
+    assert got.frames == [(lagging, 9), (steady, 4)]
+    assert np.allclose(got.attention(), [attention_of(180), attention_of(100)], atol=1e-5)
+    assert batcher.stats.dropped["lagging"] == 9
+
+
+async def test_a_student_waits_behind_no_more_than_the_batches_already_full(
+    open_engine: Any, put: Any
+) -> None:
+    """Once a batch is full it goes to the engine as it is; the student's next crop starts a
+    row in the next batch, in time order."""
+    got = Collected()
+    batcher = Batcher(open_engine(batch=(1, 2, 2)), got)
+    for i in range(3):
+        put(batcher, 7, 50, index=i)  # replaces its own row: the batch never fills
+    put(batcher, 8, 50, index=3)  # now it is full
+    put(batcher, 7, 50, index=4)
+    await _drain(batcher)
+    assert got.frames == [(7, 2), (8, 3), (7, 4)]
+    assert batcher.stats.dropped["lagging"] == 2
 
 
 async def test_room_seats_are_bounded_separately(open_engine: Any, put: Any) -> None:
     got = Collected()
-    batcher = Batcher(open_engine(batch=(1, 64, 64)), got, slots_per_student=1)
+    batcher = Batcher(open_engine(batch=(1, 64, 64)), got)
     for frame in range(3):
         for seat in (11, 12, 13):
             put(batcher, seat, 90, index=frame)
@@ -209,8 +228,8 @@ async def test_holds_tells_whether_a_students_crop_is_on_its_way(
     runner = asyncio.create_task(batcher.run())
     await got.crops(2)
     assert not batcher.holds([7, 8])
-    await _drain(batcher)
-    await runner
+    batcher.close()
+    await asyncio.wait_for(runner, 30)
 
 
 async def test_producers_on_many_threads_each_get_their_own_rows(
@@ -238,8 +257,8 @@ async def test_producers_on_many_threads_each_get_their_own_rows(
     for worker in workers:
         worker.start()
     await asyncio.to_thread(lambda: [w.join() for w in workers])
-    await _drain(batcher)
-    await runner
+    batcher.close()
+    await asyncio.wait_for(runner, 30)
     assert sorted(got.students) == sorted(w * 1000 + i for w in range(threads)
                                           for i in range(per_thread))
     expected = np.array([attention_of(s % 251) for s in got.students])

@@ -55,12 +55,12 @@ async def test_batches_are_read_in_place_from_the_runners_buffers_within_its_dep
 ) -> None:
     runner = open_engine(batch=(1, 4, 4), cls=Pipelined)
     got: list[Batch] = []
-    batcher = Batcher(runner, got.append, slots_per_student=64, max_delay=0.001)
+    batcher = Batcher(runner, got.append, max_delay=0.001)
     task = asyncio.create_task(batcher.run())
     levels = [(17 * i) % 256 for i in range(40)]
     for i, level in enumerate(levels):
         # Every buffer full: wait for the engine (the batcher has no event for it, by design).
-        while not put(batcher, i % 3, level, index=i):  # noqa: ASYNC110
+        while not put(batcher, i, level, index=i):  # noqa: ASYNC110
             await asyncio.sleep(0.001)
     batcher.close()
     await asyncio.wait_for(task, 30)

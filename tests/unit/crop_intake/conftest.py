@@ -30,7 +30,7 @@ def batches() -> list[Batch]:
 
 @pytest.fixture
 def batcher(runner: Runner, batches: list[Batch]) -> Batcher:
-    return Batcher(runner, batches.append, max_delay=0.002, slots_per_student=64)
+    return Batcher(runner, batches.append, max_delay=0.002)
 
 
 def attention_of(brightness: float) -> float:

@@ -29,7 +29,7 @@ async def _flush(batcher: Batcher) -> None:
     await asyncio.wait_for(batcher.run(), 30)
 
 
-async def test_a_student_frame_is_cropped_into_its_row_once(
+async def test_a_student_frame_is_cropped_into_its_row_and_a_newer_one_takes_it_over(
     batcher: Batcher, batches: list[Batch]
 ) -> None:
     ids = StudentIds()
@@ -37,16 +37,19 @@ async def test_a_student_frame_is_cropped_into_its_row_once(
     assert isinstance(intake, StudentStreamIntake)
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, 8:56] = 200  # the centre square is the student, the sides are dark
-    for index in range(3):
-        intake.frame(_frame("s7", image, index))
+    intake.frame(_frame("s7", image, 0))
     fill = batcher._filling
-    assert fill is not None and fill.rows == 3
-    assert (fill.images[:3] == intake.crop(image)).all() and (fill.images[:3] == 200).all()
+    assert fill is not None and fill.rows == 1
+    assert (fill.images[0] == intake.crop(image)).all() and (fill.images[0] == 200).all()
+    newer = np.full_like(image, 40)
+    intake.frame(_frame("s7", newer, 1))  # the engine is behind: same row, newer frame
+    assert fill.rows == 1 and (fill.images[0] == 40).all()
     await _flush(batcher)
-    assert [int(s) for b in batches for s in b.students] == [ids.of("s7", "0")] * 3
-    assert [int(t) for b in batches for t in b.arrived] == [0, 1, 2]
-    assert np.allclose(batches[0].outputs["attention"][:, 0], attention_of(200), atol=1e-5)
-    assert (intake.frames, intake.crops, intake.dropped) == (3, 3, 0)
+    assert [int(s) for b in batches for s in b.students] == [ids.of("s7", "0")]
+    assert [int(t) for b in batches for t in b.arrived] == [1]
+    assert np.allclose(batches[0].outputs["attention"][:, 0], attention_of(40), atol=1e-5)
+    assert (intake.frames, intake.crops, intake.dropped) == (2, 2, 0)
+    assert batcher.stats.dropped == {"lagging": 1}
 
 
 async def test_a_room_frame_gives_one_crop_per_seat_under_a_steady_id(
@@ -60,9 +63,13 @@ async def test_a_room_frame_gives_one_crop_per_seat_under_a_steady_id(
     intake = intake_for("cam", TwoFaces(SHAPE), SHAPE, batcher, ids)
     image = np.zeros((32, 64, 3), np.uint8)
     image[:, 32:] = 250  # seat 2 is bright, seat 1 dark
+    dispatching = asyncio.create_task(batcher.run())
     for index in range(2):
         intake.frame(_frame("cam", image, index))
-    await _flush(batcher)
+        while sum(len(b.students) for b in batches) < 2 * (index + 1):  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    batcher.close()
+    await asyncio.wait_for(dispatching, 30)
     one, two = ids.of("cam", "1"), ids.of("cam", "2")
     assert [int(s) for b in batches for s in b.students] == [one, two, one, two]
     attention = np.concatenate([b.outputs["attention"][:, 0] for b in batches])
@@ -75,17 +82,21 @@ async def test_refused_crops_are_counted_and_a_closed_intake_takes_nothing(
 ) -> None:
     intake = intake_for("s1", StudentCropper(SHAPE), SHAPE, batcher, StudentIds())
     image = np.full((SIZE, SIZE, 3), 90, np.uint8)
-    for index in range(batcher.buffers * 64 + 5):  # the engine is not running: all fill up
-        intake.frame(_frame("s1", image, index))
-    held = batcher.buffers * 64
-    assert (intake.frames, intake.dropped, intake.crops) == (held + 5, 5, held)
+    intake.frame(_frame("s1", image, 0))
+    intake.frame(_frame("s1", image, 1))  # the engine is behind: it takes the older one's row
+    # Other streams fill every buffer while the engine is not running.
+    others = np.arange(1000, 1000 + batcher.buffers * 64 - 1)
+    assert batcher.put_many(others, 2.0, image[np.newaxis], np.zeros(others.size, int)).all()
+    intake.frame(_frame("s1", image, 3))  # its row went with the full batch: no room left
+    assert (intake.frames, intake.dropped, intake.crops) == (3, 1, 2)
     intake.close()
-    intake.frame(_frame("s1", image, 999))
-    assert intake.frames == held + 5
+    intake.frame(_frame("s1", image, 4))
+    assert intake.frames == 3
     await _flush(batcher)
-    # One student holds at most slots_per_student (64) crops waiting: its newest ones go on.
-    assert [int(t) for b in batches for t in b.arrived] == list(range(held - 64, held))
-    assert batcher.stats.dropped == {"backlog": 5, "lagging": held - 64}
+    mine = [int(t) for b in batches for s, t in zip(b.students, b.arrived, strict=True)
+            if s == intake.student]
+    assert mine == [1]
+    assert batcher.stats.dropped == {"lagging": 1, "backlog": 1}
 
 
 async def test_the_bulk_path_queues_the_crops_the_frame_path_would(
@@ -113,8 +124,8 @@ async def test_the_bulk_path_queues_the_crops_the_frame_path_would(
     finally:
         for t in ticking:
             clock.remove(t)
-    await _flush(batcher)
-    await dispatching
+    batcher.close()
+    await asyncio.wait_for(dispatching, 30)
     first, second = (ids.of(f"s{i}", "0") for i in range(2))
     students = np.concatenate([b.students for b in batches])
     attention = np.concatenate([b.outputs["attention"][:, 0] for b in batches])
@@ -130,3 +141,35 @@ async def test_the_bulk_path_queues_the_crops_the_frame_path_would(
             _frame("x", frame, 0))[0][1], SHAPE)).all()
         assert intake.frames >= 20 and intake.crops == intake.frames - intake.dropped
         assert intake.first_arrival is not None and intake.last_arrival is not None
+
+
+async def test_a_bulk_stream_that_ends_leaves_the_others_flowing(batcher: Batcher) -> None:
+    ids = StudentIds()
+    clock = SyntheticClock(fps=100.0, workers=1)
+    dispatching = asyncio.create_task(batcher.run())
+    ended = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    ticking = []
+    for name, limit, phase in (("short", "&frames=3", 3), ("long", "", 9)):
+        source = open_source(name, f"synthetic://{name}?fps=100&width=16&height=16{limit}")
+        assert isinstance(source, SyntheticSource)
+        intake = intake_for(name, StudentCropper(SHAPE), SHAPE, batcher, ids)
+        done = (lambda: loop.call_soon_threadsafe(ended.set)) if limit else (lambda: None)
+        ticking.append(Ticking(source, intake, phase, done))  # alone in its phase
+    for t in ticking:
+        clock.add(t)
+    try:
+        await asyncio.wait_for(ended.wait(), 10)
+        long_intake = ticking[1].intake
+        assert isinstance(long_intake, StudentStreamIntake)
+        frames = long_intake.frames
+        async with asyncio.timeout(10):
+            while long_intake.frames < frames + 5:  # noqa: ASYNC110 - a clock thread counts
+                await asyncio.sleep(0.01)
+    finally:
+        for t in ticking:
+            clock.remove(t)
+    batcher.close()
+    await asyncio.wait_for(dispatching, 30)
+    short_intake = ticking[0].intake
+    assert isinstance(short_intake, StudentStreamIntake) and short_intake.frames == 3

@@ -24,7 +24,7 @@ async def test_crops_written_by_threads_come_back_with_their_own_heads(
     runner = MeanRunner(meta, engine_dir / "engine.onnx")
     runner.load()
     batches: list[Batch] = []
-    batcher = Batcher(runner, batches.append, max_delay=0.001, slots_per_student=1000)
+    batcher = Batcher(runner, batches.append, max_delay=0.001)
     dispatching = asyncio.create_task(batcher.run())
     per_thread = 120
 

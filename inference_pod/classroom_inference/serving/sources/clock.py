@@ -21,6 +21,7 @@ in the indices, as with a camera.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,8 @@ from typing import Protocol, cast
 import numpy as np
 
 from ..frames import BulkQueue, Frame, Intake, StudentIntake
+
+log = logging.getLogger(__name__)
 
 PHASES = 16
 # A tick later than this (a starved machine) restarts the schedule from now, without a burst.
@@ -202,7 +205,10 @@ class SyntheticClock:
             # every phase still ticks once a period.
             phase = self._phases[step % PHASES]
             with phase.lock:
-                self._tick(phase, step // PHASES)
+                try:
+                    self._tick(phase, step // PHASES)
+                except Exception:  # a bug costs this tick's frames, never the clock
+                    log.exception("synthetic clock %g fps: a tick failed", self.fps)
             with self._lock:
                 if not self._count:  # nobody listening: stop; the next add() starts it again
                     self._running.discard(worker)
@@ -255,6 +261,8 @@ class SyntheticClock:
         if ended:
             students, rows = students[live], rows[live]
             intakes = [i for i, ok in zip(intakes, live.tolist(), strict=True) if ok]
+            if not intakes:
+                return ended
         taken = group.queue.put_many(students, now, crops.stack, rows)
         for intake in intakes:  # the only Python work a crop costs here
             intake.frames += 1
