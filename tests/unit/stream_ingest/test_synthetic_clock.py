@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 
 from classroom_inference.serving.sources import SyntheticSource, open_source
@@ -43,8 +42,9 @@ async def test_every_phase_ticks_in_turn_once_a_period() -> None:
     assert firsts == [(start + k) % PHASES for k in range(PHASES)]
     for intake in intakes:  # frame indices count periods, one frame each
         assert [f.index for f in intake.received[:3]] == [0, 1, 2]
-        steps = [b.arrived - a.arrived for a, b in itertools.pairwise(intake.received[:3])]
-        assert all(step >= 0.02 for step in steps)  # a period is 25 ms; never a burst
+        # Never faster than the rate (a period is 25 ms): a late first frame (a busy machine)
+        # shortens the span by less than a period.
+        assert intake.received[2].arrived - intake.received[0].arrived > 0.025
 
 
 async def test_the_clock_threads_stop_when_no_stream_is_left() -> None:

@@ -40,8 +40,9 @@ async def test_frames_are_rendered_once_and_read_only() -> None:
 
 async def test_paced_at_the_asked_rate() -> None:
     frames = await read_all(open_source("s", "synthetic://s?fps=50&frames=11&width=8&height=8"))
-    # 11 frames at 50 fps span 10 periods: 0.2 s, never less.
-    assert frames[-1].arrived - frames[0].arrived >= 0.19
+    # 11 frames at 50 fps span 10 periods: 0.2 s, less only by how late the first one came on a
+    # busy machine (under a period), never a burst.
+    assert frames[-1].arrived - frames[0].arrived > 0.18
 
 
 async def test_close_ends_the_stream() -> None:
