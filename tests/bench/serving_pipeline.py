@@ -155,7 +155,9 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
         batches = stats.batches - batches_before
     finally:
         await pod.drain()
-    latency = np.concatenate(window["latency"]) * 1000 if window["latency"] else np.zeros(1)
+    latency = np.concatenate([np.zeros(0), *window["latency"]]) * 1000
+    if not latency.size:  # nothing labelled in the window
+        latency = np.full(1, np.inf)
     crops = window["crops"]
     return {
         "streams": streams, "cropsPerSecond": round(crops / elapsed, 1),
