@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -140,7 +141,8 @@ class SyntheticClock:
         self._epoch = time.monotonic()
         self._workers = workers or _default_workers()
         self._phases = [_Phase() for _ in range(PHASES)]
-        self._crops: dict[int, _Crops] = {}  # by id() of the batcher
+        # By batcher, dropped with it: a new pod's batcher never finds another's crops.
+        self._crops: weakref.WeakKeyDictionary[BulkQueue, _Crops] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._count = 0
         self._running: set[int] = set()
@@ -255,7 +257,7 @@ class SyntheticClock:
         seconds = (index / self.fps) % group.cycle
         step = np.minimum((seconds[:, None] >= group.ends).sum(axis=1), group.ends.shape[1] - 1)
         levels = group.levels[group.rows, step]
-        crops = self._crops.setdefault(id(group.queue), _Crops())
+        crops = self._crops.setdefault(group.queue, _Crops())
         rows = crops.rows(group, levels)
         students, intakes = group.students, group.intakes
         if ended:
