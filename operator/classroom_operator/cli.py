@@ -15,6 +15,8 @@ from classroom_operator.catalogue import COMPONENT as CATALOGUE_COMPONENT
 from classroom_operator.handlers import ensure_catalogue, register
 from classroom_operator.kube import Kube, load_credentials
 from classroom_operator.metrics import Metrics
+from classroom_operator.pools import COMPONENT as INFERENCE_COMPONENT
+from classroom_operator.rollout_handlers import INFERENCE_SELECTOR
 from classroom_operator.runtime import OperatorState, Wakeups
 from classroom_operator.settings import Settings, SettingsError, load_settings
 
@@ -42,7 +44,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     settings.watching.label_selectors["batch/v1", "jobs"] = f"{COMPONENT_LABEL}={BUILD_COMPONENT}"
     settings.watching.label_selectors["v1", "pods"] = FINGERPRINT_LABEL
     settings.watching.label_selectors["v1", "configmaps"] = (
-        f"{COMPONENT_LABEL}={CATALOGUE_COMPONENT}")
+        f"{COMPONENT_LABEL} in ({CATALOGUE_COMPONENT},{INFERENCE_COMPONENT})")
+    settings.watching.label_selectors["apps/v1", "statefulsets"] = INFERENCE_SELECTOR
     metrics = Metrics()
     state = OperatorState(settings=config, kube=Kube(load_credentials(), metrics),
                           metrics=metrics, wakeups=Wakeups(metrics))
@@ -57,6 +60,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState | None = getattr(memo, "state", None)
     if state is not None:
         await state.kube.close()
+        await state.pods.close()
 
 
 def build_registry(config: Settings) -> kopf.OperatorRegistry:

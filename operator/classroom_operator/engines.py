@@ -9,15 +9,17 @@ the plan twice on the same world gives the same writes, so a restart anywhere co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from classroom_operator.builds import EngineNeed, backend_for, build_spec_document, build_spec_hash
 from classroom_operator.catalogue import CatalogueEntry
-from classroom_operator.fingerprint import engine_fingerprint
-from classroom_operator.inventory import InventoryView
+from classroom_operator.fingerprint import engine_fingerprint, fingerprint_document
+from classroom_operator.inventory import GpuClass, InventoryView
 from classroom_operator.results import JobView, PodView, build_outcome
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
@@ -120,6 +122,24 @@ def needed_engines(spec: ModelSpec, view: InventoryView,
                                          settings.tensorrt_version)
         needs[fingerprint] = EngineNeed(fingerprint=fingerprint, gpu=gpu, backend=backend)
     return needs
+
+
+def engine_spec_key(spec: ModelSpec) -> str:
+    """Equal for models whose engines are equal on every GPU class (same fingerprint inputs)."""
+    document = fingerprint_document(spec.model, spec.engine, GpuClass(), "", "")
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def new_engines(spec: ModelSpec, view: InventoryView, settings: Settings, world: World,
+                recorded: Container[str]) -> list[EngineNeed]:
+    """Needed engines no one has seen yet: no Job, no catalogue entry, in no model's status.
+
+    Starting their builds straight from a node change needs no model's history: failures,
+    attempts and retries all live in some status, and those engines are left to the models.
+    """
+    return [need for fingerprint, need in needed_engines(spec, view, settings).items()
+            if fingerprint not in world.jobs and fingerprint not in world.catalogue
+            and fingerprint not in recorded]
 
 
 def _entry_from(record: EngineRecord) -> CatalogueEntry:

@@ -29,7 +29,11 @@ from classroom_operator.catalogue import (
     catalogue_configmap,
     parse_catalogue,
 )
+from classroom_operator.classrooms import ClassroomResource
+from classroom_operator.engines import engine_spec_key
 from classroom_operator.inventory import NodeGpu, admits, node_from_object
+from classroom_operator.node_changes import SpecGroup, start_new_builds
+from classroom_operator.pool_views import PoolObject, ServingPod, StoredAssignment
 from classroom_operator.reconcile import (
     Index,
     collect_unused,
@@ -38,6 +42,8 @@ from classroom_operator.reconcile import (
     release_engines,
 )
 from classroom_operator.results import JobView, PodView, job_view, pod_view
+from classroom_operator.rollout_handlers import register_rollout
+from classroom_operator.rollout_pass import RolloutIndexes
 from classroom_operator.runtime import ModelKey, OperatorState
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement, SpecError, parse_placement, parse_spec
@@ -70,6 +76,16 @@ async def model_placements(namespace: str | None, name: str, spec: kopf.Spec,
     return {placement: (str(namespace), name)}
 
 
+async def engine_specs(namespace: str | None, name: str, uid: str, spec: kopf.Spec,
+                       **_: Any) -> dict[tuple[Placement, str], SpecGroup]:
+    try:
+        parsed = parse_spec(spec)
+    except SpecError:
+        return {}
+    group = SpecGroup(model=(str(namespace), name), uid=uid, spec=parsed)
+    return {(parsed.serving.placement, engine_spec_key(parsed)): group}
+
+
 async def engine_users(namespace: str | None, name: str, status: kopf.Status,
                  **_: Any) -> dict[str, ModelKey]:
     return {fingerprint: (str(namespace), name) for fingerprint in previous_records(status)}
@@ -96,8 +112,11 @@ async def engine_catalogue(body: kopf.Body, **_: Any) -> dict[str, CatalogueEntr
 # -- wake-ups ------------------------------------------------------------------------------
 
 async def node_changed(name: str, type: str | None, labels: kopf.Labels, spec: kopf.Spec,
-                 status: kopf.Status, memo: kopf.Memo,
-                 model_placements: Index[ModelKey], **_: Any) -> None:
+                       status: kopf.Status, memo: kopf.Memo,
+                       model_placements: Index[ModelKey], engine_specs: Index[SpecGroup],
+                       gpu_nodes: Index[NodeGpu], engine_catalogue: Index[CatalogueEntry],
+                       build_jobs: Index[JobView], engine_users: Index[ModelKey],
+                       **_: Any) -> None:
     state = _state(memo)
     before = state.nodes.get(name)
     after = None if type == "DELETED" else node_from_object(name, labels, spec, status)
@@ -107,9 +126,12 @@ async def node_changed(name: str, type: str | None, labels: kopf.Labels, spec: k
         state.nodes.pop(name, None)
     else:
         state.nodes[name] = after
-    for placement, models in model_placements.items():
-        if any(node is not None and admits(node, placement) for node in (before, after)):
-            state.wakeups.wake(models)
+    affected = [placement for placement in model_placements
+                if any(node is not None and admits(node, placement) for node in (before, after))]
+    await start_new_builds(state, affected, groups=engine_specs, nodes=gpu_nodes,
+                           catalogue=engine_catalogue, jobs=build_jobs, users=engine_users)
+    for placement in affected:
+        state.wakeups.wake(model_placements[placement])
 
 
 async def engine_object_changed(labels: kopf.Labels, memo: kopf.Memo, engine_users: Index[ModelKey],
@@ -147,17 +169,23 @@ async def engine_loop(namespace: str | None, name: str, body: kopf.Body, memo: k
                       gpu_nodes: Index[NodeGpu], engine_catalogue: Index[CatalogueEntry],
                       build_jobs: Index[JobView], build_pods: Index[PodView],
                       engine_users: Index[ModelKey], serving_pods: Index[str],
-                      **_: Any) -> None:
+                      inference_pools: Index[PoolObject], inference_pods: Index[ServingPod],
+                      pool_assignments: Index[StoredAssignment],
+                      namespace_classrooms: Index[ClassroomResource], **_: Any) -> None:
     state = _state(memo)
     key = (str(namespace), name)
     wake = state.wakeups.register(key)
+    rollout = RolloutIndexes(pools=inference_pools, pods=inference_pods,
+                             assignments=pool_assignments, classrooms=namespace_classrooms,
+                             nodes=gpu_nodes)
     try:
         while not stopped:
             state.wakeups.done(key)
             try:
                 delay = await reconcile_model(
                     state, key=key, body=body, nodes=gpu_nodes, catalogue=engine_catalogue,
-                    jobs=build_jobs, pods=build_pods, users=engine_users, logger=logger)
+                    jobs=build_jobs, pods=build_pods, users=engine_users, rollout=rollout,
+                    logger=logger)
                 await collect_unused(state, catalogue=engine_catalogue, users=engine_users,
                                      serving=serving_pods)
             except kopf.TemporaryError as error:
@@ -207,6 +235,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     kopf.index("nodes", registry=registry)(gpu_nodes)
     kopf.index(*MODELS, registry=registry)(model_placements)
     kopf.index(*MODELS, registry=registry)(engine_users)
+    kopf.index(*MODELS, registry=registry)(engine_specs)
     kopf.index("batch/v1", "jobs", labels=BUILD, when=ours, registry=registry)(build_jobs)
     kopf.index("v1", "pods", labels=BUILD, when=ours, registry=registry)(build_pods)
     kopf.index("v1", "pods", labels={FINGERPRINT_LABEL: kopf.PRESENT}, when=_serving,
@@ -224,6 +253,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         decorator(*MODELS, field="spec", registry=registry, id="check_spec")(check_spec)
     kopf.daemon(*MODELS, registry=registry, cancellation_timeout=10.0)(_with_indexes(engine_loop))
     kopf.on.delete(*MODELS, registry=registry)(_with_indexes(release_on_delete))
+    register_rollout(registry)
 
 
 

@@ -85,19 +85,26 @@ class Kube:
     def __init__(self, credentials: Credentials, metrics: Metrics) -> None:
         self._credentials = credentials
         self._metrics = metrics
-        # No total timeout: it would count the wait for a free connection, and a thousand
-        # engine loops writing at once would time out in the queue and retry, adding load.
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=credentials.ssl_context, limit=CONNECTIONS),
+        # Two lanes of connections: status patches (one per model, a thousand at once after a
+        # node change) must never queue ahead of the few writes that start builds.
+        self._lanes = {lane: self._session() for lane in ("builds", "status")}
+
+    def _session(self) -> aiohttp.ClientSession:
+        # No total timeout: it would count the wait for a free connection, and a burst of
+        # writes would time out in the queue and retry, adding load.
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=self._credentials.ssl_context, limit=CONNECTIONS),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60),
         )
 
     async def close(self) -> None:
-        await self._session.close()
+        for session in self._lanes.values():
+            await session.close()
 
     async def _request(self, method: str, path: str, *, body: Any = None,
                        content_type: str = "application/json",
-                       params: dict[str, str] | None = None) -> tuple[int, Any]:
+                       params: dict[str, str] | None = None,
+                       lane: str = "builds") -> tuple[int, Any]:
         headers = {"Accept": "application/json", "User-Agent": "classroom-operator"}
         token = self._credentials.authorization()
         if token:
@@ -108,9 +115,9 @@ class Kube:
             data = json.dumps(body)
         resource = _resource(path)
         try:
-            async with self._session.request(method, self._credentials.server + path,
-                                             data=data, headers=headers,
-                                             params=params) as response:
+            async with self._lanes[lane].request(method, self._credentials.server + path,
+                                                 data=data, headers=headers,
+                                                 params=params) as response:
                 text = await response.text()
                 status = response.status
             payload = json.loads(text) if text.strip() else None
@@ -165,9 +172,10 @@ class Kube:
             raise self._refused("DELETE", path, status, payload)
         return True
 
-    async def merge_patch(self, path: str, patch: dict[str, Any]) -> bool:
+    async def merge_patch(self, path: str, patch: dict[str, Any], lane: str = "builds") -> bool:
         """Merge-patch an object or subresource; False when the object is gone."""
-        status, payload = await self._request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+        status, payload = await self._request("PATCH", path, body=patch, content_type=MERGE_PATCH,
+                                              lane=lane)
         if status == 404:
             return False
         if status >= 300:
@@ -184,7 +192,7 @@ class Kube:
 
     async def patch_model_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
         path = MODELS.format(namespace=namespace, name=name) + "/status"
-        return await self.merge_patch(path, {"status": status})
+        return await self.merge_patch(path, {"status": status}, lane="status")
 
     async def ensure_configmap(self, configmap: dict[str, Any]) -> dict[str, Any]:
         """The ConfigMap as stored, created first when missing."""

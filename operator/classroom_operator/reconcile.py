@@ -9,7 +9,7 @@ what exists and creates nothing twice (Job names are fingerprints).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -34,7 +34,14 @@ from classroom_operator.engines import (
     record_from_status,
 )
 from classroom_operator.inventory import InventoryView, NodeGpu, view_for
+from classroom_operator.pools import ModelRef
 from classroom_operator.results import JobView, PodView, build_outcome
+from classroom_operator.rollout_pass import (
+    RolloutIndexes,
+    RolloutStatus,
+    parse_rollout_spec,
+    roll_out,
+)
 from classroom_operator.runtime import ModelKey, OperatorState
 from classroom_operator.spec import ModelSpec, SpecError, parse_spec
 from classroom_operator.status import model_status, status_patch
@@ -144,34 +151,45 @@ async def collect_unused(state: OperatorState, *, catalogue: Index[CatalogueEntr
     return collected
 
 
+async def start_build(state: OperatorState, need: EngineNeed, spec: ModelSpec, *, attempt: int,
+                      requested_by: ModelKey, about: kopf.Body,
+                      replacing: str | None = None) -> bool | None:
+    """Create a build Job (after deleting the failed attempt `replacing`, by uid). True when
+    created, False when one of that name exists, None when another loop has just done it."""
+    claim = f"job/{need.fingerprint}/{attempt}"
+    if not state.recent.claim(claim):
+        return None
+    owner = owner_reference(state.catalogue_uid) if state.catalogue_uid else None
+    job = build_job(need, spec, state.settings, attempt=attempt,
+                    requested_by=f"{requested_by[0]}/{requested_by[1]}", owner=owner)
+    try:
+        if replacing is not None:
+            await state.kube.delete_job(state.settings.namespace, job_name(need.fingerprint),
+                                        uid=replacing)
+        created = await state.kube.create_job(job)
+    except BaseException:
+        state.recent.drop(claim)
+        raise
+    if not created:
+        state.recent.drop(claim)
+        return False
+    state.metrics.builds_started.labels(need.gpu.name).inc()
+    verb = "retrying" if replacing is not None else "building"
+    kopf.event(about, type="Normal", reason="BuildStarted",
+               message=f"{verb} engine {need.fingerprint} for {need.gpu.name} ({need.backend}), "
+                       f"attempt {attempt}")
+    return True
+
+
 async def _apply_jobs(state: OperatorState, plan: ModelPlan, spec: ModelSpec, key: ModelKey,
                       body: kopf.Body) -> float | None:
-    owner = owner_reference(state.catalogue_uid) if state.catalogue_uid else None
     retry_soon: float | None = None
     for action in plan.jobs:
-        need: EngineNeed = action.need
-        claim = f"job/{need.fingerprint}/{action.attempt}"
-        if not state.recent.claim(claim):
-            continue  # another model's loop has just written it
-        if isinstance(action, RetryJob):
-            await state.kube.delete_job(state.settings.namespace, job_name(need.fingerprint),
-                                        uid=action.failed_uid)
-        job = build_job(need, spec, state.settings, attempt=action.attempt,
-                        requested_by=f"{key[0]}/{key[1]}", owner=owner)
-        try:
-            created = await state.kube.create_job(job)
-        except BaseException:
-            state.recent.drop(claim)
-            raise
-        if created:
-            state.metrics.builds_started.labels(need.gpu.name).inc()
-            verb = "retrying" if isinstance(action, RetryJob) else "building"
-            kopf.event(body, type="Normal", reason="BuildStarted",
-                       message=f"{verb} engine {need.fingerprint} for {need.gpu.name} "
-                               f"({need.backend}), attempt {action.attempt}")
-        elif isinstance(action, RetryJob):
+        replacing = action.failed_uid if isinstance(action, RetryJob) else None
+        created = await start_build(state, action.need, spec, attempt=action.attempt,
+                                    requested_by=key, about=body, replacing=replacing)
+        if created is False and replacing is not None:
             # The failed attempt's Job is still being removed; create the next one shortly.
-            state.recent.drop(claim)
             retry_soon = 1.0
     return retry_soon
 
@@ -190,16 +208,19 @@ def _count_outcomes(state: OperatorState, world: World, fingerprints: Iterable[s
 
 
 def _post_transitions(body: kopf.Body, previous: Mapping[str, EngineRecord],
-                      records: Iterable[EngineRecord]) -> None:
+                      records: Sequence[EngineRecord]) -> None:
+    """One event when every engine is ready (not one per engine: a thousand models with six
+    engines each would post six thousand), and one per failed build."""
+    ready = [r for r in records if r.state == "Ready"]
+    if records and len(ready) == len(records) and any(
+            previous.get(r.fingerprint) is None or previous[r.fingerprint].state != "Ready"
+            for r in records):
+        kopf.event(body, type="Normal", reason="EnginesReady",
+                   message=f"all {len(records)} engines are built and validated: "
+                           + ", ".join(sorted(r.gpu_class for r in records)))
     for record in records:
         before = previous.get(record.fingerprint)
-        if before is not None and before.state == record.state:
-            continue
-        if record.state == "Ready":
-            kopf.event(body, type="Normal", reason="EngineReady",
-                       message=f"engine {record.fingerprint} for {record.gpu_class} is built "
-                               "and validated")
-        elif record.state == "Failed":
+        if record.state == "Failed" and (before is None or before.state != "Failed"):
             kopf.event(body, type="Warning", reason="BuildFailed",
                        message=f"engine {record.fingerprint} for {record.gpu_class}: "
                                f"{record.reason}: {record.message}")
@@ -208,8 +229,9 @@ def _post_transitions(body: kopf.Body, previous: Mapping[str, EngineRecord],
 async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Body,
                           nodes: Index[NodeGpu], catalogue: Index[CatalogueEntry],
                           jobs: Index[JobView], pods: Index[PodView], users: Index[ModelKey],
-                          logger: kopf.Logger) -> float | None:
-    """Bring one model's engines a step closer to needed; returns when to look again (seconds)."""
+                          rollout: RolloutIndexes, logger: kopf.Logger) -> float | None:
+    """Bring one model's engines and pools a step closer to wanted; returns when to look again
+    (seconds)."""
     started = time.monotonic()
     live: Mapping[str, Any] = body.get("status") or {}
     generation = int(body.metadata.get("generation") or 0)
@@ -217,12 +239,14 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
     now = datetime.now(UTC)
     try:
         spec: ModelSpec | None = parse_spec(body.spec)
+        pod_settings = parse_rollout_spec(body.spec)
         spec_error = None
     except SpecError as error:
         spec, spec_error = None, str(error)
     world = world_of(catalogue, jobs, pods)
     all_nodes = [node for store in nodes.values() for node in store]
     wake_after: float | None = None
+    serving: RolloutStatus | None = None
     if spec is None:
         # Keep what was built; nothing is released or rebuilt until the spec is usable again.
         view = InventoryView()
@@ -239,10 +263,16 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
                               body=body)
         _count_outcomes(state, world, (r.fingerprint for r in plan.records))
         records = plan.records
-        wake_after = min((d for d in (plan.wake_after, retry_soon) if d is not None),
-                         default=None)
+        # Pools are rolled out from the engines as they stand after this pass's writes.
+        serving = await roll_out(
+            state.kube, state.pods, state.settings,
+            model=ModelRef(key[0], key[1], str(body.metadata.get("uid"))),
+            generation=generation, body=body, spec=spec, pod_settings=pod_settings,
+            records=records, view=view, indexes=rollout)
+        wake_after = min((d for d in (plan.wake_after, retry_soon, serving.wake_after)
+                          if d is not None), default=None)
     desired = model_status(records, view, previous=live, generation=generation,
-                           spec_error=spec_error, now=now)
+                           spec_error=spec_error, now=now, serving=serving)
     patch = status_patch(live, desired)
     if patch:
         await state.kube.patch_model_status(key[0], key[1], patch)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from classroom_operator.inventory import NodeGpu
 from classroom_operator.kube import Kube
 from classroom_operator.metrics import Metrics
+from classroom_operator.rollout_pass import PodClient
 from classroom_operator.settings import Settings
 
 ModelKey = tuple[str, str]
@@ -96,6 +97,8 @@ class OperatorState:
     collecting: set[str] = field(default_factory=set)
     # Build Jobs whose outcome the counters already hold (by uid), so each counts once.
     counted_jobs: set[str] = field(default_factory=set)
+    # The HTTP client that reads the inference pods' /v1/status.
+    pods: PodClient = field(default_factory=PodClient)
 
     def set_engine_counts(self, key: ModelKey, ready: int, needed: int) -> None:
         self.engine_counts[key] = (ready, needed)

@@ -2,8 +2,8 @@
 
 Conditions follow the Kubernetes shape (type, status, reason, message, observedGeneration,
 lastTransitionTime); a condition keeps its lastTransitionTime while its status does not change.
-RolledOut and StreamsHealthy, status.pools and status.streams belong to the inference rollout and
-are written by it; this module leaves them as they are.
+RolledOut and StreamsHealthy, status.pools and status.streams come from the inference rollout
+(rollout_pass.py); this module puts them beside the engines' part.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from classroom_operator.engines import EngineRecord
 from classroom_operator.inventory import InventoryView
+
+if TYPE_CHECKING:  # the rollout's module imports this one
+    from classroom_operator.rollout_pass import RolloutStatus
 
 ENGINE_CONDITIONS = ("EnginesReady", "Validated", "Degraded")
 
@@ -98,7 +101,10 @@ def engine_conditions(records: Sequence[EngineRecord], view: InventoryView,
     return [engines, validated, degraded]
 
 
-def phase_of(records: Sequence[EngineRecord], spec_error: str | None) -> str:
+def phase_of(records: Sequence[EngineRecord], spec_error: str | None,
+             rolled_out: bool = True) -> str:
+    """Ready once every engine is ready and the pods serve with them; until the pods are
+    rolled out the model is still Building."""
     if spec_error is not None:
         return "Failed"
     states = [r.state for r in records]
@@ -107,7 +113,7 @@ def phase_of(records: Sequence[EngineRecord], spec_error: str | None) -> str:
     if "Failed" in states:
         return "Degraded" if "Ready" in states else "Failed"
     if all(state == "Ready" for state in states):
-        return "Ready"
+        return "Ready" if rolled_out else "Building"
     return "Building"
 
 
@@ -135,21 +141,28 @@ def merge_conditions(previous: Iterable[Mapping[str, Any]], computed: Iterable[C
 
 def model_status(records: Sequence[EngineRecord], view: InventoryView, *,
                  previous: Mapping[str, Any], generation: int, spec_error: str | None,
-                 now: datetime) -> dict[str, Any]:
-    """The operator's part of status, ready to compare with and patch onto the live one."""
+                 now: datetime, serving: RolloutStatus | None = None) -> dict[str, Any]:
+    """The operator's part of status, ready to compare with and patch onto the live one.
+    Without `serving` (a spec the rollout cannot use), its part of status stays as it was."""
     ready = sum(1 for r in records if r.state == "Ready")
     summary = dict(previous.get("summary") or {})
     summary["engines"] = f"{ready}/{len(records)}"
+    computed = engine_conditions(records, view, spec_error)
+    status: dict[str, Any] = {}
+    if serving is not None:
+        summary.update(serving.summary)
+        computed += serving.conditions
+        status.update(serving.fields)
     return {
         "observedGeneration": generation,
-        "phase": phase_of(records, spec_error),
-        "conditions": merge_conditions(previous.get("conditions") or [],
-                                       engine_conditions(records, view, spec_error),
+        "phase": phase_of(records, spec_error, serving is None or serving.rolled_out),
+        "conditions": merge_conditions(previous.get("conditions") or [], computed,
                                        generation, now),
         "engines": [record.to_status() for record in records],
         "enginesReady": ready,
         "enginesNeeded": len(records),
         "summary": summary,
+        **status,
     }
 
 

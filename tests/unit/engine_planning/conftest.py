@@ -31,9 +31,14 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def spec() -> ModelSpec:
-    return parse_spec({"model": {"uri": "https://m/a.onnx", "sha256": "e" * 64,
-                                 "outputs": {"attention": "att"}}})
+def raw() -> dict[str, Any]:
+    return {"model": {"uri": "https://m/a.onnx", "sha256": "e" * 64,
+                      "outputs": {"attention": "att"}}}
+
+
+@pytest.fixture
+def spec(raw: dict[str, Any]) -> ModelSpec:
+    return parse_spec(raw)
 
 
 @pytest.fixture

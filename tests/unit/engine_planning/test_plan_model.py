@@ -4,13 +4,23 @@ engines it no longer needs released, except while a node is mid driver upgrade."
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from classroom_operator.catalogue import CatalogueEntry
-from classroom_operator.engines import CreateJob, EngineRecord, World, needed_engines, plan_model
+from classroom_operator.engines import (
+    CreateJob,
+    EngineRecord,
+    World,
+    engine_spec_key,
+    needed_engines,
+    new_engines,
+    plan_model,
+)
 from classroom_operator.inventory import GpuClass, InventoryView
 from classroom_operator.settings import Settings
-from classroom_operator.spec import ModelSpec
+from classroom_operator.spec import ModelSpec, parse_spec
 
 Worlds = Callable[..., World]
 A100 = GpuClass("NVIDIA-A100-SXM4-80GB", "8.0", 550)
@@ -78,3 +88,24 @@ def test_cpu_class_uses_onnxruntime_cpu(spec: ModelSpec, world: Worlds, now: dat
     plan = plan_model(spec, InventoryView(classes={"cpu": cpu}), {}, generation_changed=True,
                       world=world(), now=now, settings=settings)
     assert [job.need.backend for job in plan.jobs] == ["onnxruntime-cpu"]
+
+
+def test_new_engines_are_those_no_one_has_seen(spec: ModelSpec, world: Worlds, job: Any,
+                                               settings: Settings) -> None:
+    view = InventoryView(classes={A100.name: A100, A100_580.name: A100_580})
+    needs = needed_engines(spec, view, settings)
+    by_gpu = {need.gpu: fp for fp, need in needs.items()}
+    # The A100 driver 550 engine has a Job; the 580 one is recorded (failed) in some status.
+    building = replace(job(), fingerprint=by_gpu[A100])
+    fresh = new_engines(spec, view, settings, world([building]), recorded=set())
+    assert [need.gpu for need in fresh] == [A100_580]
+    assert new_engines(spec, view, settings, world([building]),
+                       recorded={by_gpu[A100_580]}) == []
+
+
+def test_engine_spec_key_groups_models_with_the_same_engines(raw: dict[str, Any]) -> None:
+    same = parse_spec({**raw, "validation": {"maxAttentionError": 0.2},
+                       "serving": {"targetFps": 5}})
+    other = parse_spec({**raw, "engine": {"precision": "fp32"}})
+    assert engine_spec_key(parse_spec(raw)) == engine_spec_key(same)
+    assert engine_spec_key(parse_spec(raw)) != engine_spec_key(other)

@@ -1,0 +1,63 @@
+"""Builds started straight from a node change, once per distinct engine spec.
+
+After a driver upgrade on fifty nodes, a thousand ClassroomModels need new engines, but only as
+many distinct ones as there are distinct engine specs times new GPU classes. Waiting for every
+model's engine loop to notice would make the first build wait behind a thousand status writes;
+instead the node handler groups the models by (placement, engine spec), works out each group's
+engines once, and starts the builds no one has seen yet. The engine loops still reconcile every
+model (status, retries, releases) as before; a Job they find already there is simply adopted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
+
+import kopf
+
+from classroom_operator.catalogue import CatalogueEntry
+from classroom_operator.engines import new_engines
+from classroom_operator.inventory import NodeGpu, view_for
+from classroom_operator.reconcile import Index, start_build, world_of
+from classroom_operator.results import JobView
+from classroom_operator.runtime import ModelKey, OperatorState
+from classroom_operator.spec import ModelSpec, Placement
+
+
+@dataclass(frozen=True)
+class SpecGroup:
+    """One model standing for all models of its (placement, engine spec): kept in an index."""
+
+    model: ModelKey
+    uid: str
+    spec: ModelSpec
+
+
+def model_reference(group: SpecGroup) -> kopf.Body:
+    """Enough of the model for an event about it."""
+    raw = {"apiVersion": "classroom-operator.io/v1alpha1", "kind": "ClassroomModel",
+           "metadata": {"namespace": group.model[0], "name": group.model[1], "uid": group.uid}}
+    return kopf.Body(cast(kopf.RawBody, raw))
+
+
+async def start_new_builds(state: OperatorState, placements: Iterable[Placement], *,
+                           groups: Index[SpecGroup], nodes: Index[NodeGpu],
+                           catalogue: Index[CatalogueEntry], jobs: Index[JobView],
+                           users: Index[ModelKey]) -> int:
+    """Start the builds that `placements` now need and no one has seen; returns how many."""
+    wanted = set(placements)
+    all_nodes = [node for store in nodes.values() for node in store]
+    world = world_of(catalogue, jobs, {})
+    recorded = {fingerprint for fingerprint, models in users.items() if models}
+    views = {placement: view_for(all_nodes, placement) for placement in wanted}
+    started = 0
+    for (placement, _), members in groups.items():
+        group = next(iter(members), None)
+        if group is None or placement not in wanted:
+            continue
+        for need in new_engines(group.spec, views[placement], state.settings, world, recorded):
+            if await start_build(state, need, group.spec, attempt=1, requested_by=group.model,
+                                 about=model_reference(group)):
+                started += 1
+    return started
