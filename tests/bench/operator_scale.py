@@ -187,11 +187,17 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
         })
         print(f"[scale] relabel of {len(upgrade)} nodes: {new_jobs} new Jobs, the last "
               f"{latest:.1f}s after the first relabel", flush=True)
+        write(results)
     finally:
-        operators.close(timeout=900)
+        operators.close(timeout=1800, namespace_too=True)
         cluster.remove_nodes(*(n.name for n in gpu_nodes))
-        cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
     return results
+
+
+def write(results: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2), flush=True)
 
 
 def _statuses_recorded(api: Api, count: int) -> bool:
@@ -216,11 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with local_cluster(args.kubeconfig) as cluster:
         logs = Path(tempfile.mkdtemp(prefix="operator-scale-logs-"))
-        results = run(cluster, models=args.models, distinct=args.distinct, nodes=args.nodes,
-                      upgraded=args.upgraded, logs=logs)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+        run(cluster, models=args.models, distinct=args.distinct, nodes=args.nodes,
+            upgraded=args.upgraded, logs=logs)
     print(f"[scale] written to {RESULTS}; operator log in {logs}")
     return 0
 
