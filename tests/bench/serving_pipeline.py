@@ -42,8 +42,10 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 import traceback
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -146,10 +148,12 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
         stats = pod.batcher.stats
         dropped_before, batches_before = dict(stats.dropped), stats.batches
         window["open"] = True
-        started, cpu_started = time.monotonic(), time.process_time()
+        started, cpu_started, threads_started = time.monotonic(), time.process_time(), thread_cpu()
         await asyncio.sleep(seconds)
         window["open"] = False
         elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
+        threads = {name: cpu - threads_started.get(name, 0.0)
+                   for name, cpu in thread_cpu().items()}
         dropped = {k: round((v - dropped_before.get(k, 0)) / elapsed, 1)
                    for k, v in stats.dropped.items() if v - dropped_before.get(k, 0)}
         batches = stats.batches - batches_before
@@ -168,8 +172,30 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
                       "p99": round(float(np.percentile(latency, 99)), 1)},
         "cpuCores": round(cpu / elapsed, 2),
         "cpuMicrosecondsPerCrop": round(1e6 * cpu / crops, 1) if crops else None,
+        "cpuCoresByThread": {name: round(v / elapsed, 2) for name, v in
+                             sorted(threads.items(), key=lambda item: -item[1])
+                             if v / elapsed >= 0.01},
         "startSeconds": round(started_in, 2),
     }
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of this process's threads, by role: the event loop, the batcher's
+    dispatcher, the synthetic clock's workers (added up), the engine's own threads."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    seconds: dict[str, float] = defaultdict(float)
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # a thread that just ended
+            continue
+        name = names.get(int(task.name), "engine and libraries")
+        role = "synthetic-clock" if name.startswith("synthetic-clock") else (
+            "event loop" if name == "MainThread" else name)
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds[role] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return seconds
 
 
 def sustains(point: dict[str, Any]) -> bool:

@@ -232,60 +232,80 @@ class Analysis:
             positions = np.delete(positions, first)
 
     def _update(self, rows: np.ndarray, t: np.ndarray, out: dict[str, np.ndarray]) -> None:
+        # The common batch (every student seen a moment ago, most keeping their state) costs a
+        # few vector operations; gaps, state changes and alerts are worked out only for the
+        # students they concern. Time per state is counted when a state ends (and when a
+        # summary closes), not at every sample.
         last = self._last[rows]
+        previous = self._state[rows]
         t = np.fmax(t, last)  # fmax ignores NaN: a student's clock never runs backwards
-        late = (self._state[rows] != MISSING) & (t - last > GAP_SECONDS)
-        self._enter_missing(rows[late], last[late], "no-frames")  # before the ticker saw it
-        resumed = self._state[rows] == MISSING
-        self._account(rows, t)
-        ending = resumed & ~np.isnan(self._missing_since[rows])
-        self._end_gaps(rows[ending], t[ending])
-        self._missing_since[rows] = math.nan
+        late = (previous != MISSING) & (t - last > GAP_SECONDS)
+        if late.any():  # a gap the ticker has not seen yet
+            self._enter_missing(rows[late], last[late], "no-frames")
+            previous = self._state[rows]
+        resumed = previous == MISSING
+        back: np.ndarray | None = None
+        if resumed.any():
+            back = rows[resumed]
+            self._account(back, t[resumed])  # the gap, counted as missing
+            ending = ~np.isnan(self._missing_since[back])
+            self._end_gaps(back[ending], t[resumed][ending])
+            self._missing_since[back] = math.nan
         self._last[rows] = t
-        for window in (self.series, self.summary):
-            window.samples[rows] += 1
-            if "emotion" in out:
-                window.emotion[rows] += out["emotion"]
-            if "engagement" in out:
-                window.engagement[rows] += out["engagement"][:, 0]
+        window = self.series  # the summary takes each closed second in (_close_series)
+        window.samples[rows] += 1
+        if "emotion" in out:
+            window.emotion[rows] += out["emotion"]
+        if "engagement" in out:
+            window.engagement[rows] += out["engagement"][:, 0]
         if not self.has_attention:
-            self._state[rows] = FOCUSED  # "present"
+            if back is not None:
+                self._state[back] = FOCUSED  # "present"
             return
         attention = out["attention"][:, 0].astype(np.float64)
-        for window in (self.series, self.summary):
-            window.attention[rows] += attention
-        self._step_attention(rows, t, np.where(resumed, 0.0, t - last), attention, resumed)
+        window.attention[rows] += attention
+        self._step_attention(rows, t, t - last, attention, previous,
+                             resumed if back is not None else None)
 
     def _step_attention(self, rows: np.ndarray, t: np.ndarray, dt: np.ndarray, x: np.ndarray,
-                        resumed: np.ndarray) -> None:
+                        previous: np.ndarray, resumed: np.ndarray | None) -> None:
         s = self.settings
-        previous = self._state[rows].copy()
         tau = s.smoothing_seconds
         alpha = np.ones_like(x) if tau <= 0 else -np.expm1(-dt / tau)
-        ema = np.where(resumed, x, self._ema[rows] + alpha * (x - self._ema[rows]))
-        self._ema[rows] = ema
+        ema = self._ema[rows]
+        ema = ema + alpha * (x - ema)
         low, high = s.attention_threshold - HYSTERESIS, s.attention_threshold + HYSTERESIS
-        held = np.where(ema < low, DISTRACTED, np.where(ema > high, FOCUSED, previous))
-        fresh = np.where(ema < s.attention_threshold, DISTRACTED, FOCUSED)
-        state = np.where(resumed, fresh, held).astype(np.int8)
-        self._state[rows] = state
-        started = (state == DISTRACTED) & (previous != DISTRACTED)
-        self._since[rows[started]] = t[started]
-        ended = (state != DISTRACTED) & (previous == DISTRACTED)
-        cleared = ended & self._alerted[rows]
-        self._clear_alerts(rows[cleared], t[cleared], "focused")
-        self._since[rows[ended]] = math.nan
-        due = ((state == DISTRACTED) & ~self._alerted[rows]
-               & (t - self._since[rows] >= s.distracted_after_seconds))
-        for row, at in zip(rows[due].tolist(), t[due].tolist(), strict=True):
+        state = np.where(ema < low, DISTRACTED, np.where(ema > high, FOCUSED, previous))
+        if resumed is not None:  # back from a gap: no history to smooth, no hysteresis
+            ema = np.where(resumed, x, ema)
+            fresh = np.where(x < s.attention_threshold, DISTRACTED, FOCUSED)
+            state = np.where(resumed, fresh, state)
+        self._ema[rows] = ema
+        changed = state != previous
+        if changed.any():
+            moved, at, before, after = rows[changed], t[changed], previous[changed], state[changed]
+            self._account(moved, at)  # the time in the state they leave
+            self._state[moved] = after
+            started = (after == DISTRACTED) & (before != DISTRACTED)
+            self._since[moved[started]] = at[started]
+            ended = (after != DISTRACTED) & (before == DISTRACTED)
+            cleared = ended & self._alerted[moved]
+            self._clear_alerts(moved[cleared], at[cleared], "focused")
+            self._since[moved[ended]] = math.nan
+        distracted = state == DISTRACTED
+        if not distracted.any():
+            return
+        watched, at = rows[distracted], t[distracted]
+        due = ~self._alerted[watched] & (at - self._since[watched] >= s.distracted_after_seconds)
+        for row, when in zip(watched[due].tolist(), at[due].tolist(), strict=True):
             self._alerted[row] = True
             self.summary.alerts[row] += 1
             student = self._student(row)
             since = float(self._since[row])
             self._emit({
                 "type": "alert", "alert": "distracted", "classroom": student.classroom,
-                "student": student.student, "at": self.wall(at), "since": self.wall(since),
-                "seconds": round(at - since, 3), "attention": round(float(self._ema[row]), 4),
+                "student": student.student, "at": self.wall(when), "since": self.wall(since),
+                "seconds": round(when - since, 3), "attention": round(float(self._ema[row]), 4),
             })
 
     # --- time accounting, gaps, alerts ------------------------------------------------------
@@ -378,12 +398,14 @@ class Analysis:
             if n and with_emotion:
                 point["emotion"] = labels[emotion[k]]
             self._emit(point)
+        self.summary.absorb(w)
         w.clear()
         self._series_from = now
 
     def _close_summary(self, now: float) -> None:
         rows = self._live_rows()
         self._account(rows, now)
+        self.summary.absorb(self.series)  # the second still open counts in this summary
         span = (self.wall(self._summary_from), self.wall(now))
         per_room: dict[str, list[Event]] = defaultdict(list)
         distracted: dict[str, int] = defaultdict(int)
@@ -398,4 +420,5 @@ class Analysis:
         for classroom, events in per_room.items():
             self._emit(self._writer.classroom(classroom, events, distracted[classroom], span))
         self.summary.clear()
+        self.summary.absorb(self.series, -1)  # ...and not again when it closes
         self._summary_from = now

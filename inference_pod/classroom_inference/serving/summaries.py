@@ -1,7 +1,9 @@
 """Reporting windows: per-student accumulators, and the summary events made from them.
 
 A `Window` holds, per student row, what was observed since it was last cleared; the analysis
-keeps one for the 1-second time series and one for the summaryEverySeconds summaries.
+keeps one for the 1-second time series and one for the summaryEverySeconds summaries. Samples go
+into the series window only; the summary window takes each second in as the series closes it,
+so a batch updates one window, not two.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ class Window:
         self.emotion = grown("emotion", (rows, self.emotions), np.float64)
         self.seconds = grown("seconds", (rows, 3), np.float64)
         self.alerts = grown("alerts", (rows,), np.int64)
+
+    def absorb(self, other: Window, sign: int = 1) -> None:
+        """Add (or with sign -1, take away) another window's samples and head sums, every row
+        at once. Time per state and alerts are counted on a window directly, not absorbed."""
+        self.samples += sign * other.samples
+        self.attention += sign * other.attention
+        self.engagement += sign * other.engagement
+        self.emotion += sign * other.emotion
 
     def clear(self, rows: int | slice = slice(None)) -> None:
         for array in (self.samples, self.attention, self.engagement, self.emotion,
