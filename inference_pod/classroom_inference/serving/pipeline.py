@@ -106,6 +106,7 @@ class Pod:
         self.metrics = PodMetrics(lambda: readings(self), model="", fingerprint="")
         self.failure: str | None = None  # why a task the pod cannot live without ended
         self._delivered = asyncio.Event()  # pulsed as each batch reaches the analysis
+        self._failing: set[str] = set()  # streams that failed, until they are healthy again
         self._removals: dict[str, asyncio.Task[None]] = {}
         self._sink_task: asyncio.Task[None] | None = None
         self._batcher_task: asyncio.Task[None] | None = None
@@ -239,7 +240,7 @@ class Pod:
         shape = CropShape(*self.runner.input_shape)
         cropper = cropper_for(stream.layout, shape, executor=self._detect)
         intake = intake_for(stream.id, cropper, shape, self.batcher, self.students)
-        supervisor = StreamSupervisor(stream.id, stream.url, intake)
+        supervisor = StreamSupervisor(stream.id, stream.url, intake, on_failure=self._failing.add)
         supervisor.start()
         self.streams[stream.id] = StreamRun(stream, supervisor, intake)
 
@@ -294,9 +295,14 @@ class Pod:
         assert self.analysis is not None
         while True:
             now = time.monotonic()
-            for sid, run in self.streams.items():
-                if run.supervisor.state != StreamState.FAILED:
-                    run.failed_since, run.lost = None, False
+            # Only streams that failed are looked at: with thousands of streams, a pass over
+            # all of them four times a second cost the event loop more than their batches.
+            for sid in list(self._failing):
+                run = self.streams.get(sid)
+                if run is None or run.supervisor.state != StreamState.FAILED:
+                    self._failing.discard(sid)
+                    if run is not None:
+                        run.failed_since, run.lost = None, False
                 elif run.failed_since is None:
                     run.failed_since = now
                 elif (not run.lost and now - run.failed_since >= TICK_SECONDS

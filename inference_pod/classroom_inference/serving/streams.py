@@ -118,8 +118,11 @@ class StreamSupervisor:
         backoff: Backoff | None = None,
         connect: Connect = open_source,
         rng: random.Random | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_failure(stream_id)` is called each time the stream fails (on the event loop)."""
         self.stream_id = stream_id
+        self._on_failure = on_failure
         self.url = url
         self.intake = intake
         self.options = options
@@ -243,6 +246,8 @@ class StreamSupervisor:
             log.warning("stream %s failed (%s): %s", self.stream_id, error.reason, error)
         self._state = StreamState.FAILED
         self._error = self._last_error = error
+        if self._on_failure is not None:
+            self._on_failure(self.stream_id)
 
     def _fail_unexpectedly(self, error: Exception) -> None:
         # A bug must not take the pod down with it; it shows as this stream's error.

@@ -178,3 +178,15 @@ async def test_an_unexpected_error_becomes_the_streams_error_not_the_pods() -> N
         assert stats.frames_decoded == 1
     finally:
         await supervisor.stop()
+
+
+async def test_each_failure_is_reported_to_the_pod() -> None:
+    failed: list[str] = []
+    supervisor = StreamSupervisor("room-9-0", "rtsp://127.0.0.1:1/none", Collecting(),
+                                  backoff=QUICK, on_failure=failed.append)
+    supervisor.start()
+    try:
+        await until(lambda: supervisor.stats().reconnects >= 2, "retries")
+    finally:
+        await supervisor.stop()
+    assert len(failed) >= 2 and set(failed) == {"room-9-0"}
