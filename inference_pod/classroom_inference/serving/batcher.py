@@ -174,7 +174,7 @@ class Batcher:
 
     def commit(self, fill: BatchFill, row: int) -> None:
         """The crop of a reserved row is written."""
-        self._write(fill, slice(row, row + 1), None)
+        self._write(fill, slice(row, row + 1))
 
     def put_many(self, students: np.ndarray, arrived: float, images: np.ndarray,
                  which: np.ndarray | None = None) -> np.ndarray:
@@ -235,26 +235,30 @@ class Batcher:
                     self._cond.notify()
                 if placed < fresh.size:
                     fill = self._filling or self._open(fresh.size - placed)
-        for row, crop in again:
-            self._write(filling, slice(row, row + 1), images[picks[crop]])
+        if again:  # lagging students' rows: scattered, so copied one by one, counted once
+            for row, crop in again:
+                filling.images[row] = images[picks[crop]]
+            filling.written[[row for row, _ in again]] = time.monotonic()
+            self._written(filling, len(again))
         for fill, first, start, size in spans:
             batch = fill.images[first:first + size]
             chosen = picks[fresh[start:start + size]]
             edges = [0, *(np.flatnonzero(np.diff(chosen)) + 1).tolist(), size]
             for begin, end in itertools.pairwise(edges):
                 batch[begin:end] = images[chosen[begin]]
-            self._write(fill, slice(first, first + size), None)
+            self._write(fill, slice(first, first + size))
         taken[order[[crop for _, crop in again]]] = True
         taken[order[fresh[:placed]]] = True
         return taken
 
-    def _write(self, fill: BatchFill, rows: slice, image: np.ndarray | None) -> None:
-        """Rows of a fill are written (copying `image` into them first, if given)."""
-        if image is not None:
-            fill.images[rows] = image
+    def _write(self, fill: BatchFill, rows: slice) -> None:
+        """Rows of a fill were written."""
         fill.written[rows] = time.monotonic()
+        self._written(fill, 1)
+
+    def _written(self, fill: BatchFill, writers: int) -> None:
         with self._cond:
-            fill.writers -= 1
+            fill.writers -= writers
             if fill.sealed and not fill.writers:
                 self._cond.notify()
 
