@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The serving benchmark on a GPU node, in one command (about 4 minutes on an H100):
+# The serving benchmark on a GPU node, in one command (at most 5 minutes: each part has a limit):
 #
 #   tests/bench/serving_gpu.sh [stream counts]        # default 250,500,1000,2000,3000
 #
@@ -35,10 +35,10 @@ import onnxruntime
 print("onnxruntime", onnxruntime.__version__, onnxruntime.get_available_providers())
 PY
 failed=0
-timeout 110 "$python" tests/bench/serving_pipeline.py --backend copy-only --model reference \
+timeout 90 "$python" tests/bench/serving_pipeline.py --backend copy-only --model reference \
     --batch 256 --streams "" --seconds 3 --rounds 2 \
     --out bench-results/serving_gpu_copy_only.json || failed=1
-timeout 200 "$python" tests/bench/serving_pipeline.py --backend onnxruntime-cuda \
+timeout 210 "$python" tests/bench/serving_pipeline.py --backend onnxruntime-cuda \
     --model mobilenet-v3-small --precision fp16 --batch 256 --streams "$streams" --seconds 3 \
     --rounds 2 --peer --out bench-results/serving_gpu_ort.json || failed=1
 exit $failed
