@@ -171,7 +171,10 @@ async def start_build(state: OperatorState, need: EngineNeed, spec: ModelSpec, *
         state.recent.drop(claim)
         raise
     if not created:
-        state.recent.drop(claim)
+        # A Job of that name exists: the others may skip it until the watch shows it; but a
+        # retry that found the failed attempt not yet gone must be able to come back soon.
+        if replacing is not None:
+            state.recent.drop(claim)
         return False
     state.metrics.builds_started.labels(need.gpu.name).inc()
     verb = "retrying" if replacing is not None else "building"
