@@ -57,7 +57,7 @@ class Batch:
     arrived: np.ndarray  # monotonic time each crop's frame left its decoder
     written: np.ndarray  # monotonic time each crop was in the batch buffer
     submitted: float  # monotonic time the batch went to the engine
-    outputs: dict[str, np.ndarray]  # head -> [n, ...], padding and dropped rows cut off
+    outputs: dict[str, np.ndarray]  # head -> [n, ...], padding rows cut off
     infer_seconds: float  # submit to collect
     done: float  # monotonic time the outputs were ready
 

@@ -224,10 +224,8 @@ class Pod:
                 await self._start_stream(stream)
         if self.phase == "WaitingForAssignment":
             self.phase = "Ready"
-        # The assignment's objects (thousands of streams' supervisors, intakes, rows) live as
-        # long as it does: out of the garbage collector's full scans, which otherwise stalled
-        # the event loop for 100 ms and more at a few thousand streams.
-        gc.freeze()
+        if not self._removals:
+            _freeze_long_lived()
         log.info("assignment generation %d applied: %d classrooms, %d streams",
                  assignment.generation, len(assignment.classrooms), len(wanted))
 
@@ -261,6 +259,8 @@ class Pod:
             self.analysis.remove_stream(sid, time.monotonic())
         finally:
             self._removals.pop(sid, None)
+            if not self._removals and self.phase == "Ready":
+                _freeze_long_lived()
 
     def _on_its_way(self, sid: str) -> bool:
         """Whether a crop of the stream is still between its intake and the analysis."""
@@ -313,6 +313,17 @@ class Pod:
                     run.lost = True
             self.analysis.tick(now)
             await asyncio.sleep(TICK_SECONDS)
+
+
+def _freeze_long_lived() -> None:
+    """Once an assignment is in place: its objects (thousands of streams' supervisors, intakes,
+    rows) live as long as it does, so they leave the garbage collector's full scans, which
+    otherwise stalled the event loop for 100 ms and more at a few thousand streams. The streams
+    that left are collected first (one full collection, now, at an assignment change), so
+    nothing they held stays frozen for ever."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _next_seq(spool: Spool) -> int:
