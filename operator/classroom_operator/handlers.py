@@ -213,9 +213,9 @@ async def release_on_delete(namespace: str | None, name: str, body: kopf.Body, s
 
 # -- registration ----------------------------------------------------------------------------
 
-def _in_namespace(namespace: str) -> Any:
-    def check(namespace_: str | None = None, **kwargs: Any) -> bool:
-        return kwargs["body"].metadata.namespace == namespace
+def _in_namespace(wanted: str) -> Any:
+    def check(body: kopf.Body, **_: Any) -> bool:
+        return body.metadata.namespace == wanted
     return check
 
 
@@ -230,7 +230,7 @@ def _with_indexes(handler: Any) -> Any:
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
-    """Register every handler; `settings` decides the namespace filters and the GC interval."""
+    """Register every handler; `settings` says which namespace holds the Jobs and catalogue."""
     ours = _in_namespace(settings.namespace)
     kopf.index("nodes", registry=registry)(gpu_nodes)
     kopf.index(*MODELS, registry=registry)(model_placements)
@@ -254,7 +254,6 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     kopf.daemon(*MODELS, registry=registry, cancellation_timeout=10.0)(_with_indexes(engine_loop))
     kopf.on.delete(*MODELS, registry=registry)(_with_indexes(release_on_delete))
     register_rollout(registry)
-
 
 
 async def ensure_catalogue(state: OperatorState) -> Mapping[str, Any]:
