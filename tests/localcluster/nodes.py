@@ -148,8 +148,10 @@ PRESETS = {"a100": a100, "h100": h100, "l4": l4, "t4": t4}
 
 
 def default_nodes() -> list[GpuNode]:
-    """The local default: two GPU classes, both run by the node agent."""
-    return [a100("gpu-a100-0"), l4("gpu-l4-0")]
+    """The local default: two GPU classes, both run by the node agent. Two GPUs a node, as GPU
+    servers have several: a pool rolls over make-before-break, so during a driver upgrade the new
+    engine's build and pod need a GPU beside the one the old pod still serves from."""
+    return [a100("gpu-a100-0", count=2), l4("gpu-l4-0", count=2)]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ def test_default_nodes_are_two_gpu_classes_run_by_the_agent(cluster: LocalCluste
         labels = node["metadata"]["labels"]
         assert labels["nvidia.com/cuda.driver-version.major"] == "550"
         assert labels["nvidia.com/cuda.driver.major"] == "550"
-        assert node["status"]["capacity"]["nvidia.com/gpu"] == "1"
+        assert node["status"]["capacity"]["nvidia.com/gpu"] == "2"
         assert "kwok.x-k8s.io/node" not in node["metadata"].get("annotations", {})
 
 
