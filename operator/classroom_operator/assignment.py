@@ -1,10 +1,10 @@
 """Which pod serves which classroom, how many pods each pool runs, and when an old pool may go
 (pure).
 
-Every room is assigned to exactly one pod. The planner works from observed facts only (the
-assignment as last written, which pods exist and are Ready, which classrooms each pod reports
-serving in its /v1/status), so running it again on the same facts gives the same plan and a
-restart anywhere converges:
+Every room belongs to exactly one pod, and is listed on a second one only while it is handed
+over. The planner works from observed facts only (the assignment as last written, which pods
+exist and are Ready, which classrooms and healthy streams each pod reports in its /v1/status),
+so running it again on the same facts gives the same plan and a restart anywhere converges:
 
 1. Spread: each room gets a target pool among the pools of Ready engines, in proportion to their
    capacity (measured crops/s per pod times the pods the pool may run). A room stays in its pool
@@ -16,6 +16,12 @@ restart anywhere converges:
    stays on its current pod if that one is Ready. A pool no longer wanted (a new engine for its
    GPU class, a class gone) and a pool's surplus pods are removed only when no room is left on
    them, their pods serve nothing, and every moved room is reported served by its new pod.
+4. Hand over without a gap: a Ready pod only connects a room's cameras once it is given the
+   room, so the pod a room leaves keeps it too (a hand-over) until the new pod reports Healthy
+   every stream that the old one reports Healthy; only then is the room taken off the old pod.
+   A stream that is broken on the old pod as well is not waited for, so one dead camera does
+   not hold an old pool for ever. A copy on a pod that is not Ready serves nothing and goes at
+   once. There is no time limit: an old copy is never dropped before its room is served.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from classroom_operator.classrooms import Room
+from classroom_operator.pools import stream_ids
 
 # Pods are sized to run their engine at 70% of its measured throughput: decode, crop and
 # analysis share the node, and a burst of faces must not make every stream lag.
@@ -87,6 +94,8 @@ class PodState:
     ready: bool
     # Classrooms the pod's /v1/status lists; None while it has not answered.
     serving: frozenset[str] | None = None
+    # Ids of the streams it reports Healthy; None while it has not answered.
+    healthy: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,21 @@ class Observed:
     stored: Mapping[str, PodRef] = field(default_factory=dict)  # room -> pod, as last written
     pods: Mapping[PodRef, PodState] = field(default_factory=dict)  # pods that exist
     replicas: Mapping[str, int] = field(default_factory=dict)  # every pool's StatefulSet now
+    # Rooms still listed on the pods they are handed over from: room -> pod -> when the
+    # hand-over began (seconds since the epoch; None when the file does not say).
+    copies: Mapping[str, Mapping[PodRef, float | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A room listed on the pod it left (source) as well as on its own pod (target)."""
+
+    room: str
+    source: PodRef
+    target: PodRef
+    since: float  # seconds since the epoch
+    # The room's streams the source reports Healthy and the target does not yet.
+    waiting_for: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -104,11 +128,15 @@ class Plan:
     waiting: tuple[str, ...]  # rooms kept on their pod until their target pod is Ready
     unassigned: tuple[str, ...]  # rooms with no pod at all (no engine ready yet)
     over_capacity: tuple[str, ...]  # pools whose rooms need more than their pods can take
-    settled: bool  # every room on a Ready pod is reported served by it
+    # every room on a Ready pod is reported served by it, and no room is being handed over
+    settled: bool
+    handovers: tuple[Handover, ...] = ()  # by room, then source pod
 
     def rooms_by_pod(self, pool: str) -> dict[PodRef, list[str]]:
+        """What each pod of the pool is to list: its own rooms and those it is handing over."""
+        listed = [*self.assigned.items(), *((h.room, h.source) for h in self.handovers)]
         grouped: dict[PodRef, list[str]] = {}
-        for room, pod in sorted(self.assigned.items()):
+        for room, pod in sorted(listed):
             if pod.pool == pool:
                 grouped.setdefault(pod, []).append(room)
         return grouped
@@ -212,12 +240,60 @@ def _serves_nothing(pods: Mapping[PodRef, PodState], pool: str,
                for pod, state in pods.items() if pod.pool == pool and pod.ordinal >= keep_below)
 
 
+def _covered(room: Room, pod: PodState) -> list[str]:
+    """The room's streams a pod gives: those it reports Healthy; all of them while it has not
+    answered, as nothing says it would lose none."""
+    ids = stream_ids(room)
+    return ids if pod.healthy is None else [i for i in ids if i in pod.healthy]
+
+
+def _handover(room: Room, source: PodRef, target: PodRef, since: float,
+              pods: Mapping[PodRef, PodState]) -> Handover | None:
+    """The hand-over still under way from `source`, or None once its copy may go: the source
+    serves nothing, or the target has taken the room and reports Healthy every stream the
+    source does."""
+    held = pods.get(source)
+    if held is None or not held.ready:
+        return None
+    new = pods.get(target)
+    taken = new is not None and new.ready and room.name in (new.serving or ())
+    healthy = new.healthy if new is not None and new.healthy is not None else frozenset()
+    waiting_for = tuple(i for i in _covered(room, held) if i not in healthy)
+    if taken and not waiting_for:
+        return None
+    return Handover(room.name, source, target, since, waiting_for or tuple(stream_ids(room)))
+
+
+def _handovers(rooms: Sequence[Room], assigned: Mapping[str, PodRef], observed: Observed,
+               now: float) -> tuple[Handover, ...]:
+    """Every pod that lists a room besides its pod keeps it while the hand-over is under way;
+    a room that changes pod now is handed over from the pod it leaves."""
+    found = []
+    for room in rooms:
+        target = assigned.get(room.name)
+        if target is None:
+            continue
+        sources = dict(observed.copies.get(room.name, {}))
+        current = observed.stored.get(room.name)
+        if current is not None:
+            sources.setdefault(current, None)
+        for source, since in sorted(sources.items()):
+            if source == target:
+                continue
+            handover = _handover(room, source, target, now if since is None else since,
+                                 observed.pods)
+            if handover is not None:
+                found.append(handover)
+    return tuple(found)
+
+
 def plan(rooms: Iterable[Room], pools: Sequence[PoolSize], observed: Observed, *,
-         target_fps: int, successors: Mapping[str, str] | None = None) -> Plan:
+         target_fps: int, now: float, successors: Mapping[str, str] | None = None) -> Plan:
     """The assignment to write, the pods each wanted pool runs, and the pools to remove.
 
     `successors` maps a pool no longer wanted to the wanted pool taking over its GPU class
     (a new engine for the same GPUs), where its rooms go rather than wherever is emptiest.
+    `now` (seconds since the epoch) dates the hand-overs that begin in this plan.
     """
     ordered = sorted(rooms, key=lambda r: r.name)
     load = {room.name: room.crops_per_frame * target_fps for room in ordered}
@@ -251,25 +327,28 @@ def plan(rooms: Iterable[Room], pools: Sequence[PoolSize], observed: Observed, *
         else:
             unassigned.append(room.name)
 
-    settled = all(not _ready(pods, pod) or room in (pods[pod].serving or ())
-                  for room, pod in assigned.items())
+    handovers = _handovers(ordered, assigned, observed, now)
+    settled = not handovers and all(not _ready(pods, pod) or room in (pods[pod].serving or ())
+                                    for room, pod in assigned.items())
+    in_use = [*assigned.values(), *(h.source for h in handovers)]
     replicas = {}
     for pool in pools:
-        now = observed.replicas.get(pool.name, 0)
-        wanted = max(sizes[pool.name], _pods_in_use(assigned, pool.name))
+        running = observed.replicas.get(pool.name, 0)
+        wanted = max(sizes[pool.name], _pods_in_use(in_use, pool.name))
         # Surplus pods go once nothing is left on them and the rooms they had are served.
         shrink = settled and _serves_nothing(pods, pool.name, keep_below=wanted)
-        replicas[pool.name] = wanted if wanted >= now or shrink else now
+        replicas[pool.name] = wanted if wanted >= running or shrink else running
     wanted_pools = {pool.name for pool in pools}
-    in_use = {pod.pool for pod in assigned.values()}
+    used_pools = {pod.pool for pod in in_use}
     remove = tuple(sorted(
         name for name in observed.replicas
-        if name not in wanted_pools and name not in in_use and settled
+        if name not in wanted_pools and name not in used_pools and settled
         and _serves_nothing(pods, name)))
     return Plan(assigned=assigned, replicas=replicas, remove=remove, waiting=tuple(waiting),
-                unassigned=tuple(unassigned), over_capacity=tuple(over), settled=settled)
+                unassigned=tuple(unassigned), over_capacity=tuple(over), settled=settled,
+                handovers=handovers)
 
 
-def _pods_in_use(assigned: Mapping[str, PodRef], pool: str) -> int:
-    """Pods the pool needs to keep every room it has: one past the highest ordinal in use."""
-    return max((pod.ordinal + 1 for pod in assigned.values() if pod.pool == pool), default=0)
+def _pods_in_use(in_use: Iterable[PodRef], pool: str) -> int:
+    """Pods the pool needs to keep every room it lists: one past the highest ordinal in use."""
+    return max((pod.ordinal + 1 for pod in in_use if pod.pool == pool), default=0)

@@ -4,8 +4,11 @@ and the StreamsHealthy condition.
 
 The fetch is a thin async function with a short timeout, so one hung pod costs a reconcile pass
 two seconds, not a stall; everything else is pure. A stream counts as healthy only when the pod
-it is assigned to reports it Healthy: a pod that has not answered, or has not yet taken the room,
-counts its streams as not healthy, with the reason in the condition's message.
+it is assigned to reports it Healthy, or, while its room is handed over, the pod the room is
+leaving does (the room is served meanwhile: that is what the hand-over is for). A pod that has
+not answered, or has not yet taken the room, counts its streams as not healthy, with the reason
+in the condition's message. status.pools[] counts each room's streams, and those served, in
+the pool of the room's own pod.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import aiohttp
 
 from classroom_operator.assignment import PodRef
 from classroom_operator.classrooms import Room
+from classroom_operator.pools import stream_ids
 from classroom_operator.status import Condition
 
 TIMEOUT_SECONDS = 2.0
@@ -132,13 +136,23 @@ class StreamsSummary:
     condition: Condition
 
 
-def _stream_ids(room: Room) -> list[str]:
-    return [f"{room.name}-{index}" for index in range(len(room.streams))]
+def _healthy_on(room: str, pods: Sequence[PodRef],
+                reports: Mapping[str, PodReport | str]) -> set[str]:
+    """Ids of the room's streams that any of `pods` reports Healthy."""
+    healthy: set[str] = set()
+    for pod in pods:
+        report = reports.get(pod.name)
+        if isinstance(report, PodReport) and room in report.classrooms:
+            healthy.update(s.id for s in report.streams
+                           if s.classroom == room and s.state == HEALTHY)
+    return healthy
 
 
 def summarize(pools: Sequence[PoolFacts], rooms: Iterable[Room], assigned: Mapping[str, PodRef],
-              reports: Mapping[str, PodReport | str]) -> StreamsSummary:
-    """status.pools[], status.streams and StreamsHealthy from the assignment and the reports."""
+              reports: Mapping[str, PodReport | str],
+              handing_over: Mapping[str, Sequence[PodRef]] | None = None) -> StreamsSummary:
+    """status.pools[], status.streams and StreamsHealthy from the assignment and the reports;
+    `handing_over` names, by room, the pods a room is leaving that still serve it."""
     by_name = {room.name: room for room in rooms}
     assigned_in: dict[str, int] = {}
     healthy_in: dict[str, int] = {}
@@ -147,22 +161,26 @@ def summarize(pools: Sequence[PoolFacts], rooms: Iterable[Room], assigned: Mappi
         room = by_name.get(room_name)
         if room is None:
             continue
-        ids = _stream_ids(room)
+        ids = stream_ids(room)
         assigned_in[pod.pool] = assigned_in.get(pod.pool, 0) + len(ids)
+        kept = _healthy_on(room_name, (handing_over or {}).get(room_name, ()), reports)
         report = reports.get(pod.name)
-        if not isinstance(report, PodReport):
-            problems.append(f"{room_name}: pod {pod.name} "
-                            f"{'has not answered' if report is None else report}")
-            continue
-        if room_name not in report.classrooms:
-            refused = f" (it refused the assignment: {report.assignment_error})" \
-                if report.assignment_error else ""
-            problems.append(f"{room_name}: pod {pod.name} has not taken it yet{refused}")
+        if not isinstance(report, PodReport) or room_name not in report.classrooms:
+            healthy_in[pod.pool] = healthy_in.get(pod.pool, 0) + len(kept & set(ids))
+            if kept >= set(ids):
+                continue
+            if not isinstance(report, PodReport):
+                problems.append(f"{room_name}: pod {pod.name} "
+                                f"{'has not answered' if report is None else report}")
+            else:
+                refused = f" (it refused the assignment: {report.assignment_error})" \
+                    if report.assignment_error else ""
+                problems.append(f"{room_name}: pod {pod.name} has not taken it yet{refused}")
             continue
         states = {s.id: s for s in report.streams if s.classroom == room_name}
         for stream_id in ids:
             stream = states.get(stream_id)
-            if stream is not None and stream.state == HEALTHY:
+            if (stream is not None and stream.state == HEALTHY) or stream_id in kept:
                 healthy_in[pod.pool] = healthy_in.get(pod.pool, 0) + 1
             elif stream is None:
                 problems.append(f"{stream_id}: not reported by pod {pod.name}")

@@ -3,6 +3,13 @@ assignment ConfigMap, cut down to what the rollout decides on (pure).
 
 Views are small and comparable, so an index holding thousands of pods stays cheap, and an
 unchanged object gives an equal view.
+
+A room being handed over is listed on the pod it leaves as well as on its new pod. The giving
+pool's ConfigMap says so in the annotation `classroom-operator.io/handovers`, a JSON object
+`{"<room>": {"to": "<pod>", "since": "<UTC ISO 8601>"}}`: which pod the room now belongs to
+(every other pod listing it keeps a copy) and since when, so a restarted operator tells the copy
+from the room's own pod and knows how long the hand-over has taken. The annotation is the
+operator's own record; pods read only the assignment file.
 """
 
 from __future__ import annotations
@@ -10,12 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from classroom_operator.builds import FINGERPRINT_LABEL, GPU_CLASS_LABEL, GROUP
 from classroom_operator.pools import ASSIGNMENT_FILE, CONTAINER, MODEL_LABEL, POOL_LABEL
 
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-sha256"
+HANDOVERS_ANNOTATION = f"{GROUP}/handovers"
 
 
 @dataclass(frozen=True)
@@ -44,14 +53,50 @@ class ServingPod:
 
 
 @dataclass(frozen=True)
+class HandoverRecord:
+    to: str  # the pod the room now belongs to
+    since: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
 class StoredAssignment:
-    """A pool's assignment file as last written: room -> pod name."""
+    """A pool's assignment file as last written, and its hand-over records."""
 
     namespace: str
     pool: str
     model: str
     text: str
-    rooms: Mapping[str, str] = field(default_factory=dict)
+    listed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # room -> pod names
+    handovers: Mapping[str, HandoverRecord] = field(default_factory=dict)  # by room
+    handovers_text: str = ""  # the annotation as stored
+
+
+def handovers_text(records: Mapping[str, HandoverRecord]) -> str:
+    """The hand-over annotation for `records`; empty for none."""
+    if not records:
+        return ""
+    return json.dumps({room: {"to": record.to, "since": datetime.fromtimestamp(
+        record.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for room, record in records.items()}, sort_keys=True, separators=(",", ":"))
+
+
+def _handover_records(text: Any) -> dict[str, HandoverRecord]:
+    """The records an annotation holds; one that cannot be read holds none (each room's pod
+    is then worked out from the files alone)."""
+    try:
+        document = json.loads(text) if isinstance(text, str) and text else {}
+    except ValueError:
+        return {}
+    records = {}
+    for room, record in document.items() if isinstance(document, Mapping) else ():
+        if not isinstance(record, Mapping) or not isinstance(record.get("to"), str):
+            continue
+        try:
+            since = datetime.fromisoformat(str(record.get("since"))).timestamp()
+        except ValueError:
+            continue
+        records[str(room)] = HandoverRecord(record["to"], since)
+    return records
 
 
 def pool_object(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> PoolObject:
@@ -108,10 +153,12 @@ def serving_pod(meta: Mapping[str, Any], status: Mapping[str, Any]) -> ServingPo
 
 
 def stored_assignment(meta: Mapping[str, Any], data: Mapping[str, Any]) -> StoredAssignment:
-    """Rooms by pod from the ConfigMap's assignment file; an unreadable file holds none."""
+    """The pods listing each room in the ConfigMap's assignment file (an unreadable file lists
+    none), and the hand-over records of its annotation."""
     labels = meta.get("labels") or {}
+    annotation = (meta.get("annotations") or {}).get(HANDOVERS_ANNOTATION)
     text = data.get(ASSIGNMENT_FILE)
-    rooms: dict[str, str] = {}
+    listed: dict[str, list[str]] = {}
     try:
         pods = json.loads(text).get("pods") if isinstance(text, str) else None
     except (ValueError, AttributeError):
@@ -120,9 +167,12 @@ def stored_assignment(meta: Mapping[str, Any], data: Mapping[str, Any]) -> Store
         for pod, entries in sorted(pods.items()):
             for entry in entries if isinstance(entries, list) else ():
                 name = entry.get("name") if isinstance(entry, Mapping) else None
-                if isinstance(name, str):
-                    rooms.setdefault(name, pod)
+                if isinstance(name, str) and pod not in listed.setdefault(name, []):
+                    listed[name].append(pod)
     return StoredAssignment(namespace=str(meta.get("namespace", "")),
                             pool=str(labels.get(POOL_LABEL, "")),
                             model=str(labels.get(MODEL_LABEL, "")),
-                            text=text if isinstance(text, str) else "", rooms=rooms)
+                            text=text if isinstance(text, str) else "",
+                            listed={room: tuple(pods) for room, pods in listed.items()},
+                            handovers=_handover_records(annotation),
+                            handovers_text=annotation if isinstance(annotation, str) else "")

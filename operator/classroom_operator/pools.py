@@ -263,6 +263,11 @@ def headless_service(pool: Pool) -> dict[str, Any]:
     }
 
 
+def stream_ids(room: Room) -> list[str]:
+    """The ids of a room's streams in the assignment file and the pod's status document."""
+    return [f"{room.name}-{index}" for index in range(len(room.streams))]
+
+
 def assignment_document(model: ModelRef, fingerprint: str, *, generation: int,
                         pod_settings: PodSettings,
                         pods: Mapping[str, Sequence[Room]]) -> dict[str, Any]:
@@ -275,8 +280,9 @@ def assignment_document(model: ModelRef, fingerprint: str, *, generation: int,
         "analysis": pod_settings.analysis.to_document(),
         "pods": {
             pod: [{"name": room.name, "streams": [
-                {"id": f"{room.name}-{index}", "url": stream.url, "layout": stream.layout}
-                for index, stream in enumerate(room.streams)]} for room in rooms]
+                {"id": stream_id, "url": stream.url, "layout": stream.layout}
+                for stream_id, stream in zip(stream_ids(room), room.streams, strict=True)]}
+                for room in rooms]
             for pod, rooms in sorted(pods.items())
         },
     }

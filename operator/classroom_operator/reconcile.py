@@ -268,7 +268,7 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
         records = plan.records
         # Pools are rolled out from the engines as they stand after this pass's writes.
         serving = await roll_out(
-            state.kube, state.pods, state.settings,
+            state.kube, state.pods, state.settings, state.metrics,
             model=ModelRef(key[0], key[1], str(body.metadata.get("uid"))),
             generation=generation, body=body, spec=spec, pod_settings=pod_settings,
             records=records, view=view, indexes=rollout)

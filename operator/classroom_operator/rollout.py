@@ -5,8 +5,8 @@ engine is not Ready yet (a spec change or a driver upgrade is being built and va
 the pool that served its GPUs before, at its size, until the new pool can take over; that old
 pool's rooms then follow the new pool of the same GPUs (docs/contracts.md names classes
 `<product>-sm<cc>-drv<driver>`, so the same GPUs are the same name without the driver). From
-there `assignment.plan` decides rooms, sizes and removals; this module turns its plan into the
-objects to write, in a safe order, and into status.
+there `assignment.plan` decides rooms, hand-overs, sizes and removals; this module turns its
+plan into the objects to write, in a safe order, and into status.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom_operator.assignment import (
+    Handover,
     Observed,
-    Plan,
     PodRef,
     PodState,
     PoolSize,
@@ -33,12 +33,15 @@ from classroom_operator.classrooms import Selection
 from classroom_operator.engines import EngineRecord
 from classroom_operator.inventory import InventoryView
 from classroom_operator.pod_settings import PodSettings
-from classroom_operator.pod_status import PodReport, PoolFacts, summarize
+from classroom_operator.pod_status import HEALTHY, PodReport, PoolFacts, summarize
 from classroom_operator.pool_views import (
+    HANDOVERS_ANNOTATION,
     SPEC_HASH_ANNOTATION,
+    HandoverRecord,
     PoolObject,
     ServingPod,
     StoredAssignment,
+    handovers_text,
 )
 from classroom_operator.pools import (
     ModelRef,
@@ -49,6 +52,7 @@ from classroom_operator.pools import (
     headless_service,
     statefulset,
 )
+from classroom_operator.rollout_condition import rolled_out
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
 from classroom_operator.status import Condition
@@ -57,7 +61,6 @@ from classroom_operator.status import Condition
 ASSIGNMENT_LIMIT = 1_000_000
 # While rooms move or pods start, look again this soon: pods report by HTTP, not by event.
 TRANSITION_WAKE_SECONDS = 2.0
-SHOWN = 3
 
 
 def hardware(gpu_class: str) -> str:
@@ -81,6 +84,7 @@ class ConfigMapWrite:
     name: str
     text: str
     create: dict[str, Any] | None  # the whole object when the ConfigMap does not exist yet
+    handovers: str = ""  # the hand-over annotation; empty removes it
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,8 @@ class Rollout:
     remove: tuple[str, ...]  # pools whose StatefulSet, Service and ConfigMap go
     status: dict[str, Any]
     conditions: tuple[Condition, ...]
-    moved: tuple[str, ...]  # rooms that change pod in this pass
+    moved: Mapping[str, str]  # room -> the pod it moves to in this pass
+    handovers: tuple[Handover, ...]  # rooms listed on their previous pods as well
     wake_after: float | None
 
 
@@ -154,38 +159,60 @@ def _wanted(model: ModelRef, spec: ModelSpec, records: Sequence[EngineRecord],
 
 
 def _observed(cluster: Cluster) -> Observed:
-    stored: dict[str, PodRef] = {}
+    """The assignment as the files and their hand-over records show it. A room's pod is the one
+    a record hands it to, else the first pod listing it (a record lost between two writes);
+    every other pod listing the room keeps a copy."""
+    pools = {*cluster.pools, *cluster.assignments}
+    listed: dict[str, dict[PodRef, float | None]] = {}
+    owners: dict[str, PodRef] = {}
     for name, stored_assignment in sorted(cluster.assignments.items()):
-        for room, pod_name in stored_assignment.rooms.items():
-            ref = pod_ref(name, pod_name)
-            if ref is not None:
-                stored.setdefault(room, ref)
+        for room, pod_names in stored_assignment.listed.items():
+            record = stored_assignment.handovers.get(room)
+            for pod_name in pod_names:
+                ref = pod_ref(name, pod_name)
+                if ref is not None:
+                    listed.setdefault(room, {})[ref] = record.since if record else None
+        for room, record in stored_assignment.handovers.items():
+            owner = pod_ref(record.to.rpartition("-")[0], record.to)
+            if owner is not None and owner.pool in pools:
+                owners.setdefault(room, owner)
+    stored: dict[str, PodRef] = {}
+    copies: dict[str, dict[PodRef, float | None]] = {}
+    for room, on in listed.items():
+        stored[room] = own = owners.get(room, min(on))
+        others = {pod: since for pod, since in on.items() if pod != own}
+        if others:
+            copies[room] = others
     pods: dict[PodRef, PodState] = {}
     for pod in cluster.pods:
         ref = pod_ref(pod.pool, pod.name)
         if ref is None:
             continue
         report = cluster.reports.get(pod.name)
-        serving = report.classrooms if isinstance(report, PodReport) else None
-        pods[ref] = PodState(ready=pod.ready, serving=serving)
+        if isinstance(report, PodReport):
+            healthy = frozenset(s.id for s in report.streams if s.state == HEALTHY)
+            pods[ref] = PodState(ready=pod.ready, serving=report.classrooms, healthy=healthy)
+        else:
+            pods[ref] = PodState(ready=pod.ready)
     return Observed(stored=stored, pods=pods,
-                    replicas={name: p.replicas for name, p in cluster.pools.items()})
+                    replicas={name: p.replicas for name, p in cluster.pools.items()},
+                    copies=copies)
 
 
 def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
                  pod_settings: PodSettings, records: Sequence[EngineRecord],
                  view: InventoryView, selection: Selection, cluster: Cluster,
-                 settings: Settings) -> Rollout:
+                 settings: Settings, now: float) -> Rollout:
     """Every write that moves the model's pools toward wanted, and the status they give.
 
     A model with no classroom runs no pods: GPUs are not held for nothing, and its first
-    classroom starts its pools.
+    classroom starts its pools. `now` is seconds since the epoch.
     """
     wanted = _wanted(model, spec, records, view, cluster) if selection.rooms \
         else _Wanted({}, {}, [], {})
     observed = _observed(cluster)
     result = plan(selection.rooms, wanted.sizes, observed, target_fps=spec.serving.target_fps,
-                  successors=wanted.successors)
+                  now=now, successors=wanted.successors)
     rooms = {room.name: room for room in selection.rooms}
     replicas = {**observed.replicas, **result.replicas}
     kept = sorted(name for name in {*cluster.pools, *wanted.pools} if name not in result.remove)
@@ -205,17 +232,26 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
         if len(text.encode()) > ASSIGNMENT_LIMIT:
             too_large.append(name)
             continue
+        notes: dict[str, HandoverRecord] = {}
+        for handover in result.handovers:
+            if handover.source.pool == name:
+                notes.setdefault(handover.room,
+                                 HandoverRecord(handover.target.name, handover.since))
+        note = handovers_text(notes)
         stored = cluster.assignments.get(name)
-        if stored is not None and stored.text == text:
+        if stored is not None and stored.text == text and stored.handovers_text == note:
             continue
-        before = set(stored.rooms.items()) if stored else set()
+        before = {(room, pod) for room, pods in stored.listed.items() for pod in pods} \
+            if stored else set()
         after = {(room, pod.name) for pod, names in by_pod.items() for room in names}
         if after - before:
             gaining.add(name)
         create = assignment_configmap(wanted.pools[name], text) \
             if stored is None and name in wanted.pools else None
+        if create is not None and note:
+            create["metadata"]["annotations"] = {HANDOVERS_ANNOTATION: note}
         if stored is not None or create is not None:
-            writes.append(ConfigMapWrite(name, text, create))
+            writes.append(ConfigMapWrite(name, text, create, note))
     # Make before break: the pod taking a room is told before the pod giving it up.
     writes.sort(key=lambda w: (w.name not in gaining, w.name))
 
@@ -232,12 +268,17 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
             services.append(headless_service(pool))
 
     facts = _pool_facts(kept, wanted, cluster, replicas, view)
-    summary = summarize(facts, selection.rooms, result.assigned, cluster.reports)
+    sources: dict[str, list[PodRef]] = {}
+    for handover in result.handovers:
+        sources.setdefault(handover.room, []).append(handover.source)
+    summary = summarize(facts, selection.rooms, result.assigned, cluster.reports, sources)
     wanted_pods = sum(f.replicas for f in facts)
     ready_pods = sum(f.ready_replicas for f in facts)
-    rolled = _rolled_out(facts, result, wanted, too_large, selection, cluster)
-    moved = tuple(sorted(room for room, pod in result.assigned.items()
-                         if observed.stored.get(room) not in (None, pod)))
+    rolled = rolled_out(facts, result, pools=wanted.pools, holding=wanted.holding,
+                        too_large=too_large, selection=selection, pods=cluster.pods,
+                        reports=cluster.reports, now=now)
+    moved = {room: pod.name for room, pod in sorted(result.assigned.items())
+             if observed.stored.get(room) not in (None, pod)}
     transition = bool(result.waiting or result.remove or not result.settled or moved
                       or ready_pods < wanted_pods or rolled.status != "True")
     return Rollout(
@@ -254,6 +295,7 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
         },
         conditions=(rolled, summary.condition),
         moved=moved,
+        handovers=result.handovers,
         wake_after=TRANSITION_WAKE_SECONDS if transition else None,
     )
 
@@ -273,62 +315,3 @@ def _pool_facts(kept: Sequence[str], wanted: _Wanted, cluster: Cluster,
             nodes=len(view.nodes_by_class.get(gpu_class, ())),
             replicas=replicas[name], ready_replicas=ready))
     return facts
-
-
-def _names(items: Sequence[str]) -> str:
-    shown = ", ".join(items[:SHOWN])
-    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
-
-
-def _rolled_out(facts: Sequence[PoolFacts], result: Plan, wanted: _Wanted,
-                too_large: Sequence[str], selection: Selection,
-                cluster: Cluster) -> Condition:
-    problems: list[tuple[str, str]] = []
-    if selection.rooms and not (wanted.pools or wanted.holding):
-        problems.append(("WaitingForEngines", "no engine is ready for the model's GPU classes "
-                         "yet; pods start once one is built and validated"))
-    for name in too_large:
-        problems.append(("AssignmentTooLarge", f"the assignment of pool {name} is over the 1 MiB "
-                         "a ConfigMap holds; split the classrooms across more ClassroomModels"))
-    for pool in facts:
-        if pool.ready_replicas < pool.replicas:
-            why = next((f"{pod.name}: {pod.waiting}" for pod in sorted(
-                cluster.pods, key=lambda p: p.name) if pod.pool == pool.name and pod.waiting),
-                "")
-            problems.append(("PodsNotReady", f"pool {pool.name} ({pool.gpu_class}): "
-                             f"{pool.ready_replicas}/{pool.replicas} pods ready"
-                             + (f" ({why})" if why else "")))
-    for name in sorted(wanted.holding):
-        problems.append(("RollingOver", f"pool {name} keeps serving with its previous engine "
-                         "until the new engine for its GPUs is ready"))
-    if result.waiting:
-        problems.append(("RollingOver", f"{len(result.waiting)} classrooms stay on their pods "
-                         f"until their new pods are Ready: {_names(list(result.waiting))}"))
-    for pool in facts:
-        if pool.name not in wanted.pools and pool.name not in wanted.holding:
-            problems.append(("RollingOver", f"pool {pool.name} is removed once its classrooms "
-                             "are served by their new pods" if selection.rooms else
-                             f"pool {pool.name} is removed: no classroom is left to serve"))
-    if result.unassigned:
-        problems.append(("Unassigned", f"{len(result.unassigned)} classrooms have no pod: "
-                         f"{_names(list(result.unassigned))}"))
-    notes = []
-    over = list(result.over_capacity)
-    if over:
-        notes.append(f"pools {_names(over)} need more pods than spec.serving.replicas.max "
-                     "or their GPUs allow; their pods run above the engine's measured capacity")
-    if selection.problems:
-        notes.append(f"Classrooms set aside: {'; '.join(selection.problems[:SHOWN])}")
-    tail = "".join(f". {note}" for note in notes)
-    if problems:
-        return Condition("RolledOut", "False", problems[0][0],
-                         "; ".join(message for _, message in problems) + tail)
-    if not selection.rooms:
-        return Condition("RolledOut", "True", "NoClassrooms",
-                         "no classroom to serve, so no pods run: list spec.classrooms, or label "
-                         "Classrooms for spec.classroomSelector" + tail)
-    pods = sum(pool.replicas for pool in facts)
-    return Condition("RolledOut", "True", "OverCapacity" if over else "RolledOut",
-                     f"{pods} pods ready in {len(facts)} pools serve {len(selection.rooms)} "
-                     "classrooms" + tail)
-

@@ -5,6 +5,7 @@ Writes are idempotent and ordered so that a restart between any two converges: t
 Secret before any pod needs it; each assignment ConfigMap before its StatefulSet (pods mount it),
 the pools taking rooms before the pools giving them up; removals last, and only of pools whose
 pods serve nothing. Names come from the model and the fingerprint, so nothing is created twice.
+Each pass also sets the model's rollout figures in the operator's metrics.
 
 RBAC these calls need (the chart grants them; see docs/contracts.md): statefulsets.apps,
 services and configmaps create/patch/delete; secrets create; reads come from the watches
@@ -14,6 +15,7 @@ services and configmaps create/patch/delete; secrets create; reads come from the
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +27,15 @@ from classroom_operator.classrooms import ClassroomResource, parse_selector, sel
 from classroom_operator.engines import EngineRecord
 from classroom_operator.inventory import InventoryView, NodeGpu
 from classroom_operator.kube import CONFIGMAPS, Kube
+from classroom_operator.metrics import Metrics, RolloutFigures
 from classroom_operator.pod_settings import PodSettings, parse_pod_settings
 from classroom_operator.pod_status import fetch_reports
-from classroom_operator.pool_views import PoolObject, ServingPod, StoredAssignment
+from classroom_operator.pool_views import (
+    HANDOVERS_ANNOTATION,
+    PoolObject,
+    ServingPod,
+    StoredAssignment,
+)
 from classroom_operator.pools import (
     ASSIGNMENT_FILE,
     PORT,
@@ -135,8 +143,10 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
     for write in rollout.configmaps:
         if write.create is not None and await kube.create(configmaps, write.create):
             continue
-        await kube.merge_patch(f"{configmaps}/{write.name}",
-                               {"data": {ASSIGNMENT_FILE: write.text}})
+        # The file and its hand-over records change in one write, so they always agree.
+        await kube.merge_patch(f"{configmaps}/{write.name}", {
+            "metadata": {"annotations": {HANDOVERS_ANNOTATION: write.handovers or None}},
+            "data": {ASSIGNMENT_FILE: write.text}})
     for service in rollout.services:
         await kube.create(SERVICES.format(namespace=namespace), service)
     for statefulset in rollout.statefulsets:
@@ -149,10 +159,10 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
         else:
             await kube.merge_patch(f"{collection}/{name}", statefulset)
     if rollout.moved:
+        moved = list(rollout.moved)
         kopf.event(body, type="Normal", reason="ClassroomsMoved",
-                   message=f"{len(rollout.moved)} classrooms moved to their new pods: "
-                           f"{', '.join(rollout.moved[:5])}"
-                           + (" and more" if len(rollout.moved) > 5 else ""))
+                   message=f"{len(moved)} classrooms handed over to their new pods: "
+                           f"{', '.join(moved[:5])}" + (" and more" if len(moved) > 5 else ""))
     for name in rollout.remove:
         await kube.delete(f"{STATEFULSETS.format(namespace=namespace)}/{name}")
         await kube.delete(f"{SERVICES.format(namespace=namespace)}/{name}")
@@ -162,7 +172,7 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
                            "new pods")
 
 
-async def roll_out(kube: Kube, client: PodClient, settings: Settings, *,
+async def roll_out(kube: Kube, client: PodClient, settings: Settings, metrics: Metrics, *,
                    model: ModelRef, generation: int, body: kopf.Body, spec: ModelSpec,
                    pod_settings: PodSettings, records: Sequence[EngineRecord],
                    view: InventoryView, indexes: RolloutIndexes) -> RolloutStatus:
@@ -174,9 +184,16 @@ async def roll_out(kube: Kube, client: PodClient, settings: Settings, *,
     selection = select_rooms(spec, resources)
     rollout = plan_rollout(model, generation=generation, spec=spec, pod_settings=pod_settings,
                            records=records, view=view, selection=selection,
-                           cluster=_cluster(label, indexes, view, reports), settings=settings)
+                           cluster=_cluster(label, indexes, view, reports), settings=settings,
+                           now=time.time())
     await _write(kube, rollout, pods, body)
     status = rollout.status
+    metrics.record_rollout(model.namespace, model.name, RolloutFigures(
+        pools=len(status["pools"]), pods_wanted=status["podsWanted"],
+        pods_ready=status["podsReady"], streams_assigned=status["streams"]["assigned"],
+        streams_healthy=status["streams"]["healthy"],
+        handovers=len({h.room for h in rollout.handovers}),
+        moves=tuple(rollout.moved.items())))
     return RolloutStatus(
         fields=status,
         conditions=rollout.conditions,

@@ -107,6 +107,7 @@ class OperatorState:
     def forget(self, key: ModelKey) -> None:
         self.engine_counts.pop(key, None)
         self._update_gauges()
+        self.metrics.forget_model(*key)
 
     def _update_gauges(self) -> None:
         self.metrics.engines_ready.set(sum(r for r, _ in self.engine_counts.values()))

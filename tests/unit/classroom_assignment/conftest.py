@@ -5,13 +5,13 @@ from collections.abc import Iterable
 import pytest
 from classroom_operator.assignment import Observed, Plan, PoolSize, plan
 from classroom_operator.classrooms import Room
-from unit.classroom_assignment.kit import FPS, PlanFn
+from unit.classroom_assignment.kit import FPS, NOW, PlanFn
 
 
 @pytest.fixture
 def replan() -> PlanFn:
     def run(rooms: Iterable[Room], pools: Iterable[PoolSize], observed: Observed | None = None,
-            fps: int = FPS, successors: dict[str, str] | None = None) -> Plan:
-        return plan(rooms, list(pools), observed or Observed(), target_fps=fps,
+            fps: int = FPS, successors: dict[str, str] | None = None, now: float = NOW) -> Plan:
+        return plan(rooms, list(pools), observed or Observed(), target_fps=fps, now=now,
                     successors=successors)
     return run

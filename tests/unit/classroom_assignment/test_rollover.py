@@ -1,25 +1,39 @@
 """A pool rollover, make before break: the old pool serves until the new pool's pods are Ready,
-then the rooms move, then the old pool goes once the new pods report serving them."""
+then the rooms move, handed over with both pods listing them until the new pod reports their
+streams Healthy, then the old pool goes once its pods serve nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from classroom_operator.assignment import Observed, Plan, PodRef, PodState
-from unit.classroom_assignment.kit import PlanFn, pods_of, pool, served, students
+from classroom_operator.pools import stream_ids
+from unit.classroom_assignment.kit import NOW, PlanFn, pods_of, pool, served, students
 
 ROOMS = [students("room-101", 3), students("room-102", 2), students("room-103", 4)]
+SMALL = [students(f"room-{i}", 2) for i in range(6)]
+STREAMS = {room.name: stream_ids(room) for room in (*ROOMS, *SMALL)}
 OLD, NEW = "attention-0ld00000", "attention-new00000"
 
 
 def _world(plan_or_stored: Plan | dict[str, PodRef], pods: dict[PodRef, PodState],
            replicas: dict[str, int]) -> Observed:
-    stored = plan_or_stored.assigned if isinstance(plan_or_stored, Plan) else plan_or_stored
-    return Observed(stored=dict(stored), pods=pods, replicas=replicas)
+    """The world after a plan was written (its hand-overs too), with `pods` as they are."""
+    if not isinstance(plan_or_stored, Plan):
+        return Observed(stored=dict(plan_or_stored), pods=pods, replicas=replicas)
+    copies: dict[str, dict[PodRef, float | None]] = {}
+    for handover in plan_or_stored.handovers:
+        copies.setdefault(handover.room, {})[handover.source] = handover.since
+    return Observed(stored=dict(plan_or_stored.assigned), pods=pods, replicas=replicas,
+                    copies=copies)
 
 
-def _serving(*rooms: str, ready: bool = True) -> PodState:
-    return PodState(ready=ready, serving=frozenset(rooms))
+def _serving(*rooms: str, ready: bool = True, healthy: Iterable[str] | None = None) -> PodState:
+    """A pod serving `rooms`, all their streams Healthy unless `healthy` names the rooms that
+    are (the others still connecting)."""
+    good = rooms if healthy is None else healthy
+    return PodState(ready=ready, serving=frozenset(rooms),
+                    healthy=frozenset(i for room in good for i in STREAMS[room]))
 
 
 def _every_room_on_a_ready_pod(result: Plan, pods: dict[PodRef, PodState],
@@ -41,7 +55,7 @@ def test_rollover_step_by_step(replan: PlanFn) -> None:
     assert step.replicas == {NEW: 1}
     assert set(pods_of(step).values()) == {f"{OLD}-0"}
     assert set(step.waiting) == set(names)
-    assert step.remove == ()
+    assert step.remove == () and step.handovers == ()
 
     # 2. Its pod exists but is not Ready yet: still nothing moves.
     new_pod = PodRef(NEW, 0)
@@ -49,29 +63,44 @@ def test_rollover_step_by_step(replan: PlanFn) -> None:
     step = replan(ROOMS, [pool(NEW)], _world(step, pods, {OLD: 1, NEW: 1}))
     assert set(pods_of(step).values()) == {f"{OLD}-0"}
     _every_room_on_a_ready_pod(step, pods, names)
-    assert step.remove == ()
+    assert step.remove == () and step.handovers == ()
 
-    # 3. Ready (serving nothing yet): the rooms move; the old pool still runs.
+    # 3. Ready (serving nothing yet): the rooms are the new pod's, and the old pod keeps them
+    # too, so their cameras stay served while the new pod connects them.
     pods = {old_pod: everything, new_pod: _serving()}
     step = replan(ROOMS, [pool(NEW)], _world(step, pods, {OLD: 1, NEW: 1}))
     assert set(pods_of(step).values()) == {f"{NEW}-0"}
-    assert step.waiting == ()
+    assert step.waiting == () and step.remove == ()
     assert not step.settled
+    assert [(h.room, h.source, h.target, h.since) for h in step.handovers] == \
+        [(name, old_pod, new_pod, NOW) for name in names]
+    assert step.rooms_by_pod(OLD) == {old_pod: names}
+    assert step.rooms_by_pod(NEW) == {new_pod: names}
+
+    # 4. The new pod took the rooms but their streams are still connecting: both keep them.
+    pods = {old_pod: everything, new_pod: _serving(*names, healthy=())}
+    later = replan(ROOMS, [pool(NEW)], _world(step, pods, {OLD: 1, NEW: 1}), now=NOW + 5)
+    assert later.handovers == step.handovers  # dated from when they began
+    assert later.handovers[0].waiting_for == tuple(STREAMS["room-101"])
+    assert later.remove == () and later.rooms_by_pod(OLD) == {old_pod: names}
+
+    # 5. Two rooms are healthy on the new pod: only the third is still handed over.
+    pods = {old_pod: everything, new_pod: _serving(*names, healthy=("room-101", "room-102"))}
+    step = replan(ROOMS, [pool(NEW)], _world(later, pods, {OLD: 1, NEW: 1}), now=NOW + 6)
+    assert [h.room for h in step.handovers] == ["room-103"]
+    assert step.rooms_by_pod(OLD) == {old_pod: ["room-103"]}
     assert step.remove == ()
 
-    # 4. The old pod has dropped them but the new one has not taken them all: wait.
-    pods = {old_pod: _serving(), new_pod: _serving("room-101")}
-    again = replan(ROOMS, [pool(NEW)], _world(step, pods, {OLD: 1, NEW: 1}))
-    assert again.remove == ()
-    assert pods_of(again) == pods_of(step)
+    # 6. Every stream is healthy on the new pod: the old pod's file lists nothing, but it
+    # still serves what it had until it reads the file.
+    pods = {old_pod: everything, new_pod: _serving(*names)}
+    step = replan(ROOMS, [pool(NEW)], _world(step, pods, {OLD: 1, NEW: 1}), now=NOW + 8)
+    assert step.handovers == () and step.rooms_by_pod(OLD) == {}
+    assert step.remove == ()
 
-    # 5. The old pod still serves a room it was told to drop: wait.
-    pods = {old_pod: _serving("room-102"), new_pod: _serving(*names)}
-    assert replan(ROOMS, [pool(NEW)], _world(step, pods, {OLD: 1, NEW: 1})).remove == ()
-
-    # 6. Every room is served by the new pod and the old pod serves nothing: remove it.
+    # 7. The old pod serves nothing: remove it.
     pods = {old_pod: _serving(), new_pod: _serving(*names)}
-    done = replan(ROOMS, [pool(NEW)], _world(step, pods, {OLD: 1, NEW: 1}))
+    done = replan(ROOMS, [pool(NEW)], _world(step, pods, {OLD: 1, NEW: 1}), now=NOW + 9)
     assert done.remove == (OLD,)
     assert done.settled
     assert done.replicas == {NEW: 1}
@@ -81,7 +110,7 @@ def test_rooms_move_pod_by_pod_as_new_pods_become_ready(replan: PlanFn) -> None:
     rooms = [students(f"room-{i}", 5) for i in range(4)]
     old = replan(rooms, [pool(OLD, crops=100)])
     assert old.replicas == {OLD: 2}
-    world = served(old)
+    world = served(old, rooms)
     first = replan(rooms, [pool(NEW, crops=100)], world)
     assert first.replicas == {NEW: 2}
     # One new pod is Ready, the other is still loading its engine.
@@ -108,7 +137,7 @@ def test_a_new_engine_that_never_gets_ready_leaves_the_old_pool_serving(
 
 def test_no_engine_ready_keeps_rooms_where_they_are(replan: PlanFn) -> None:
     stable = replan(ROOMS, [pool(OLD)])
-    world = served(stable)
+    world = served(stable, ROOMS)
     # The class's new engine is still building: no wanted pool at all.
     step = replan(ROOMS, [], world)
     assert pods_of(step) == pods_of(stable)
@@ -145,7 +174,7 @@ def test_a_pool_for_a_class_that_left_is_drained_into_the_others(replan: PlanFn)
     stable = replan(ROOMS, [pool("a100"), pool("l4")])
     on_l4 = {room for room, pod in stable.assigned.items() if pod.pool == "l4"}
     assert on_l4
-    step = replan(ROOMS, [pool("a100")], served(stable))
+    step = replan(ROOMS, [pool("a100")], served(stable, ROOMS))
     assert {pod.pool for pod in step.assigned.values()} == {"a100"}
     assert step.remove == ()
     pods = {PodRef("a100", 0): _serving(*[room.name for room in ROOMS]),
@@ -155,7 +184,7 @@ def test_a_pool_for_a_class_that_left_is_drained_into_the_others(replan: PlanFn)
 
 
 def test_rooms_follow_the_pool_that_takes_over_their_gpus(replan: PlanFn) -> None:
-    rooms = [students(f"room-{i}", 2) for i in range(6)]
+    rooms = SMALL
     on_old = {f"room-{i}" for i in range(3)}
     stored = {room.name: PodRef(OLD, 0) if room.name in on_old else PodRef("l4", 0)
               for room in rooms}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from classroom_operator.assignment import Observed as World
 from classroom_operator.assignment import crops_per_pod, plan, pod_limit
-from unit.classroom_assignment.kit import FPS, PlanFn, pool, served, students
+from unit.classroom_assignment.kit import FPS, NOW, PlanFn, pool, served, students
 
 
 def _load_per_pod(result: Any, rooms: dict[str, int]) -> dict[str, int]:
@@ -92,8 +92,8 @@ def test_no_rooms_still_runs_the_minimum(replan: PlanFn) -> None:
 def test_the_plan_is_the_same_for_the_same_facts() -> None:
     rooms = [students(f"r{i}", 1 + i % 5) for i in range(30)]
     pools = [pool("a", crops=150), pool("b", crops=90, max_pods=3)]
-    first = plan(rooms, pools, World(), target_fps=FPS)
-    again = plan(list(reversed(rooms)), pools, World(), target_fps=FPS)
+    first = plan(rooms, pools, World(), target_fps=FPS, now=NOW)
+    again = plan(list(reversed(rooms)), pools, World(), target_fps=FPS, now=NOW)
     assert first == again
 
 
@@ -105,12 +105,15 @@ def test_a_pool_keeps_its_pods_while_they_are_half_busy(replan: PlanFn) -> None:
     # Two rooms leave: 210 crops/s is still more than half of three pods' 300, so nothing
     # shrinks and nothing moves.
     fewer = [room for room in rooms if room.name not in ("room-0", "room-1")]
-    kept = replan(fewer, [pool("a")], served(result))
+    kept = replan(fewer, [pool("a")], served(result, rooms))
     assert kept.replicas == {"a": 3}
     assert all(kept.assigned[r.name] == result.assigned[r.name] for r in fewer)
     # Only three rooms are left: below half of three pods, the pool shrinks to what it needs.
     few = fewer[:3]
-    shrunk = replan(few, [pool("a")], served(kept))
+    shrunk = replan(few, [pool("a")], served(kept, fewer))
     assert max(pod.ordinal for pod in shrunk.assigned.values()) == 0
-    final = replan(few, [pool("a")], served(shrunk))
+    # The pods the rooms left keep them until pod 0 serves them, then shut down.
+    handed = replan(few, [pool("a")], served(shrunk, few))
+    assert handed.handovers == () and handed.replicas == {"a": 3}
+    final = replan(few, [pool("a")], served(handed, few))
     assert final.replicas == {"a": 1}

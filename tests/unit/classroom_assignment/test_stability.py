@@ -47,7 +47,7 @@ def test_adding_a_room_moves_no_other_room(replan: PlanFn) -> None:
     for i in range(10, 30):
         before = pods_of(result)
         rooms.append(students(f"room-{i:02}", generator.randint(1, 4)))
-        result = replan(rooms, pools, served(result))
+        result = replan(rooms, pools, served(result, rooms))
         after = pods_of(result)
         assert {room: after[room] for room in before} == before
         assert len(after) == len(rooms)
@@ -59,7 +59,7 @@ def test_removing_a_room_moves_no_other_room(replan: PlanFn) -> None:
     result = replan(rooms, pools)
     before = pods_of(result)
     rooms.pop(4)
-    after = pods_of(replan(rooms, pools, served(result)))
+    after = pods_of(replan(rooms, pools, served(result, rooms)))
     assert after == {room: pod for room, pod in before.items() if room != "room-4"}
 
 
@@ -68,25 +68,30 @@ def test_a_pod_taken_away_moves_only_its_rooms(replan: PlanFn) -> None:
     result = replan(rooms, [pool("a", crops=100, max_pods=3)])
     assert result.replicas == {"a": 3}
     before = pods_of(result)
-    shrunk = replan(rooms, [pool("a", crops=100, max_pods=2)], served(result))
+    shrunk = replan(rooms, [pool("a", crops=100, max_pods=2)], served(result, rooms))
     after = pods_of(shrunk)
     for room, pod in before.items():
         if pod != "a-2":
             assert after[room] == pod
         else:
             assert after[room] in ("a-0", "a-1")
-    # The third pod stays until the rooms it had are served elsewhere ...
+    # The third pod keeps its rooms too until they are served elsewhere ...
     assert shrunk.replicas == {"a": 3}
     assert not shrunk.settled
-    # ... then goes.
-    assert replan(rooms, [pool("a", crops=100, max_pods=2)], served(shrunk)).replicas == {"a": 2}
+    assert {h.room for h in shrunk.handovers} == {r for r, p in before.items() if p == "a-2"}
+    assert all(h.source == PodRef("a", 2) for h in shrunk.handovers)
+    # ... then lets go of them, and once it serves nothing it goes.
+    handed = replan(rooms, [pool("a", crops=100, max_pods=2)], served(shrunk, rooms))
+    assert handed.handovers == () and handed.replicas == {"a": 3}
+    done = replan(rooms, [pool("a", crops=100, max_pods=2)], served(handed, rooms))
+    assert done.replicas == {"a": 2} and done.settled
 
 
 def test_a_pod_that_is_not_ready_keeps_its_rooms(replan: PlanFn) -> None:
     rooms = [students(f"room-{i}", 3) for i in range(6)]
     pools = [pool("a", crops=100)]
     result = replan(rooms, pools)
-    world = served(result)
+    world = served(result, rooms)
     restarting = PodRef("a", 0)
     pods = dict(world.pods)
     pods[restarting] = PodState(ready=False, serving=None)
@@ -99,7 +104,8 @@ def test_a_new_gpu_class_takes_new_rooms_without_moving_the_old(replan: PlanFn) 
     result = replan(rooms, [pool("a", crops=200)])
     before = pods_of(result)
     rooms += [students(f"room-{i}", 2) for i in range(6, 9)]
-    after = pods_of(replan(rooms, [pool("a", crops=200), pool("b", crops=200)], served(result)))
+    both = [pool("a", crops=200), pool("b", crops=200)]
+    after = pods_of(replan(rooms, both, served(result, rooms)))
     assert {room: after[room] for room in before} == before
     assert {after[f"room-{i}"] for i in range(6, 9)} <= {"a-0", "b-0"}
     assert "b-0" in after.values()
@@ -111,15 +117,15 @@ def test_a_new_gpu_class_takes_rooms_only_beyond_half_again_a_fair_share(
     rooms = [students(f"room-{i}", 2) for i in range(8)]
     first = replan(rooms, [pool("a", crops=400)])
     both = [pool("a", crops=400), pool("b", crops=400)]
-    waiting = replan(rooms, both, served(first))
+    waiting = replan(rooms, both, served(first, rooms))
     # a's share is 4 rooms; it keeps 1.5 times that, and the last two (by name) move once
     # b's pod is Ready.
     assert waiting.waiting == ("room-6", "room-7")
     assert waiting.replicas == {"a": 1, "b": 1}
-    spread = replan(rooms, both, served(waiting))
+    spread = replan(rooms, both, served(waiting, rooms))
     on_b = sorted(room for room, pod in spread.assigned.items() if pod.pool == "b")
     assert on_b == ["room-6", "room-7"]
-    assert replan(rooms, both, served(spread)).assigned == spread.assigned
+    assert replan(rooms, both, served(spread, rooms)).assigned == spread.assigned
 
 
 def test_rooms_leave_a_pool_that_can_no_longer_hold_them(replan: PlanFn) -> None:
@@ -128,7 +134,7 @@ def test_rooms_leave_a_pool_that_can_no_longer_hold_them(replan: PlanFn) -> None
     pools = [pool("a", crops=100, max_pods=3), pool("b", crops=100, max_pods=3)]
     result = replan(rooms, pools)
     slower = [pool("a", crops=50, max_pods=3), pool("b", crops=100, max_pods=3)]
-    again = replan(rooms, slower, served(result))
+    again = replan(rooms, slower, served(result, rooms))
     on_a = [room for room, pod in again.assigned.items() if pod.pool == "a"]
     assert sum(4 * 10 for _ in on_a) <= 150
     assert set(again.assigned) == {room.name for room in rooms}
@@ -142,6 +148,6 @@ def test_adding_rooms_at_district_scale_moves_none(replan: PlanFn) -> None:
     for i in range(1500, 1505):
         before = pods_of(result)
         rooms.append(students(f"room-{i:04}", generator.randint(1, 40)))
-        result = replan(rooms, pools, served(result), fps=30)
+        result = replan(rooms, pools, served(result, rooms), fps=30)
         after = pods_of(result)
         assert [room for room in before if after[room] != before[room]] == []

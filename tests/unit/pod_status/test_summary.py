@@ -109,3 +109,22 @@ def test_streams_of_a_room_another_pod_reports_do_not_count() -> None:
                f"{L4.name}-0": _report()}
     summary = summarize([A100, L4], ROOMS, assigned, reports)
     assert (summary.assigned, summary.healthy) == (2, 0)
+
+
+def test_a_room_being_handed_over_is_served_by_the_pod_it_leaves() -> None:
+    # room-101 is handed over from the A100 pod to the L4 pod, which is still connecting it.
+    assigned = {"room-101": PodRef(L4.name, 0), "room-102": PodRef(L4.name, 0)}
+    old, new = PodRef(A100.name, 0), PodRef(L4.name, 0)
+    reports = {old.name: _report(("room-101", ["Healthy", "Failed"]), ("room-102", ["Healthy"])),
+               new.name: _report(("room-101", ["Connecting", "Connecting"]))}
+    summary = summarize([A100, L4], ROOMS, assigned, reports,
+                        {"room-101": [old], "room-102": [old]})
+    assert (summary.assigned, summary.healthy) == (3, 2)
+    # Counted in the pool the rooms belong to.
+    assert [pool["streamsHealthy"] for pool in summary.pools] == [0, 2]
+    message = summary.condition.message
+    # A stream healthy on neither pod is named as the new pod sees it; the rest are served.
+    assert message == "2 of 3 streams healthy: room-101-1: Connecting"
+    # Without the hand-over, the same reports leave room-102 unserved.
+    alone = summarize([A100, L4], ROOMS, assigned, reports)
+    assert (alone.assigned, alone.healthy) == (3, 0)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from classroom_operator.pool_views import pool_object, serving_pod, stored_assignment
+from classroom_operator.pool_views import (
+    HANDOVERS_ANNOTATION,
+    HandoverRecord,
+    handovers_text,
+    pool_object,
+    serving_pod,
+    stored_assignment,
+)
 
 LABELS = {"classroom-operator.io/pool": "attention-01234567",
           "classroom-operator.io/model": "attention",
@@ -58,18 +65,42 @@ def test_a_terminating_pod_takes_no_rooms() -> None:
     assert not pod.ready and pod.waiting == "Terminating"
 
 
-def test_an_assignment_configmap_as_rooms_by_pod() -> None:
+def test_an_assignment_configmap_as_pods_by_room() -> None:
     text = ('{"pods": {"attention-01234567-0": [{"name": "room-1", "streams": []}],'
             ' "attention-01234567-1": [{"name": "room-2", "streams": []},'
-            ' {"name": "room-3", "streams": []}]}}')
+            ' {"name": "room-1", "streams": []}, {"name": "room-3", "streams": []}]}}')
     stored = stored_assignment({"namespace": "lincoln-high", "labels": LABELS},
                                {"assignment.json": text})
     assert stored.pool == "attention-01234567" and stored.text == text
-    assert stored.rooms == {"room-1": "attention-01234567-0", "room-2": "attention-01234567-1",
-                            "room-3": "attention-01234567-1"}
+    assert stored.listed == {"room-1": ("attention-01234567-0", "attention-01234567-1"),
+                             "room-2": ("attention-01234567-1",),
+                             "room-3": ("attention-01234567-1",)}
+    assert stored.handovers == {} and stored.handovers_text == ""
 
 
 def test_an_unreadable_assignment_holds_no_rooms() -> None:
     for data in ({}, {"assignment.json": "{not json"}, {"assignment.json": "[]"},
                  {"assignment.json": '{"pods": {"p-0": "room-1"}}'}):
-        assert stored_assignment({"labels": LABELS}, data).rooms == {}
+        assert stored_assignment({"labels": LABELS}, data).listed == {}
+
+
+def test_handover_records_round_trip_through_the_annotation() -> None:
+    records = {"room-1": HandoverRecord("attention-89abcdef-0", 1_795_000_000.0),
+               "room-2": HandoverRecord("attention-89abcdef-1", 1_795_000_030.0)}
+    text = handovers_text(records)
+    assert '"since":"2026-11-18T' in text  # UTC, readable by whoever looks at the ConfigMap
+    stored = stored_assignment({"labels": LABELS, "annotations": {HANDOVERS_ANNOTATION: text}},
+                               {"assignment.json": '{"pods": {}}'})
+    assert stored.handovers == records and stored.handovers_text == text
+    assert handovers_text({}) == ""
+
+
+def test_an_unreadable_handover_record_is_left_out() -> None:
+    broken = ('{"room-1": {"to": "attention-89abcdef-0", "since": "yesterday"},'
+              ' "room-2": {"since": "2026-11-18T10:00:00Z"}, "room-3": "p-0",'
+              ' "room-4": {"to": "attention-89abcdef-0", "since": "2026-11-18T10:00:00Z"}}')
+    for annotation, rooms in (("{not json", set()), ("[]", set()), (broken, {"room-4"})):
+        stored = stored_assignment(
+            {"labels": LABELS, "annotations": {HANDOVERS_ANNOTATION: annotation}}, {})
+        assert set(stored.handovers) == rooms
+        assert stored.handovers_text == annotation

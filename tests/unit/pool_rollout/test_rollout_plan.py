@@ -22,6 +22,7 @@ A100_580 = GpuClass("NVIDIA-A100-SXM4-80GB", "8.0", 580)
 L4 = GpuClass("NVIDIA-L4", "8.9", 550)
 FP = {A100.name: "aaaa000000000000", A100_580.name: "cccc000000000000",
       L4.name: "bbbb000000000000"}
+NOW = 1_795_000_000.0
 ROOMS = Selection(tuple(Room(f"room-{i}", (Stream(f"rtsp://cams.lan/{i}", "per-student"),))
                         for i in range(4)))
 
@@ -43,10 +44,10 @@ class Rollouts:
 
     def __call__(self, world: World, records: Sequence[EngineRecord], view: InventoryView,
                  selection: Selection = ROOMS, model: ModelRef = MODEL,
-                 healthy: bool = True) -> Rollout:
+                 healthy: bool = True, now: float = NOW) -> Rollout:
         return plan_rollout(model, generation=2, spec=self.spec, pod_settings=self.pod_settings,
                             records=records, view=view, selection=selection,
-                            cluster=world.cluster(healthy), settings=self.settings)
+                            cluster=world.cluster(healthy), settings=self.settings, now=now)
 
 
 @pytest.fixture
@@ -62,8 +63,8 @@ def _condition(result: Rollout, kind: str) -> tuple[str, str]:
 def _served_by_ready_pods(world: World) -> None:
     """Every room is in some assignment file, on a pod that is Ready."""
     for room in (r.name for r in ROOMS.rooms):
-        pods = [stored.rooms[room] for stored in world.assignments.values()
-                if room in stored.rooms]
+        pods = [pod for stored in world.assignments.values()
+                for pod in stored.listed.get(room, ())]
         assert pods, f"{room} is in no assignment"
         assert any(pod in world.ready for pod in pods), f"{room} is on {pods}, none Ready"
 
@@ -145,16 +146,36 @@ def test_a_driver_upgrade_rolls_the_pool_over_make_before_break(rollout: Rollout
     _served_by_ready_pods(world)
     assert _condition(rollout(world, ready, upgraded), "RolledOut")[0] == "False"
 
-    # Its pod is Ready: the rooms move, the receiving pool written first.
+    # Its pod is Ready: the rooms are handed over, the receiving pool written first; the old
+    # pool keeps them too, with a record of the hand-over beside its file.
     world.start(new)
     moving = rollout(world, ready, upgraded)
     assert [w.name for w in moving.configmaps] == [new, old]
-    assert set(moving.moved) == on_old
+    assert moving.moved == {room: f"{new}-0" for room in on_old}
+    assert {h.room for h in moving.handovers} == on_old
     world.apply(moving)
-    assert world.rooms_on(new) == on_old and world.rooms_on(old) == set()
+    assert world.rooms_on(new) == on_old and world.rooms_on(old) == on_old
+    assert world.handing_over(old) == on_old
     assert world.rooms_on(l4) == on_l4
     _served_by_ready_pods(world)
-    assert rollout(world, ready, upgraded).remove == ()  # no pod has read the new files yet
+
+    # The new pod has read its file and is connecting the cameras: nothing changes, and the
+    # streams count as healthy, served by the old pod meanwhile.
+    world.connecting[f"{new}-0"] = "Connecting"
+    world.read_assignments()
+    connecting = rollout(world, ready, upgraded, now=NOW + 3)
+    assert (connecting.configmaps, connecting.remove, connecting.moved) == ((), (), {})
+    assert _condition(connecting, "RolledOut") == ("False", "HandingOver")
+    assert connecting.status["streams"] == {"assigned": 4, "healthy": 4}
+    assert connecting.wake_after is not None
+
+    # Its streams are Healthy: the old pool lets go of the rooms and drops its records.
+    del world.connecting[f"{new}-0"]
+    handed = rollout(world, ready, upgraded, now=NOW + 5)
+    assert [w.name for w in handed.configmaps] == [old] and handed.handovers == ()
+    world.apply(handed)
+    assert world.rooms_on(old) == set() and world.handing_over(old) == set()
+    assert handed.remove == ()  # the old pod has not read its file yet
 
     # Every pod has read its file: the old pool goes.
     world.read_assignments()
@@ -169,6 +190,42 @@ def test_a_driver_upgrade_rolls_the_pool_over_make_before_break(rollout: Rollout
     assert sorted(world.pools) == sorted([new, l4])
 
 
+def test_a_hand_over_that_takes_too_long_is_named_and_kept(rollout: Rollouts) -> None:
+    world = _steady(rollout, [_record(A100)], _view(A100))
+    old, new = (pool_name("attention", FP[g.name]) for g in (A100, A100_580))
+    ready, upgraded = [_record(A100_580)], _view(A100_580)
+    world.apply(rollout(world, ready, upgraded))
+    world.start(new)
+    world.apply(rollout(world, ready, upgraded))
+    world.read_assignments()
+    world.connecting[f"{new}-0"] = "Failed"
+    names = {room.name for room in ROOMS.rooms}
+
+    # Each pass plans afresh from the files and their records, as a restarted operator would:
+    # the hand-over is dated from when it began, not from the pass.
+    early = rollout(world, ready, upgraded, now=NOW + 59)
+    assert _condition(early, "RolledOut") == ("False", "HandingOver")
+    late = rollout(world, ready, upgraded, now=NOW + 61)
+    assert (late.configmaps, late.remove) == ((), ())
+    assert {h.room for h in late.handovers} == names
+    assert {h.since for h in late.handovers} == {NOW}
+    rolled = late.conditions[0]
+    assert (rolled.status, rolled.reason) == ("False", "HandOverStalled")
+    assert rolled.message.startswith(
+        "4 classrooms are still served by their previous pods as well: their new pods have not "
+        f"reported every stream Healthy within 60s: room-0 (pod {new}-0: room-0-0 Failed)")
+    assert "and 1 more" in rolled.message
+    # Served by the old pod all along.
+    assert late.status["streams"] == {"assigned": 4, "healthy": 4}
+    assert world.rooms_on(old) == names
+
+    # Hours later nothing has changed: the old pool serves until the new pods can.
+    assert rollout(world, ready, upgraded, now=NOW + 7200).remove == ()
+    world.connecting.clear()
+    handed = rollout(world, ready, upgraded, now=NOW + 7201)
+    assert handed.handovers == () and [w.name for w in handed.configmaps] == [old]
+
+
 def test_a_spec_change_rolls_over_within_the_class(rollout: Rollouts) -> None:
     world = _steady(rollout, [_record(A100)], _view(A100))
     old = pool_name("attention", FP[A100.name])
@@ -179,7 +236,10 @@ def test_a_spec_change_rolls_over_within_the_class(rollout: Rollouts) -> None:
     world.apply(rollout(world, ready, _view(A100)))
     world.start(new)
     world.apply(rollout(world, ready, _view(A100)))
-    assert world.rooms_on(new) == {room.name for room in ROOMS.rooms}
+    assert world.rooms_on(new) == world.rooms_on(old) == {room.name for room in ROOMS.rooms}
+    world.read_assignments()
+    world.apply(rollout(world, ready, _view(A100)))
+    assert world.rooms_on(old) == set()
     world.read_assignments()
     assert rollout(world, ready, _view(A100)).remove == (old,)
 
@@ -198,7 +258,7 @@ def test_a_new_classroom_is_written_without_touching_the_statefulset(
         rollout: Rollouts) -> None:
     records, view = [_record(A100), _record(L4)], _view(A100, L4)
     world = _steady(rollout, records, view)
-    before = {name: dict(stored.rooms) for name, stored in world.assignments.items()}
+    before = {name: dict(stored.listed) for name, stored in world.assignments.items()}
     more = Selection((*ROOMS.rooms, Room("room-9", (Stream("rtsp://cams.lan/9", "room"),),
                                          seats=20)))
     result = rollout(world, records, view, selection=more)
@@ -206,7 +266,7 @@ def test_a_new_classroom_is_written_without_touching_the_statefulset(
     assert len(result.configmaps) == 1
     world.apply(result)
     for name, rooms in before.items():
-        assert {r: p for r, p in world.assignments[name].rooms.items() if r != "room-9"} == rooms
+        assert {r: p for r, p in world.assignments[name].listed.items() if r != "room-9"} == rooms
 
 
 def test_an_assignment_too_large_for_a_configmap_is_refused(rollout: Rollouts) -> None:
@@ -250,7 +310,7 @@ def test_a_model_without_classrooms_runs_no_pods(rollout: Rollouts) -> None:
 def test_a_pool_waits_out_its_nodes_driver_upgrade(rollout: Rollouts) -> None:
     records, view = [_record(A100), _record(L4)], _view(A100, L4)
     world = _steady(rollout, records, view)
-    before = {name: dict(stored.rooms) for name, stored in world.assignments.items()}
+    before = {name: dict(stored.listed) for name, stored in world.assignments.items()}
     # The GPU Operator is upgrading the A100 node's driver: the class leaves the view for now,
     # its engine record is kept, and its pool keeps its classrooms.
     upgrading = InventoryView(classes={L4.name: L4}, nodes_by_class={L4.name: ("node-l4",)},
@@ -258,4 +318,4 @@ def test_a_pool_waits_out_its_nodes_driver_upgrade(rollout: Rollouts) -> None:
     result = rollout(world, records, upgrading)
     assert (result.configmaps, result.remove) == ((), ())
     world.apply(result)
-    assert {name: dict(stored.rooms) for name, stored in world.assignments.items()} == before
+    assert {name: dict(stored.listed) for name, stored in world.assignments.items()} == before

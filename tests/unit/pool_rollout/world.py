@@ -1,6 +1,6 @@
 """A small stand-in for the cluster's side of a rollout, for pure unit tests of `plan_rollout`:
 it keeps the objects the rollout writes, as the indexes would show them, and lets a test say
-which pods are Ready and what they report serving."""
+which pods are Ready, what they report serving, and which pods' streams are still connecting."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from classroom_operator.pod_status import PodReport, StreamReport
 from classroom_operator.pool_views import (
+    HANDOVERS_ANNOTATION,
     PoolObject,
     ServingPod,
     StoredAssignment,
@@ -28,6 +29,8 @@ class World:
     serving: dict[str, list[str]] = field(default_factory=dict)
     gpus: dict[str, int] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)
+    # Pods whose streams are not Healthy yet, and the state they report instead.
+    connecting: dict[str, str] = field(default_factory=dict)
 
     def apply(self, rollout: Rollout) -> None:
         """Write what the rollout asks, in its order, as the operator's kube calls would."""
@@ -39,7 +42,8 @@ class World:
                 assert existing is not None, f"patching missing ConfigMap {write.name}"
                 meta = {"namespace": existing.namespace,
                         "labels": {"classroom-operator.io/pool": existing.pool,
-                                   "classroom-operator.io/model": existing.model}}
+                                   "classroom-operator.io/model": existing.model},
+                        "annotations": {HANDOVERS_ANNOTATION: write.handovers}}
                 data = {"assignment.json": write.text}
             self.assignments[write.name] = stored_assignment(meta, data)
             self.writes.append(f"configmap {write.name}")
@@ -63,13 +67,13 @@ class World:
             self.ready.update(self.pod_names(pool))
 
     def read_assignments(self) -> None:
-        """Every Ready pod takes the rooms its pool's file gives it."""
+        """Every Ready pod takes the rooms its pool's file lists for it."""
         for name, stored in self.assignments.items():
             if name not in self.pools:
                 continue
             for pod in self.pod_names(name):
                 if pod in self.ready:
-                    self.serving[pod] = sorted(r for r, p in stored.rooms.items() if p == pod)
+                    self.serving[pod] = sorted(r for r, p in stored.listed.items() if pod in p)
 
     def cluster(self, healthy: bool = True) -> Cluster:
         pods = [ServingPod(namespace="lincoln-high", name=pod, pool=pool.name, model=pool.model,
@@ -80,7 +84,8 @@ class World:
             if pod.name not in self.ready:
                 continue
             rooms = self.serving.get(pod.name, [])
-            streams = tuple(StreamReport(f"{room}-{i}", room, "Healthy" if healthy else "Failed")
+            state = self.connecting.get(pod.name, "Healthy" if healthy else "Failed")
+            streams = tuple(StreamReport(f"{room}-{i}", room, state)
                             for room in rooms for i in range(self._streams(room)))
             reports[pod.name] = PodReport(ready=True, fingerprint=None,
                                           classrooms=frozenset(rooms), streams=streams)
@@ -97,8 +102,14 @@ class World:
         return 0
 
     def rooms_on(self, pool: str) -> set[str]:
+        """Rooms the pool's file lists, on any of its pods."""
         stored = self.assignments.get(pool)
-        return set(stored.rooms) if stored else set()
+        return set(stored.listed) if stored else set()
+
+    def handing_over(self, pool: str) -> set[str]:
+        """Rooms the pool's file keeps for their hand-over to another pod."""
+        stored = self.assignments.get(pool)
+        return set(stored.handovers) if stored else set()
 
     def scaled(self, pool: str, replicas: int) -> None:
         self.pools[pool] = replace(self.pools[pool], replicas=replicas)
