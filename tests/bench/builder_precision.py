@@ -67,6 +67,9 @@ def _mobilenet(size: int, work: Path) -> dict[str, Any]:
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
             f = torch.flatten(self.pool(self.features(x)), 1)
+            # Unit-scale features keep random heads out of saturation, where every precision
+            # would agree trivially (sigmoid 1.0, one-hot softmax).
+            f = torch.nn.functional.layer_norm(f, (576,))
             return (torch.sigmoid(self.attention(f)), torch.softmax(self.emotion(f), 1),
                     torch.sigmoid(self.engagement(f)))
 

@@ -22,6 +22,13 @@ def import_tensorrt() -> Any:
             f"tensorrt is not importable ({exc}); TensorRT engines are built and run in the "
             "classroom-inference GPU image, which carries TensorRT"
         ) from exc
+    if not hasattr(trt, "Builder"):
+        # pip's `tensorrt` placeholder packages import fine but hold no bindings.
+        where = getattr(trt, "__file__", None) or list(getattr(trt, "__path__", []))
+        raise ImportError(
+            f"the tensorrt module at {where} is not TensorRT's Python API (it has no Builder); "
+            "TensorRT engines are built and run in the classroom-inference GPU image"
+        )
     return trt
 
 

@@ -12,8 +12,12 @@ import pytest
 from bench.engines import EMOTIONS, tiny_model, write_engine
 from classroom_inference.builder.tensorrt_engine import build_plan
 from classroom_inference.runners import open_runner
+from classroom_inference.runners.tensorrt_log import import_tensorrt
 
-pytest.importorskip("tensorrt", reason="TensorRT is not installed on this machine")
+try:
+    import_tensorrt()
+except ImportError as missing:
+    pytest.skip(f"TensorRT is not installed on this machine: {missing}", allow_module_level=True)
 
 HWC = (64, 64, 3)
 
