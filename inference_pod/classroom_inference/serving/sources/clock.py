@@ -73,9 +73,18 @@ class Ticking:
     done: Callable[[], None]
     first: int = -1  # the period of its first frame; -1 until it is made
     bulk: bool = field(init=False)
+    # Its pattern as arrays, worked out once: a phase's group is rebuilt from these whenever
+    # streams come or go, thousands of times while a large assignment starts or drains.
+    ends: np.ndarray = field(init=False, repr=False)  # when each step ends, seconds
+    levels: np.ndarray = field(init=False, repr=False)
+    limit: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.bulk = isinstance(self.intake, StudentIntake)
+        steps = self.stream.steps
+        self.ends = np.cumsum([seconds for _, seconds in steps])
+        self.levels = np.array([level for level, _ in steps], np.int64)
+        self.limit = NO_LIMIT if self.stream.limit is None else self.stream.limit
 
 
 class _Group:
@@ -87,30 +96,29 @@ class _Group:
         self.queue: BulkQueue = self.intakes[0].queue
         self.students = np.array([i.student for i in self.intakes], np.int64)
         self.first = np.array([m.first for m in members], np.int64)
-        self.limit = np.array([NO_LIMIT if m.stream.limit is None else m.stream.limit
-                               for m in members], np.int64)
-        steps = max(len(m.stream.steps) for m in members)
-        self.ends = np.full((len(members), steps), np.inf)
-        self.levels = np.zeros((len(members), steps), np.int64)
-        for k, member in enumerate(members):
-            lengths = [seconds for _, seconds in member.stream.steps]
-            self.ends[k, : len(lengths)] = np.cumsum(lengths)
-            self.levels[k, : len(lengths)] = [level for level, _ in member.stream.steps]
-            self.levels[k, len(lengths):] = self.levels[k, len(lengths) - 1]
+        self.limit = np.array([m.limit for m in members], np.int64)
+        steps = max(m.ends.size for m in members)
+        if all(m.ends.size == steps for m in members):
+            self.ends = np.stack([m.ends for m in members])
+            self.levels = np.stack([m.levels for m in members])
+        else:  # shorter patterns hold their last level for ever after
+            self.ends = np.full((len(members), steps), np.inf)
+            self.levels = np.zeros((len(members), steps), np.int64)
+            for k, member in enumerate(members):
+                self.ends[k, : member.ends.size] = member.ends
+                self.levels[k] = member.levels[-1]
+                self.levels[k, : member.levels.size] = member.levels
+        self.cycle = np.array([m.ends[-1] for m in members])
         self.rows = np.arange(len(members))
-        self.cycle = self.ends[self.rows, [len(m.stream.steps) - 1 for m in members]]
-
-    def save(self) -> None:
-        """Keep what the arrays learnt on the members, before the group is rebuilt."""
-        for member, first in zip(self.members, self.first.tolist(), strict=True):
-            member.first = first
 
 
 @dataclass(eq=False)
 class _Phase:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    members: list[Ticking] = field(default_factory=list)
-    groups: list[_Group] | None = None  # rebuilt after members change
+    members: dict[Ticking, None] = field(default_factory=dict)  # in order of arrival
+    # Rebuilt from `members` after they change: per-student streams by batcher, and the rest.
+    groups: list[_Group] | None = None
+    singles: list[Ticking] = field(default_factory=list)
 
 
 class _Crops:
@@ -158,8 +166,8 @@ class SyntheticClock:
     def add(self, ticking: Ticking) -> None:
         phase = self._phases[ticking.phase % PHASES]
         with phase.lock:
-            self._regroup(phase)
-            phase.members.append(ticking)
+            phase.groups = None
+            phase.members[ticking] = None
         with self._lock:
             self._count += 1
             for worker in set(range(self._workers)) - self._running:
@@ -173,8 +181,8 @@ class SyntheticClock:
         with phase.lock:
             if ticking not in phase.members:
                 return
-            self._regroup(phase)
-            phase.members.remove(ticking)
+            phase.groups = None
+            del phase.members[ticking]
         with self._lock:
             self._count -= 1
 
@@ -183,12 +191,6 @@ class SyntheticClock:
         """Worker threads running now (they stop while no stream is on the clock)."""
         with self._lock:
             return len(self._running)
-
-    @staticmethod
-    def _regroup(phase: _Phase) -> None:
-        for group in phase.groups or ():
-            group.save()
-        phase.groups = None
 
     def _step_now(self) -> int:
         return int((time.monotonic() - self._epoch) / self._step_s)
@@ -222,24 +224,26 @@ class SyntheticClock:
         now = time.monotonic()
         if phase.groups is None:
             by_queue: dict[int, list[Ticking]] = {}
+            phase.singles = []
             for member in phase.members:
                 if member.bulk:
                     queue = cast(StudentIntake, member.intake).queue
                     by_queue.setdefault(id(queue), []).append(member)
+                else:
+                    phase.singles.append(member)
             phase.groups = [_Group(members) for members in by_queue.values()]
         ended = [m for g in phase.groups for m in self._tick_group(g, period, now)]
-        for member in phase.members:
-            if not member.bulk:
-                index = _index(member, period)
-                if index is None:
-                    ended.append(member)
-                else:
-                    image = member.stream.image(member.stream.level(index))
-                    member.intake.frame(Frame(member.stream.stream_id, image, now, index))
+        for member in phase.singles:
+            index = _index(member, period)
+            if index is None:
+                ended.append(member)
+            else:
+                image = member.stream.image(member.stream.level(index))
+                member.intake.frame(Frame(member.stream.stream_id, image, now, index))
         if ended:
-            self._regroup(phase)
+            phase.groups = None
             for member in ended:
-                phase.members.remove(member)
+                del phase.members[member]
                 member.done()
             with self._lock:
                 self._count -= len(ended)
@@ -251,6 +255,7 @@ class SyntheticClock:
             group.first[starting] = period
             for k in np.flatnonzero(starting).tolist():
                 group.intakes[k].first_arrival = now
+                group.members[k].first = period  # kept when the group is rebuilt
         index = period - group.first
         live = index < group.limit
         ended = [] if live.all() else [group.members[k] for k in np.flatnonzero(~live)]
@@ -280,8 +285,7 @@ def _index(member: Ticking, period: int) -> int | None:
     if member.first < 0:
         member.first = period
     index = period - member.first
-    limit = member.stream.limit
-    return None if limit is not None and index >= limit else index
+    return None if index >= member.limit else index
 
 
 def _default_workers() -> int:
