@@ -41,9 +41,7 @@ class CopyOnlyRunner(GpuPipelineRunner):
         self.open_pipeline(cuda, outputs)
         # Zeroed once: the heads every batch downloads are these zeros.
         for slot in self.slots:
-            for out in outputs:
-                cuda.zero_device(slot.device_outputs[out.head].ptr, out.nbytes(self.max_batch),
-                                 self.compute_stream)
+            cuda.zero_device(slot.device_output.ptr, slot.output_bytes, self.compute_stream)
         self.compute_stream.synchronize()
 
     def enqueue(self, slot_index: int, slot: Slot, rows: int) -> None:

@@ -92,10 +92,10 @@ class HostBuffer:
             self.array = self._pageable
             self.ptr = int(self._pageable.ctypes.data)
 
-    def view(self, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
-        """The first bytes of the buffer as an array of `shape` (no copy)."""
+    def view(self, dtype: np.dtype[Any], shape: tuple[int, ...], *, offset: int = 0) -> np.ndarray:
+        """The bytes from `offset` on as an array of `shape` (no copy)."""
         count = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        return self.array[:count].view(dtype).reshape(shape)
+        return self.array[offset:offset + count].view(dtype).reshape(shape)
 
     def free(self) -> None:
         if self.pinned and self.ptr:

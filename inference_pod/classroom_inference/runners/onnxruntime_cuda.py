@@ -66,7 +66,13 @@ def bucket_for(rows: int, buckets: tuple[int, ...]) -> int:
 
 class OnnxRuntimeCudaRunner(GpuPipelineRunner):
     """`prefer_nhwc` / `cuda_graph` default to CLASSROOM_ORT_PREFER_NHWC / CLASSROOM_ORT_CUDA_GRAPH
-    (0 or 1), else on. `options` tells what the session really runs with after load()."""
+    (0 or 1), else on. `options` tells what the session really runs with after load().
+
+    The session runs on the runner's own engine thread (engine_thread.py): ONNX Runtime keeps
+    CUDA graphs per calling thread, and the pod warms the engine up in one thread and serves
+    from another."""
+
+    own_thread = True
 
     def __init__(self, meta: EngineMeta, engine_path: Path, *, pinned: bool = True,
                  prefer_nhwc: bool | None = None, cuda_graph: bool | None = None,
@@ -110,13 +116,18 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
         cuda = Cuda.load()
         self._ort = ort
         self.open_streams(cuda)
-        self._session = self._create_session(ort)
-        if self._session.get_providers()[0] != PROVIDER:
-            raise BackendUnavailable(
-                f"ONNX Runtime fell back to {self._session.get_providers()[0]}; the CUDA "
-                "libraries it needs (cuDNN, cuBLAS) are missing on this node"
-            )
-        outputs = self._check_io()
+        try:
+            self._session = self._create_session(ort)
+            if self._session.get_providers()[0] != PROVIDER:
+                raise BackendUnavailable(
+                    f"ONNX Runtime fell back to {self._session.get_providers()[0]}; the CUDA "
+                    "libraries it needs (cuDNN, cuBLAS) are missing on this node"
+                )
+            outputs = self._check_io()
+        except BaseException:
+            self._session = None
+            self.close_pipeline()  # its streams and engine thread
+            raise
         self.open_pipeline(cuda, outputs)
         self._run_options = ort.RunOptions()
         # Run() returns once the work is queued; collect() waits on the slot's event instead.

@@ -6,11 +6,13 @@ the real (CPU) onnxruntime, reading and writing the fake device memory its IO bi
 at, on the stream given as `user_compute_stream`; without `disable_synchronize_execution_providers`
 it waits for that stream, as ONNX Runtime does. Where ONNX Runtime would fail or silently compute
 garbage, it raises: unknown provider options, a CUDA graph replayed with other addresses or
-shapes than it was captured with, outputs bound with the wrong shape.
+shapes than it was captured with, outputs bound with the wrong shape. As in ONNX Runtime, CUDA
+graphs belong to the thread that ran the session: another thread captures its own.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -85,7 +87,7 @@ class InferenceSession:
                                "to the CUDA EP.")
         self._options = dict(options)
         self._real = _real.InferenceSession(path, providers=["CPUExecutionProvider"])
-        self._graphs: dict[str, Any] = {}
+        self._graphs: dict[tuple[int, str], Any] = {}  # (thread, graph id) -> what it bound
         _settings["sessions"].append(self)
 
     def get_providers(self) -> list[str]:
@@ -111,7 +113,7 @@ class InferenceSession:
             raise RuntimeError(f"binding {sorted(bound)} does not cover {sorted(names)} on cuda")
         if self._options.get("enable_cuda_graph") == "1":
             graph = entries.get("gpu_graph_id", "0")
-            if self._graphs.setdefault(graph, bound) != bound:
+            if self._graphs.setdefault((threading.get_ident(), graph), bound) != bound:
                 raise RuntimeError(f"graph {graph} replayed with other addresses or shapes")
         stream = int(self._options["user_compute_stream"])
         _device.enqueue(stream, lambda: self._compute(bound))

@@ -6,6 +6,7 @@ only if bindings, graph buckets, slots and stream order are right.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -15,7 +16,7 @@ import onnxruntime as real_onnxruntime
 import pytest
 from bench.engines import write_engine
 from classroom_inference.runners import open_runner
-from classroom_inference.runners.base import BackendUnavailable
+from classroom_inference.runners.base import BackendUnavailable, RunnerError
 from classroom_inference.runners.onnxruntime_cuda import OnnxRuntimeCudaRunner, batch_buckets
 from onnx import TensorProto, helper
 from unit.gpu_runners.fake_device import FakeDevice
@@ -77,6 +78,7 @@ def test_the_session_gets_the_pipeline_stream_and_runs_async(fake_ort: ModuleTyp
         }
         assert runner.options == session._options
         runner.submit(_batch(4, 0))
+        runner.on_engine_thread(lambda: None)  # the batch is queued on the compute stream
         stream = fake_cuda.streams[runner.compute_stream.address]
         assert stream.done < stream.total  # Run() returned with the work still queued
         runner.collect()
@@ -90,6 +92,51 @@ def test_warm_up_captures_one_graph_per_slot_and_bucket(fake_ort: ModuleType,
         assert len(graphs) == 2 * len(batch_buckets(1, 32))
         shapes = sorted(bound["crops"][2][0] for bound in graphs.values())
         assert shapes == sorted(2 * list(batch_buckets(1, 32)))
+
+
+def test_graphs_captured_at_warm_up_serve_batches_submitted_from_other_threads(
+        fake_ort: ModuleType, engine_dir: Path) -> None:
+    """The pod warms the engine up in one thread and its batcher submits from another (a new
+    one each time the batcher starts); ONNX Runtime's graphs are per thread, so the session
+    must run on one thread whoever submits, or every graph is captured again mid-serving."""
+    with _cuda_runner(engine_dir, cuda_graph=True) as runner:
+        runner.warm_up(iterations=1)
+        graphs = fake_ort._settings["sessions"][-1]._graphs
+        captured = dict(graphs)
+        results: list[dict[str, np.ndarray]] = []
+        batches = [_batch(rows, seed) for seed, rows in enumerate([3, 32, 7, 1, 17])]
+
+        def serve() -> None:
+            for batch in batches:
+                results.append(runner.infer(batch))
+
+        for _ in range(2):  # two batchers, one after the other
+            worker = threading.Thread(target=serve)
+            worker.start()
+            worker.join()
+        assert graphs == captured
+        assert len({thread for thread, _ in graphs}) == 1
+    for batch, got in zip(batches * 2, results, strict=True):
+        np.testing.assert_allclose(got["attention"], _expected(engine_dir, batch)["attention"],
+                                   rtol=1e-6)
+
+
+def test_an_engine_error_reaches_the_caller_and_the_runner_goes_on(
+        fake_ort: ModuleType, engine_dir: Path) -> None:
+    with _cuda_runner(engine_dir, cuda_graph=False) as runner:
+        session = fake_ort._settings["sessions"][-1]
+        real_run = session.run_with_iobinding
+
+        def failing(*args: object) -> None:
+            raise RuntimeError("CUDA failure 700: an illegal memory access")
+
+        session.run_with_iobinding = failing
+        with pytest.raises(RunnerError, match="illegal memory access"):
+            runner.infer(_batch(2, 0))
+        session.run_with_iobinding = real_run
+        batch = _batch(5, 1)
+        np.testing.assert_allclose(runner.infer(batch)["attention"],
+                                   _expected(engine_dir, batch)["attention"], rtol=1e-6)
 
 
 def test_a_refused_graph_falls_back_to_plain_runs(fake_ort: ModuleType, engine_dir: Path) -> None:
