@@ -90,6 +90,7 @@ class Analysis:
         self.ids = students or StudentIds()
         self._students: list[Student | None] = []  # by row; None: not followed
         self._followed = np.zeros(0, bool)
+        self._forgettable = np.zeros(0, bool)  # room seats, forgotten after a long absence
         self._rows: dict[tuple[str, str], int] = {}
         self._streams: dict[str, tuple[str, str]] = {}  # stream id -> (classroom, layout)
         self._state = np.zeros(0, np.int8)
@@ -158,6 +159,7 @@ class Analysis:
             self._grow(row + 1)
         self._rows[key] = row
         self._followed[row] = True
+        self._forgettable[row] = layout == "room"
         self._students[row] = Student(
             student=self._pseudonym(classroom, stream_id, seat), classroom=classroom,
             stream_id=stream_id, seat=seat, forgettable=layout == "room",
@@ -183,6 +185,7 @@ class Analysis:
         self._accounted, self._since = grown(self._accounted), grown(self._since)
         self._missing_since, self._alerted = grown(self._missing_since), grown(self._alerted)
         self._followed = grown(self._followed)
+        self._forgettable = grown(self._forgettable)
         self.series.resize(size)
         self.summary.resize(size)
         self._students.extend([None] * (size - old))
@@ -360,9 +363,10 @@ class Analysis:
             self._close_series(now)
         if now - self._summary_from >= self.settings.summary_every_seconds:
             self._close_summary(now)
-        gone = [r for r in rows.tolist() if self._student(r).forgettable
-                and now - self._missing_since[r] > FORGET_SEAT_SECONDS]
-        self._forget(np.array(gone, dtype=np.int64), now, "left")
+        # NaN (never seen) compares False: a seat not seen yet is not forgotten.
+        away = now - self._missing_since[rows] > FORGET_SEAT_SECONDS
+        gone = rows[self._forgettable[rows] & away]
+        self._forget(gone, now, "left")
 
     def finish(self, now: float) -> None:
         """Drain: close the open series point and summary window so nothing observed is lost."""

@@ -80,3 +80,19 @@ def test_room_seats_that_left_are_forgotten(recorder: Any) -> None:
     assert set(r.analysis.students) == {("cam", "3")}
     r.idle(1.0, 400.0, step=5.0)
     assert r.analysis.students == {}
+
+
+def test_a_room_seat_long_unseen_is_forgotten_a_student_stream_never(recorder: Any) -> None:
+    from classroom_inference.serving.analysis import FORGET_SEAT_SECONDS
+
+    r = recorder(smoothing_seconds=0.0)
+    r.analysis.add_stream("cam", "room-101", "room", 0.0)
+    r.analysis.add_stream("s0", "room-101", "per-student", 0.0)
+    r.feed("cam", 0.0, 1.0, 30, 0.9, seat="3")
+    r.feed("s0", 0.0, 1.0, 30, 0.9)
+    seat = r.analysis.ids.of("cam", "3")
+    r.idle(1.0, 1.0 + FORGET_SEAT_SECONDS - 1.0, step=5.0)
+    assert set(r.analysis.students) == {("cam", "3"), ("s0", "0")}  # away, not yet gone
+    r.idle(1.0 + FORGET_SEAT_SECONDS - 1.0, 1.0 + FORGET_SEAT_SECONDS + 5.0, step=1.0)
+    assert set(r.analysis.students) == {("s0", "0")}
+    assert r.analysis.ids.key(seat) is None  # its id is free for another seat
