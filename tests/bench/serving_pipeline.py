@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -59,6 +60,7 @@ from bench.serving_engines import (
     build_reference,
     open_engine,
 )
+from bench.serving_profile import Sampler, role
 from classroom_inference.runners import Runner
 from classroom_inference.serving.batcher import Batch
 from classroom_inference.serving.pipeline import Pod, PodSettings
@@ -121,14 +123,17 @@ def assignment(streams: int, frame: int, fingerprint: str) -> dict[str, Any]:
 
 
 async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, frame: int,
-                  *, seconds: float) -> dict[str, Any]:
-    """N synthetic student streams at 30 fps through a fresh pod serving the lent runner."""
+                  *, seconds: float, switch: float | None = None,
+                  profile: bool = False) -> dict[str, Any]:
+    """N synthetic student streams at 30 fps through a fresh pod serving the lent runner;
+    `switch`: the pod's GIL switch interval (seconds); `profile`: sample where its threads are."""
     path = work / f"assignment-{streams}.json"
     fingerprint = json.loads((engine_dir / "meta.json").read_text())["fingerprint"]
     path.write_text(json.dumps(assignment(streams, frame, fingerprint)))
     pod = Pod(PodSettings(engine_dir=engine_dir, assignment=path, pod_name="bench-0",
                           id_secret="bench-secret-0123456789", spool_dir=work / "spool",
-                          drain_seconds=1.0), open_engine=lambda _, __: runner)
+                          drain_seconds=1.0, gil_switch_seconds=switch),
+              open_engine=lambda _, __: runner)
     window: dict[str, Any] = {"open": False, "latency": [], "crops": 0}
     on_batch: Callable[[Batch], None] = pod._on_batch
 
@@ -149,7 +154,8 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
         dropped_before, batches_before = dict(stats.dropped), stats.batches
         window["open"] = True
         started, cpu_started, threads_started = time.monotonic(), time.process_time(), thread_cpu()
-        await asyncio.sleep(seconds)
+        with Sampler() if profile else contextlib.nullcontext() as sampler:
+            await asyncio.sleep(seconds)
         window["open"] = False
         elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
         threads = {name: cpu - threads_started.get(name, 0.0)
@@ -158,7 +164,9 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
                    for k, v in stats.dropped.items() if v - dropped_before.get(k, 0)}
         batches = stats.batches - batches_before
     finally:
+        draining = time.monotonic()
         await pod.drain()
+        drained_in = time.monotonic() - draining
     latency = np.concatenate([np.zeros(0), *window["latency"]]) * 1000
     if not latency.size:  # nothing labelled in the window
         latency = np.full(1, np.inf)
@@ -176,7 +184,8 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
                              sorted(threads.items(), key=lambda item: -item[1])
                              if v / elapsed >= 0.01},
         "startSeconds": round(started_in, 2),
-    }
+        "drainSeconds": round(drained_in, 2),
+    } | ({"profile": sampler.report()} if sampler is not None else {})
 
 
 def thread_cpu() -> dict[str, float]:
@@ -191,10 +200,8 @@ def thread_cpu() -> dict[str, float]:
         except OSError:  # a thread that just ended
             continue
         name = names.get(int(task.name), "engine and libraries")
-        role = "synthetic-clock" if name.startswith("synthetic-clock") else (
-            "event loop" if name == "MainThread" else name)
         fields = stat[stat.rindex(")") + 2:].split()
-        seconds[role] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        seconds[role(name)] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
     return seconds
 
 
@@ -205,7 +212,8 @@ def sustains(point: dict[str, Any]) -> bool:
 
 async def measure(report: Report, engine_dir: Path, runner: Runner, work: Path, *, batch: int,
                   frame: int, seconds: float, streams: list[int], rounds: int, repeat: int,
-                  saturate: int | None) -> None:
+                  saturate: int | None, pod: dict[str, Any]) -> None:
+    """`pod`: run_pod's options (switch, profile) for every pod run."""
     lent = LentRunner(runner)
     # Raw engine and saturated pod alternate, so a neighbour's load on a shared machine weighs
     # on both sides alike; medians of the rounds make the ratio.
@@ -220,7 +228,8 @@ async def measure(report: Report, engine_dir: Path, runner: Runner, work: Path, 
         # 30 fps streams offering 20% more than the engine takes: the pod is saturated by real
         # paced streams, not by sources spinning as fast as they can.
         offered = offered or saturate or math.ceil(1.2 * raws[0] / FPS)
-        pods.append(await run_pod(engine_dir, lent, work, offered, frame, seconds=seconds))
+        pods.append(await run_pod(engine_dir, lent, work, offered, frame, seconds=seconds,
+                                  **pod))
         print(f"  raw {raws[-1]:.1f}/s, pod {pods[-1]['cropsPerSecond']:.1f}/s "
               f"({offered} streams, {pods[-1]['cpuMicrosecondsPerCrop']} us CPU a crop)",
               file=sys.stderr, flush=True)
@@ -237,7 +246,7 @@ async def measure(report: Report, engine_dir: Path, runner: Runner, work: Path, 
     capacity = report["saturated"]["cropsPerSecond"]
     report["sweep"] = []
     for n in streams:
-        runs = sorted([await run_pod(engine_dir, lent, work, n, frame, seconds=seconds)
+        runs = sorted([await run_pod(engine_dir, lent, work, n, frame, seconds=seconds, **pod)
                        for _ in range(repeat)], key=lambda p: p["latencyMs"]["p99"])
         # The median run is what this machine gives with its neighbours' load; the best run is
         # what the pod does in a quiet moment of a shared machine.
@@ -261,7 +270,7 @@ async def measure(report: Report, engine_dir: Path, runner: Runner, work: Path, 
     for share in (0.5, 0.9):
         n = max(1, int(share * capacity / FPS))
         report["latencyAtLoad"][f"{int(share * 100)}%"] = await run_pod(
-            engine_dir, lent, work, n, frame, seconds=seconds)
+            engine_dir, lent, work, n, frame, seconds=seconds, **pod)
         report.save()
 
 
@@ -345,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="raw engine / saturated pod rounds for the efficiency figure")
     parser.add_argument("--saturate", type=int, help="streams for the saturated runs (default: "
                         "enough to offer 1.2 x the raw runner's crops/s)")
+    parser.add_argument("--switch-ms", type=float,
+                        help="the pod's GIL switch interval (default: the pod's own setting)")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample where the pod's threads are in every measured run")
     parser.add_argument("--peer", action="store_true",
                         help="also measure the torch.compile peer (GPU, torch)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "serving.json")
@@ -380,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(measure(
                 report, engine_dir, runner, work, batch=batch, frame=args.frame or size,
                 seconds=args.seconds, streams=[int(x) for x in args.streams.split(",") if x],
-                rounds=args.rounds, repeat=args.repeat, saturate=args.saturate))
+                rounds=args.rounds, repeat=args.repeat, saturate=args.saturate,
+                pod={"switch": None if args.switch_ms is None else args.switch_ms / 1000,
+                     "profile": args.profile}))
         except Exception as exc:  # what was measured so far stays in the report
             report["errors"].append({"part": "pod", "error": f"{type(exc).__name__}: {exc}"})
             traceback.print_exc()

@@ -20,6 +20,7 @@ import contextlib
 import gc
 import json
 import logging
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -70,6 +71,8 @@ class PodSettings:
     max_delay_seconds: float = 0.01
     drain_seconds: float = 20.0
     assignment_poll_seconds: float = 1.0
+    # sys.setswitchinterval for the pod's process; None leaves the interpreter's.
+    gil_switch_seconds: float | None = None
 
 
 @dataclass(eq=False)
@@ -119,6 +122,8 @@ class Pod:
     async def start(self) -> None:
         """Load and warm the engine, open the spool, apply the assignment, start serving."""
         self.phase = "Loading"
+        if self.settings.gil_switch_seconds is not None:
+            sys.setswitchinterval(self.settings.gil_switch_seconds)
         runner = self._open_engine(self.settings.engine_dir, self.settings.backend)
         self.metrics.fingerprint = runner.meta.fingerprint
         await asyncio.to_thread(runner.load)
