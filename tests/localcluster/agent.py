@@ -19,11 +19,12 @@ import threading
 import time
 from pathlib import Path
 
-from localcluster.addresses import PodAddresses
+from localcluster.addresses import PodAddresses, cluster_block
 from localcluster.kubeapi import Api, Credentials
 from localcluster.noderuntime import AgentPaths, NodeRuntime
 from localcluster.nodes import NodeSpec
 from localcluster.pki import CertificateAuthority
+from localcluster.toolchain import cache_root
 
 SCAN_EVERY = 0.5
 
@@ -39,7 +40,8 @@ class Agent:
         self.nodes_dir = state / "agent" / "nodes"
         self.paths = AgentPaths(state, (state / "server").read_text().strip(), bin_dir)
         self.ca = CertificateAuthority(state / "pki")
-        self.addresses = PodAddresses(state / "agent" / "addresses")
+        self.addresses = PodAddresses(state / "agent" / "addresses",
+                                      cluster_block(state, cache_root() / "address-blocks"))
         self.runtimes: dict[str, NodeRuntime] = {}
         self.stopping = threading.Event()
 
