@@ -1,5 +1,6 @@
 """Helpers for the rollout's integration tests: the test model's manifest, what the API shows
-about its pools, and a watcher that checks every classroom stays on a Ready pod."""
+about its pools and what its pods report, and a watcher that checks every classroom stays on a
+Ready pod and served, with every stream Healthy on some pod."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import contextlib
 import json
 import threading
 import time
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +76,26 @@ def ready_pods(api: Api, pool: str) -> dict[str, Object]:
             and not pod["metadata"].get("deletionTimestamp")}
 
 
+def fully_healthy(pods: Mapping[str, Object]) -> set[str]:
+    """Rooms that some of `pods` reports in its own /v1/status with every stream Healthy; a pod
+    that does not answer reports nothing."""
+    rooms: set[str] = set()
+    for pod in pods.values():
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            continue
+        try:
+            with urllib.request.urlopen(f"http://{ip}:8080/v1/status", timeout=5) as response:
+                document = json.load(response)
+        except (OSError, ValueError):
+            continue
+        for room in document.get("classrooms") or []:
+            streams = room.get("streams") or []
+            if streams and all(stream.get("state") == "Healthy" for stream in streams):
+                rooms.add(room["name"])
+    return rooms
+
+
 def statefulsets(api: Api, pool: str) -> dict[str, Object]:
     listing = api.get(f"/apis/apps/v1/namespaces/{pool}/statefulsets?labelSelector={INFERENCE}")
     return {item["metadata"]["name"]: item for item in listing["items"]}
@@ -81,15 +104,20 @@ def statefulsets(api: Api, pool: str) -> dict[str, Object]:
 @dataclass
 class Watcher:
     """Polls, from another thread, that every classroom is in some assignment file on a pod
-    that is Ready. Pods are read before and after the files: the operator moves a room only to a
-    pod already Ready and removes a pod only after its rooms left, so a room is fine if its pod
-    is Ready in either read, whatever happened between them."""
+    that is Ready, and that some Ready pod reports every stream of it Healthy. Pods are read
+    before and after the files: the operator moves a room only to a pod already Ready and
+    removes a pod only after its rooms left, so a room is fine if its pod is Ready in either
+    read, whatever happened between them. The pods' own reports are read last: a room leaves
+    its old pod only once its new pod reports it Healthy, so whichever file a pod read, one of
+    them serves it."""
 
     api: Api
     namespace: str
     rooms: tuple[str, ...]
     looks: int = 0
     violations: list[str] = field(default_factory=list)
+    unserved: list[str] = field(default_factory=list)
+    overlaps: int = 0  # looks that found a room listed on two pods (a hand-over)
     pools_seen: set[frozenset[str]] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -115,11 +143,17 @@ class Watcher:
         before = ready_pods(self.api, self.namespace)
         files = assignments(self.api, self.namespace)
         after = ready_pods(self.api, self.namespace)
+        healthy = fully_healthy(after)
         self.pools_seen.add(frozenset(statefulsets(self.api, self.namespace)))
         self.looks += 1
+        if any(len(files.get(name, [])) > 1 for name in self.rooms):
+            self.overlaps += 1
         for name in self.rooms:
             pods = files.get(name, [])
             if not any(pod in before or pod in after for pod in pods):
                 self.violations.append(f"look {self.looks}: {name} on {pods or 'no pod'}, "
                                        f"Ready: {sorted(set(before) | set(after))}")
+            if name not in healthy:
+                self.unserved.append(f"look {self.looks}: no Ready pod reports every stream of "
+                                     f"{name} Healthy (listed on {pods or 'no pod'})")
 

@@ -1,6 +1,6 @@
 """The operator killed in the middle of a rollover picks it up from what the cluster shows: the
 new pool is not created twice, the old one still goes only after its classrooms moved, and no
-classroom is left without a Ready pod meanwhile."""
+classroom is left without a Ready pod reporting its streams Healthy meanwhile."""
 
 from __future__ import annotations
 
@@ -52,5 +52,6 @@ def test_killed_while_two_pools_run_side_by_side(
 
         wait_for(rolled_over, "the rollover to finish after the restart", timeout=TIMEOUT)
     assert watcher.violations == [], watcher.violations[:5]
+    assert watcher.unserved == [], watcher.unserved[:5]
     assert statefulsets(api, pool)[new_pool]["metadata"]["uid"] == uid
     assert assignments(api, pool) == {name: [f"{new_pool}-0"] for name in rooms}

@@ -1,6 +1,7 @@
 """Inference pools on a real control plane: pods built from the validated engine run for real
 on agent nodes, every classroom is served by exactly one Ready pod, new classrooms are added
-without touching the others, and a driver upgrade rolls a pool over with no classroom unserved."""
+without touching the others, and a driver upgrade rolls a pool over with every classroom's
+streams Healthy on some pod throughout."""
 
 from __future__ import annotations
 
@@ -124,6 +125,10 @@ def test_a_driver_upgrade_rolls_the_pool_over_with_every_classroom_served(
         after = wait_for(rolled_over, "the pool rolled over to driver 580", timeout=TIMEOUT)
     assert watcher.looks > 20, watcher.looks
     assert watcher.violations == [], watcher.violations[:5]
+    # No gap: at every look some Ready pod reported every stream of every classroom Healthy,
+    # because a room stayed on its old pod until the new one had connected its cameras.
+    assert watcher.unserved == [], watcher.unserved[:5]
+    assert watcher.overlaps > 0, "no look saw a classroom listed on its old and new pod"
     # The watcher saw the old and the new pool side by side before the old one went.
     assert any(len(seen) == 2 for seen in watcher.pools_seen), watcher.pools_seen
 
@@ -134,3 +139,13 @@ def test_a_driver_upgrade_rolls_the_pool_over_with_every_classroom_served(
     files = assignments(api, pool)
     assert files == {name: [f"{new_pool}-0"] for name in rooms}
     assert stream_status(api, pool, "attention")["summary"]["pods"] == "1/1"
+
+    # The operator's /metrics tell the same story, per model.
+    samples = operator.metrics()
+    labels = f'{{model="attention",namespace="{pool}"}}'
+    figures = {name: samples.get(f"classroom_operator_{name}{labels}") for name in (
+        "classrooms_moved_total", "handovers_in_progress", "pools", "pods_wanted",
+        "pods_ready", "streams_assigned", "streams_healthy")}
+    assert figures == {"classrooms_moved_total": 3, "handovers_in_progress": 0, "pools": 1,
+                       "pods_wanted": 1, "pods_ready": 1, "streams_assigned": 3,
+                       "streams_healthy": 3}, figures
