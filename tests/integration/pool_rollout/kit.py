@@ -68,6 +68,17 @@ def assignments(api: Api, pool: str) -> dict[str, list[str]]:
     return rooms
 
 
+def handover_records(api: Api, pool: str) -> set[tuple[str, str]]:
+    """(room, pod it is handed to) from the assignment ConfigMaps' hand-over annotations."""
+    listing = api.get(f"/api/v1/namespaces/{pool}/configmaps?labelSelector={INFERENCE}")
+    records: set[tuple[str, str]] = set()
+    for item in listing["items"]:
+        annotations = item["metadata"].get("annotations") or {}
+        text = annotations.get("classroom-operator.io/handovers")
+        records.update((room, record["to"]) for room, record in json.loads(text or "{}").items())
+    return records
+
+
 def ready_pods(api: Api, pool: str) -> dict[str, Object]:
     listing = api.get(f"/api/v1/namespaces/{pool}/pods?labelSelector={INFERENCE}")
     return {pod["metadata"]["name"]: pod for pod in listing["items"]
@@ -118,6 +129,7 @@ class Watcher:
     violations: list[str] = field(default_factory=list)
     unserved: list[str] = field(default_factory=list)
     overlaps: int = 0  # looks that found a room listed on two pods (a hand-over)
+    handed_to: set[tuple[str, str]] = field(default_factory=set)  # hand-over records seen
     pools_seen: set[frozenset[str]] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -142,6 +154,7 @@ class Watcher:
     def look(self) -> None:
         before = ready_pods(self.api, self.namespace)
         files = assignments(self.api, self.namespace)
+        self.handed_to |= handover_records(self.api, self.namespace)
         after = ready_pods(self.api, self.namespace)
         healthy = fully_healthy(after)
         self.pools_seen.add(frozenset(statefulsets(self.api, self.namespace)))

@@ -136,6 +136,8 @@ def test_a_driver_upgrade_rolls_the_pool_over_with_every_classroom_served(
     assert new_engine["fingerprint"] != old_engine["fingerprint"]
     (new_pool,) = statefulsets(api, pool)
     assert new_pool != old_pool and new_pool.endswith(new_engine["fingerprint"][:8])
+    # The old pool's ConfigMap recorded each hand-over, naming the room's new pod.
+    assert watcher.handed_to == {(name, f"{new_pool}-0") for name in rooms}, watcher.handed_to
     files = assignments(api, pool)
     assert files == {name: [f"{new_pool}-0"] for name in rooms}
     assert stream_status(api, pool, "attention")["summary"]["pods"] == "1/1"
