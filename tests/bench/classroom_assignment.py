@@ -43,12 +43,12 @@ def run(out: Path, sizes: tuple[int, ...] = (500, 5000, 20000)) -> dict[str, Any
     for count in sizes:
         rooms = _rooms(count)
         started = time.perf_counter()
-        first = plan(rooms, pools, Observed(), target_fps=FPS)
+        first = plan(rooms, pools, Observed(), target_fps=FPS, now=time.time())
         placed = time.perf_counter() - started
         world = _served(first)
         more = [*rooms, Room("room-new", (Stream("rtsp://cams.district.lan/new", "room"),))]
         started = time.perf_counter()
-        again = plan(more, pools, world, target_fps=FPS)
+        again = plan(more, pools, world, target_fps=FPS, now=time.time())
         replanned = time.perf_counter() - started
         moved = sum(1 for room, pod in first.assigned.items() if again.assigned[room] != pod)
         rows.append({"classrooms": count, "streams": sum(len(r.streams) for r in rooms),
