@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from localcluster.cluster import LocalCluster
-from localcluster.kubeapi import Api
+from localcluster.kubeapi import Api, ApiError
 from localcluster.nodes import KWOK_TAINT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,9 +210,11 @@ class OperatorFleet:
                      "the test's ClassroomModels to be deleted", timeout=timeout, every=1.0)
         finally:
             for item in models(self.api, self.namespace):  # never leave a namespace stuck
-                self.api.patch(f"{MODELS.format(namespace=self.namespace)}/"
-                               f"{item['metadata']['name']}", {"metadata": {"finalizers": None}},
-                               content_type="application/merge-patch+json")
+                with contextlib.suppress(ApiError):  # it may go on its own meanwhile
+                    self.api.patch(f"{MODELS.format(namespace=self.namespace)}/"
+                                   f"{item['metadata']['name']}",
+                                   {"metadata": {"finalizers": None}},
+                                   content_type="application/merge-patch+json")
             for process in self.started:
                 process.stop()
 

@@ -189,8 +189,10 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
               f"{latest:.1f}s after the first relabel", flush=True)
         write(results)
     finally:
-        operators.close(timeout=1800, namespace_too=True)
-        cluster.remove_nodes(*(n.name for n in gpu_nodes))
+        try:
+            operators.close(timeout=1800, namespace_too=True)
+        finally:
+            cluster.remove_nodes(*(n.name for n in gpu_nodes))
     return results
 
 
