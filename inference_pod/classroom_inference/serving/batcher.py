@@ -16,7 +16,8 @@ Dispatch. One thread sends a batch when it is full, or when its oldest crop has 
 held back, so crops arriving meanwhile join it and a busy engine gets full batches. It submits
 batch k+1 before collecting batch k (the runner's pipeline depth), so on a GPU the uploads run
 back to back and overlap the compute; a buffer goes back to the producers once its batch is
-collected. Results reach the event loop once per batch (call_soon_threadsafe), never per crop.
+collected. Results reach the event loop once per batch, never per crop, handed over in bulk
+(handoff.py): one wake-up of the loop for all the batches finished while it was busy.
 
 Bounds. Memory is the runner's few batch buffers, whatever the load: when all are full (the engine
 is behind), new crops are refused and counted ("backlog"). A student has at most one crop in the
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from classroom_inference.runners.base import Runner
+from classroom_inference.serving.handoff import Handoff
 
 log = logging.getLogger(__name__)
 
@@ -308,11 +310,11 @@ class Batcher:
         self._running = True
         loop = asyncio.get_running_loop()
         finished: asyncio.Future[None] = loop.create_future()
-        threading.Thread(target=self._dispatch, args=(loop, finished), name="batch-dispatch",
-                         daemon=True).start()
+        threading.Thread(target=self._dispatch, args=(Handoff(loop), finished),
+                         name="batch-dispatch", daemon=True).start()
         await finished
 
-    def _dispatch(self, loop: asyncio.AbstractEventLoop, finished: asyncio.Future[None]) -> None:
+    def _dispatch(self, loop: Handoff, finished: asyncio.Future[None]) -> None:
         in_flight: deque[_Job] = deque()
         try:
             while True:
@@ -323,8 +325,8 @@ class Batcher:
                     self._collect(in_flight.popleft(), loop)
                 else:  # closed, and everything was sent and collected
                     return
-        finally:
-            loop.call_soon_threadsafe(finished.set_result, None)
+        finally:  # after every batch's result
+            loop.post(finished.set_result, None)
 
     def _take(self, busy: int) -> tuple[BatchFill, _Job] | None:
         """The next batch to send, waiting for one while nothing is in flight. None while `busy`
@@ -365,7 +367,7 @@ class Batcher:
         return None
 
     def _submit(self, fill: BatchFill, job: _Job, in_flight: deque[_Job],
-                loop: asyncio.AbstractEventLoop) -> None:
+                loop: Handoff) -> None:
         job.submitted, job.started = time.monotonic(), time.perf_counter()
         try:
             self.runner.submit(fill.images[: job.rows])
@@ -374,7 +376,7 @@ class Batcher:
             self._release(fill)
             self._failed(job, exc, loop)
 
-    def _collect(self, job: _Job, loop: asyncio.AbstractEventLoop) -> None:
+    def _collect(self, job: _Job, loop: Handoff) -> None:
         try:
             outputs = self.runner.collect()
         except Exception as exc:
@@ -383,15 +385,15 @@ class Batcher:
         finally:  # the engine has read the buffer: producers may fill it again
             self._release(job.fill)
         seconds = time.perf_counter() - job.started
-        loop.call_soon_threadsafe(self._deliver, job, outputs, seconds)
+        loop.post(self._deliver, job, outputs, seconds)
 
     def _release(self, fill: BatchFill) -> None:
         with self._cond:
             self._free.append(fill)
 
-    def _failed(self, job: _Job, exc: Exception, loop: asyncio.AbstractEventLoop) -> None:
+    def _failed(self, job: _Job, exc: Exception, loop: Handoff) -> None:
         log.error("batch of %d crops failed in the engine: %s", len(job.students), exc)
-        loop.call_soon_threadsafe(self._lost, job, f"{type(exc).__name__}: {exc}")
+        loop.post(self._lost, job, f"{type(exc).__name__}: {exc}")
 
     # --- results (event loop) ------------------------------------------------------------------
 
