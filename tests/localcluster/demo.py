@@ -302,7 +302,8 @@ def run(cluster: LocalCluster) -> int:
           + ("every stream stayed assigned to a ready pod throughout" if not unserved
              else f"streams unassigned at: {'; '.join(unserved)}")
           + f"; fewest streams healthy at once: {fewest_healthy[0]} of "
-            f"{len(ROOMS) * STREAMS_PER_ROOM} (a moved camera reconnects in its new pod)")
+            f"{len(ROOMS) * STREAMS_PER_ROOM} (a moved room stays on its old pod until the new "
+            "one serves it)")
 
     say("Explore")
     print(f"  export KUBECONFIG={cluster.kubeconfig}\n"
