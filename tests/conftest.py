@@ -24,11 +24,18 @@ TIERS = ("unit", "integration", "e2e", "gpu", "bench")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, and run the tiers in order: the whole-lifecycle tests come
+    after the integration tests, which share their cluster and expect its nodes as started."""
     root = Path(__file__).parent
-    for item in items:
+
+    def tier(item: pytest.Item) -> str | None:
         parts = Path(item.path).relative_to(root).parts
-        if parts and parts[0] in TIERS:
-            item.add_marker(getattr(pytest.mark, parts[0]))
+        return parts[0] if parts and parts[0] in TIERS else None
+
+    for item in items:
+        if (name := tier(item)) is not None:
+            item.add_marker(getattr(pytest.mark, name))
+    items.sort(key=lambda item: TIERS.index(name) if (name := tier(item)) else len(TIERS))
 
 
 # -- the local cluster -------------------------------------------------------------------------
