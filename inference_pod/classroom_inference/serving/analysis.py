@@ -91,6 +91,7 @@ class Analysis:
         self._students: list[Student | None] = []  # by row; None: not followed
         self._followed = np.zeros(0, bool)
         self._forgettable = np.zeros(0, bool)  # room seats, forgotten after a long absence
+        self._position = np.zeros(0, np.int64)  # scratch: a row's last position in a batch
         self._rows: dict[tuple[str, str], int] = {}
         self._streams: dict[str, tuple[str, str]] = {}  # stream id -> (classroom, layout)
         self._state = np.zeros(0, np.int8)
@@ -186,6 +187,7 @@ class Analysis:
         self._missing_since, self._alerted = grown(self._missing_since), grown(self._alerted)
         self._followed = grown(self._followed)
         self._forgettable = grown(self._forgettable)
+        self._position = grown(self._position)
         self.series.resize(size)
         self.summary.resize(size)
         self._students.extend([None] * (size - old))
@@ -221,7 +223,7 @@ class Analysis:
                     known[k] = True
             rows, times = rows[known], times[known]
             outputs = {h: v[known] for h, v in outputs.items()}
-        if np.unique(rows).size == rows.size:  # the usual case: one round
+        if not self._repeats(rows):  # the usual case: one round
             self._update(rows, times.astype(np.float64), outputs)
             return
         # A student seen twice in one batch (a lagging stream) is updated in order, in rounds.
@@ -233,6 +235,14 @@ class Analysis:
             self._update(rows[take], times[take].astype(np.float64),
                          {h: v[take] for h, v in outputs.items()})
             positions = np.delete(positions, first)
+
+    def _repeats(self, rows: np.ndarray) -> bool:
+        """Whether a row occurs twice. Two indexing steps instead of np.unique's sort or hash,
+        which for a batch costs more and lets go of the GIL (a wait to get it back in a busy
+        pod)."""
+        positions = np.arange(rows.size)
+        self._position[rows] = positions
+        return bool((self._position[rows] != positions).any())
 
     def _update(self, rows: np.ndarray, t: np.ndarray, out: dict[str, np.ndarray]) -> None:
         # The common batch (every student seen a moment ago, most keeping their state) costs a

@@ -14,9 +14,14 @@ stream in it:
   them at once, so the Python work per crop is a counter update.
 - any other intake gets each frame through `intake.frame()`, as from a decoder.
 
-Workers copy on separate cores (numpy releases the GIL while copying). A frame index counts
-frame periods from the stream's first frame, so a frame the clock was too late to make is a gap
-in the indices, as with a camera.
+Workers copy on separate cores (numpy releases the GIL while copying). Everything else a tick
+does holds the GIL, briefly: numpy lets go of it for any operation on more than 500 values,
+and in a busy pod every such release is a wait to take it back behind the other threads, so a
+phase's streams are handled in groups of at most GROUP_STREAMS. With many phases each tick is
+small, and the ticks of consecutive phases copy on several workers at once.
+
+A frame index counts frame periods from the stream's first frame, so a frame the clock was too
+late to make is a gap in the indices, as with a camera.
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ from ..frames import BulkQueue, Frame, Intake, StudentIntake
 
 log = logging.getLogger(__name__)
 
-PHASES = 16
+PHASES = 32
+# Streams a tick handles with one set of array operations (each below numpy's 500-value
+# threshold for letting go of the GIL).
+GROUP_STREAMS = 256
 # A tick later than this (a starved machine) restarts the schedule from now, without a burst.
 MAX_LAG_S = 1.0
 NO_LIMIT = np.iinfo(np.int64).max
@@ -88,7 +96,7 @@ class Ticking:
 
 
 class _Group:
-    """The per-student streams of one phase queued to one batcher, as arrays."""
+    """Up to GROUP_STREAMS per-student streams of one phase queued to one batcher, as arrays."""
 
     def __init__(self, members: list[Ticking]) -> None:
         self.members = members
@@ -231,7 +239,8 @@ class SyntheticClock:
                     by_queue.setdefault(id(queue), []).append(member)
                 else:
                     phase.singles.append(member)
-            phase.groups = [_Group(members) for members in by_queue.values()]
+            phase.groups = [_Group(members[k:k + GROUP_STREAMS]) for members in by_queue.values()
+                            for k in range(0, len(members), GROUP_STREAMS)]
         ended = [m for g in phase.groups for m in self._tick_group(g, period, now)]
         for member in phase.singles:
             index = _index(member, period)
