@@ -1,4 +1,5 @@
-"""The ONNX Runtime CUDA runner gives the CPU runner's heads, within fp16 tolerance for fp16."""
+"""The ONNX Runtime CUDA runner gives the CPU runner's heads, within the GPU's arithmetic: fp16
+rounding for fp16 engines, TF32 for fp32 ones."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ def _batch(rows: int, seed: int) -> np.ndarray:
 
 
 def _tolerance(engine: Path) -> float:
-    """fp16 engines differ from the fp32 CPU reference by fp16 rounding, no more."""
-    return 1e-2 if json.loads((engine / "meta.json").read_text())["precision"] == "fp16" else 1e-4
+    """fp16 engines differ from the fp32 CPU reference by fp16 rounding, no more. fp32 engines run
+    their convolutions and matrix products in TF32 on Ampere and later (ONNX Runtime's CUDA
+    provider, like TensorRT, turns it on by default): a 10-bit mantissa, so heads move by a few
+    parts in a thousand (measured on an H200: at most 9e-4 absolute, 4e-3 relative)."""
+    return 1e-2 if json.loads((engine / "meta.json").read_text())["precision"] == "fp16" else 5e-3
 
 
 @pytest.mark.parametrize("cuda_graph", [False, True])
