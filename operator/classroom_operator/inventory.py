@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from classroom_operator.spec import Placement, Toleration
@@ -42,7 +43,7 @@ class GpuClass:
     compute_capability: str | None = None
     driver_major: int | None = None
 
-    @property
+    @cached_property  # read for every node of every model's every pass: worked out once
     def name(self) -> str:
         """DNS-label-safe class name, e.g. nvidia-a100-sxm4-80gb-sm80-drv550 (docs/contracts.md)."""
         if self.product is None:

@@ -85,9 +85,10 @@ class Kube:
     def __init__(self, credentials: Credentials, metrics: Metrics) -> None:
         self._credentials = credentials
         self._metrics = metrics
-        # Two lanes of connections: status patches (one per model, a thousand at once after a
-        # node change) must never queue ahead of the few writes that start builds.
-        self._lanes = {lane: self._session() for lane in ("builds", "status")}
+        # Lanes of connections of their own: a build Job must never wait for a free connection
+        # behind a thousand status patches (one per model after a node change), the catalogue's
+        # patches, or the pools' writes.
+        self._lanes = {lane: self._session() for lane in ("jobs", "catalogue", "status", "pools")}
 
     def _session(self) -> aiohttp.ClientSession:
         # No total timeout: it would count the wait for a free connection, and a burst of
@@ -104,7 +105,7 @@ class Kube:
     async def _request(self, method: str, path: str, *, body: Any = None,
                        content_type: str = "application/json",
                        params: dict[str, str] | None = None,
-                       lane: str = "builds") -> tuple[int, Any]:
+                       lane: str = "pools") -> tuple[int, Any]:
         headers = {"Accept": "application/json", "User-Agent": "classroom-operator"}
         token = self._credentials.authorization()
         if token:
@@ -141,12 +142,17 @@ class Kube:
 
     async def create(self, collection: str, body: dict[str, Any]) -> bool:
         """Create an object; False (not an error) when one of that name already exists."""
-        status, payload = await self._request("POST", collection, body=body)
+        return await self.create_object(collection, body) is not None
+
+    async def create_object(self, collection: str, body: dict[str, Any],
+                            lane: str = "pools") -> dict[str, Any] | None:
+        """Create an object and return it as stored; None when one of that name exists."""
+        status, payload = await self._request("POST", collection, body=body, lane=lane)
         if status == 409:
-            return False
+            return None
         if status >= 300:
             raise self._refused("POST", collection, status, payload)
-        return True
+        return dict(payload)
 
     async def get(self, path: str) -> dict[str, Any] | None:
         status, payload = await self._request("GET", path)
@@ -156,7 +162,7 @@ class Kube:
             raise self._refused("GET", path, status, payload)
         return dict(payload)
 
-    async def delete(self, path: str, *, uid: str | None = None) -> bool:
+    async def delete(self, path: str, *, uid: str | None = None, lane: str = "pools") -> bool:
         """Delete with background propagation; with `uid`, only that very object.
 
         False when it is already gone, or has been replaced by a newer object of the same name.
@@ -165,14 +171,14 @@ class Kube:
                                    "propagationPolicy": "Background"}
         if uid is not None:
             options["preconditions"] = {"uid": uid}
-        status, payload = await self._request("DELETE", path, body=options)
+        status, payload = await self._request("DELETE", path, body=options, lane=lane)
         if status in (404, 409):
             return False
         if status >= 300:
             raise self._refused("DELETE", path, status, payload)
         return True
 
-    async def merge_patch(self, path: str, patch: dict[str, Any], lane: str = "builds") -> bool:
+    async def merge_patch(self, path: str, patch: dict[str, Any], lane: str = "pools") -> bool:
         """Merge-patch an object or subresource; False when the object is gone."""
         status, payload = await self._request("PATCH", path, body=patch, content_type=MERGE_PATCH,
                                               lane=lane)
@@ -184,11 +190,14 @@ class Kube:
 
     # -- the product's objects -------------------------------------------------------------
 
-    async def create_job(self, job: dict[str, Any]) -> bool:
-        return await self.create(JOBS.format(namespace=job["metadata"]["namespace"]), job)
+    async def create_job(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        """The Job as created, or None when one of that name exists."""
+        return await self.create_object(JOBS.format(namespace=job["metadata"]["namespace"]), job,
+                                        lane="jobs")
 
     async def delete_job(self, namespace: str, name: str, uid: str | None = None) -> bool:
-        return await self.delete(f"{JOBS.format(namespace=namespace)}/{name}", uid=uid)
+        return await self.delete(f"{JOBS.format(namespace=namespace)}/{name}", uid=uid,
+                                 lane="jobs")
 
     async def patch_model_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
         path = MODELS.format(namespace=namespace, name=name) + "/status"
@@ -208,4 +217,4 @@ class Kube:
                                    data: dict[str, str | None]) -> bool:
         """Set (or, with None, remove) some keys of a ConfigMap's data."""
         path = f"{CONFIGMAPS.format(namespace=namespace)}/{name}"
-        return await self.merge_patch(path, {"data": data})
+        return await self.merge_patch(path, {"data": data}, lane="catalogue")

@@ -4,8 +4,10 @@ After a driver upgrade on fifty nodes, a thousand ClassroomModels need new engin
 many distinct ones as there are distinct engine specs times new GPU classes. Waiting for every
 model's engine loop to notice would make the first build wait behind a thousand status writes;
 instead the node handler groups the models by (placement, engine spec), works out each group's
-engines once, and starts the builds no one has seen yet. The engine loops still reconcile every
-model (status, retries, releases) as before; a Job they find already there is simply adopted.
+engines once, and starts all the builds no one has seen yet side by side, before any model is
+woken. A burst of node events is served by one or two such passes (`Coalesced`), not one each.
+The engine loops then reconcile every model (status, retries, releases) as before; a Job they
+find already there is simply adopted.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import cast
 
 import kopf
 
+from classroom_operator.builds import EngineNeed
 from classroom_operator.catalogue import CatalogueEntry
 from classroom_operator.engines import new_engines
 from classroom_operator.inventory import NodeGpu, view_for
-from classroom_operator.reconcile import Index, start_build, world_of
+from classroom_operator.reconcile import Index, all_of, start_build, world_of
 from classroom_operator.results import JobView
 from classroom_operator.runtime import ModelKey, OperatorState
 from classroom_operator.spec import ModelSpec, Placement
@@ -48,16 +51,19 @@ async def start_new_builds(state: OperatorState, placements: Iterable[Placement]
     """Start the builds that `placements` now need and no one has seen; returns how many."""
     wanted = set(placements)
     all_nodes = [node for store in nodes.values() for node in store]
-    world = world_of(catalogue, jobs, {})
+    world = world_of(state, catalogue, jobs, {})
     recorded = {fingerprint for fingerprint, models in users.items() if models}
     views = {placement: view_for(all_nodes, placement) for placement in wanted}
-    started = 0
+    # Two groups on overlapping placements may need the same engine: one Job each.
+    builds: dict[str, tuple[EngineNeed, SpecGroup]] = {}
     for (placement, _), members in groups.items():
         group = next(iter(members), None)
         if group is None or placement not in wanted:
             continue
         for need in new_engines(group.spec, views[placement], state.settings, world, recorded):
-            if await start_build(state, need, group.spec, attempt=1, requested_by=group.model,
-                                 about=model_reference(group)):
-                started += 1
-    return started
+            builds.setdefault(need.fingerprint, (need, group))
+    created = await all_of([
+        start_build(state, need, group.spec, attempt=1, requested_by=group.model,
+                    about=model_reference(group))
+        for need, group in builds.values()])
+    return sum(1 for made in created if made)

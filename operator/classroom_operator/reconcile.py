@@ -8,15 +8,15 @@ what exists and creates nothing twice (Job names are fingerprints).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import kopf
 
 from classroom_operator.builds import EngineNeed, build_job, job_name
-from classroom_operator.catalogue import NAME as CATALOGUE
 from classroom_operator.catalogue import (
     CatalogueEntry,
     catalogue_reference,
@@ -35,7 +35,7 @@ from classroom_operator.engines import (
 )
 from classroom_operator.inventory import InventoryView, NodeGpu, view_for
 from classroom_operator.pools import ModelRef
-from classroom_operator.results import JobView, PodView, build_outcome
+from classroom_operator.results import JobView, PodView, build_outcome, job_view
 from classroom_operator.rollout_pass import (
     RolloutIndexes,
     RolloutStatus,
@@ -47,6 +47,7 @@ from classroom_operator.spec import ModelSpec, SpecError, parse_spec
 from classroom_operator.status import model_status, status_patch
 
 V = TypeVar("V")
+R = TypeVar("R")
 Index = Mapping[Any, Iterable[V]]
 
 
@@ -54,11 +55,12 @@ def first(index: Index[V], key: Any) -> V | None:
     return next(iter(index.get(key, ())), None)
 
 
-def world_of(catalogue: Index[CatalogueEntry], jobs: Index[JobView],
+def world_of(state: OperatorState, catalogue: Index[CatalogueEntry], jobs: Index[JobView],
              pods: Index[PodView]) -> World:
+    """What the indexes show, plus the Jobs this process created that they do not show yet."""
     return World(
         catalogue={fp: entry for fp, store in catalogue.items() for entry in store},
-        jobs={fp: job for fp, store in jobs.items() for job in store},
+        jobs=state.created_jobs.merged({fp: job for fp, store in jobs.items() for job in store}),
         pods={fp: tuple(store) for fp, store in pods.items()},
     )
 
@@ -87,6 +89,7 @@ async def release_engines(state: OperatorState, fingerprints: Iterable[str], *, 
     for fingerprint in fingerprints:
         if other_users(users, fingerprint, key):
             continue
+        state.created_jobs.forget(fingerprint)
         await state.kube.delete_job(namespace, job_name(fingerprint))
         entry = first(catalogue, fingerprint)
         if entry is not None and entry.released_at is None:
@@ -106,8 +109,7 @@ async def write_catalogue(state: OperatorState, entry: CatalogueEntry) -> None:
     if not state.recent.claim(claim, text):
         return
     try:
-        await state.kube.patch_configmap_data(state.settings.namespace, CATALOGUE,
-                                              {entry.fingerprint: text})
+        await state.catalogue_writes.write({entry.fingerprint: text})
     except BaseException:
         state.recent.drop(claim)
         raise
@@ -135,8 +137,9 @@ async def collect_unused(state: OperatorState, *, catalogue: Index[CatalogueEntr
             gpu_class = next(iter(catalogue[fingerprint])).gpu_class
             await state.kube.create_job(
                 cleanup_job(fingerprint, state.settings, state.catalogue_uid))
+            state.created_jobs.forget(fingerprint)
             await state.kube.delete_job(namespace, job_name(fingerprint))
-            await state.kube.patch_configmap_data(namespace, CATALOGUE, {fingerprint: None})
+            await state.catalogue_writes.write({fingerprint: None})
         except BaseException:
             state.collecting.discard(fingerprint)
             raise
@@ -149,6 +152,16 @@ async def collect_unused(state: OperatorState, *, catalogue: Index[CatalogueEntr
                            "from the store")
         collected.append(fingerprint)
     return collected
+
+
+async def all_of(writes: Sequence[Awaitable[R]]) -> list[R]:
+    """Run `writes` side by side, each to its end; then raise the first error, if any (a failed
+    write must not leave the others' errors unread)."""
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[R], results)
 
 
 async def start_build(state: OperatorState, need: EngineNeed, spec: ModelSpec, *, attempt: int,
@@ -164,13 +177,16 @@ async def start_build(state: OperatorState, need: EngineNeed, spec: ModelSpec, *
                     requested_by=f"{requested_by[0]}/{requested_by[1]}", owner=owner)
     try:
         if replacing is not None:
+            state.created_jobs.forget(need.fingerprint)
             await state.kube.delete_job(state.settings.namespace, job_name(need.fingerprint),
                                         uid=replacing)
         created = await state.kube.create_job(job)
     except BaseException:
         state.recent.drop(claim)
         raise
-    if not created:
+    if created is not None:
+        state.created_jobs.add(job_view(created["metadata"], created.get("status") or {}))
+    else:
         # A Job of that name exists: the others may skip it until the watch shows it; but a
         # retry that found the failed attempt not yet gone must be able to come back soon.
         if replacing is not None:
@@ -186,15 +202,16 @@ async def start_build(state: OperatorState, need: EngineNeed, spec: ModelSpec, *
 
 async def _apply_jobs(state: OperatorState, plan: ModelPlan, spec: ModelSpec, key: ModelKey,
                       body: kopf.Body) -> float | None:
-    retry_soon: float | None = None
-    for action in plan.jobs:
-        replacing = action.failed_uid if isinstance(action, RetryJob) else None
-        created = await start_build(state, action.need, spec, attempt=action.attempt,
-                                    requested_by=key, about=body, replacing=replacing)
-        if created is False and replacing is not None:
-            # The failed attempt's Job is still being removed; create the next one shortly.
-            retry_soon = 1.0
-    return retry_soon
+    """Start the plan's builds side by side: a model's engines do not wait for each other."""
+    replacing = [action.failed_uid if isinstance(action, RetryJob) else None
+                 for action in plan.jobs]
+    created = await all_of([
+        start_build(state, action.need, spec, attempt=action.attempt, requested_by=key,
+                    about=body, replacing=old)
+        for action, old in zip(plan.jobs, replacing, strict=True)])
+    # A failed attempt's Job still being removed: create the next one shortly.
+    return 1.0 if any(made is False and old is not None
+                      for made, old in zip(created, replacing, strict=True)) else None
 
 
 def _count_outcomes(state: OperatorState, world: World, fingerprints: Iterable[str]) -> None:
@@ -246,7 +263,7 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
         spec_error = None
     except SpecError as error:
         spec, spec_error = None, str(error)
-    world = world_of(catalogue, jobs, pods)
+    world = world_of(state, catalogue, jobs, pods)
     all_nodes = [node for store in nodes.values() for node in store]
     wake_after: float | None = None
     serving: RolloutStatus | None = None

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
+from classroom_operator.catalogue import NAME as CATALOGUE
 from classroom_operator.inventory import NodeGpu
 from classroom_operator.kube import Kube
 from classroom_operator.metrics import Metrics
+from classroom_operator.results import JobView
 from classroom_operator.rollout_pass import PodClient
 from classroom_operator.settings import Settings
+from classroom_operator.spec import Placement
 
 ModelKey = tuple[str, str]
+T = TypeVar("T", bound=Hashable)
+# Engine loops reconciling at once. A thousand models woken together would otherwise all be
+# runnable at every turn of the event loop, and each await of a build Job's creation would wait
+# behind a round of a thousand plans; a few at a time keep the loop's turns short.
+RECONCILE_SLOTS = 8
 
 
 class Wakeups:
@@ -81,6 +90,90 @@ class RecentWrites:
         self._claims.pop(key, None)
 
 
+class CreatedJobs:
+    """Build Jobs this process created that the jobs index may not show yet.
+
+    Without it, every engine loop that reconciles before the watch brings a new Job back finds
+    it missing: it posts it again (a conflict each), or, its status already saying Building,
+    plans the next attempt. A Job created here counts as existing until the index shows that
+    very Job (from then on the index is the truth), it is deleted here, or `ttl` seconds pass
+    (someone else deleted it before the watch ever showed it).
+    """
+
+    def __init__(self, ttl: float = 120.0) -> None:
+        self.ttl = ttl
+        self._jobs: dict[str, tuple[JobView, float]] = {}
+
+    def add(self, view: JobView) -> None:
+        self._jobs[view.fingerprint] = (view, time.monotonic())
+
+    def forget(self, fingerprint: str) -> None:
+        self._jobs.pop(fingerprint, None)
+
+    def merged(self, indexed: Mapping[str, JobView]) -> dict[str, JobView]:
+        """The index's Jobs, with the ones created here that it does not show yet."""
+        now = time.monotonic()
+        for fingerprint, (view, at) in list(self._jobs.items()):
+            shown = indexed.get(fingerprint)
+            if (shown is not None and shown.uid == view.uid) or now - at >= self.ttl:
+                del self._jobs[fingerprint]
+        return {**indexed, **{fingerprint: view for fingerprint, (view, _) in self._jobs.items()}}
+
+
+class Coalesced(Generic[T]):
+    """Requests that arrive while a pass runs are served together by the next pass.
+
+    Fifty nodes relabelled at once give fifty node events; each asks for a pass over the
+    placements it touched, and one or two passes serve them all. A caller returns once a pass
+    that took its items has finished; when that pass failed, its items go back to be retried
+    by the next caller, and the error goes to the caller whose pass it was.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[T] = set()
+        self._lock = asyncio.Lock()
+
+    async def run(self, items: Iterable[T], act: Callable[[set[T]], Awaitable[object]]) -> None:
+        mine = set(items)
+        self._pending |= mine
+        async with self._lock:
+            if not mine & self._pending:
+                return
+            taken, self._pending = self._pending, set()
+            try:
+                await act(taken)
+            except BaseException:
+                self._pending |= taken
+                raise
+
+
+class DataWrites:
+    """Keys of one ConfigMap's data, written in as few patches as the API allows.
+
+    Every engine loop records its engines in the one catalogue ConfigMap; a patch each would
+    queue hundreds of writes to one object, each retried by the API server on conflict. Keys
+    that arrive while a patch is in flight go together in the next one; a caller returns once
+    its keys are written (or raises the error that stopped them).
+    """
+
+    def __init__(self, patch: Callable[[dict[str, str | None]], Awaitable[object]]) -> None:
+        self._patch = patch
+        self._pending: dict[str, str | None] = {}
+        self._lock = asyncio.Lock()
+
+    async def write(self, data: Mapping[str, str | None]) -> None:
+        self._pending.update(data)
+        async with self._lock:
+            if not any(key in self._pending for key in data):
+                return
+            taken, self._pending = self._pending, {}
+            try:
+                await self._patch(taken)
+            except BaseException:
+                self._pending = {**taken, **self._pending}
+                raise
+
+
 @dataclass
 class OperatorState:
     settings: Settings
@@ -99,6 +192,18 @@ class OperatorState:
     counted_jobs: set[str] = field(default_factory=set)
     # The HTTP client that reads the inference pods' /v1/status.
     pods: PodClient = field(default_factory=PodClient)
+    created_jobs: CreatedJobs = field(default_factory=CreatedJobs)
+    # Node changes' build passes, over the placements the changes touched.
+    node_passes: Coalesced[Placement] = field(default_factory=Coalesced)
+    reconcile_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(RECONCILE_SLOTS))
+    catalogue_writes: DataWrites = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalogue_writes = DataWrites(self._patch_catalogue)
+
+    async def _patch_catalogue(self, data: dict[str, str | None]) -> bool:
+        return await self.kube.patch_configmap_data(self.settings.namespace, CATALOGUE, data)
 
     def set_engine_counts(self, key: ModelKey, ready: int, needed: int) -> None:
         self.engine_counts[key] = (ready, needed)
