@@ -6,10 +6,22 @@ stream, without synchronising, so the next batch's upload overlaps this batch's 
 
 Provider options, after measurements on an H100 (uint8 NHWC input, fp16, batch 256):
 `prefer_nhwc` lets cuDNN keep its fast channels-last kernels (+38%), and CUDA graphs remove the
-per-kernel launch cost (+6%). A CUDA graph replays fixed shapes at fixed addresses, so with graphs
-on, batches are padded up to a bucket (powers of two up to the profile's max) and one graph is
-captured per (slot, bucket). Padding wastes compute only on small batches, which arrive when the
-pod is lightly loaded and has compute to spare.
+per-kernel launch cost (+6%).
+
+The engine always runs at one batch shape, the profile's max: every batch is padded up to it (the
+rows past the batch hold whatever the slot held before; their heads are computed and never
+downloaded). Two things measured on an H200 node force this:
+- ONNX Runtime's convolutions keep per-shape state (cuDNN plans and their buffers) for the shape
+  they last ran, and a CUDA graph replays with the pointers of the run it was captured in. With
+  one graph per batch size, replaying a graph of a size captured before a later size had run
+  read freed memory: the pod's first partial batch failed with cudaErrorIllegalAddress, and the
+  error is sticky, so every later batch failed too. One shape means one state, which is the one
+  every graph was captured with.
+- Without graphs, each batch size the engine had not seen sends cuDNN on an exhaustive search of
+  its algorithms, seconds of CPU on the engine's thread, once per size up to the max: the pod
+  stalled for seconds at a time (p50 4.9 s at 1,000 streams).
+Padding costs compute only for partial batches, which the batcher sends when the pod is lightly
+loaded and the GPU has time to spare; a full batch is the same work either way.
 """
 
 from __future__ import annotations
@@ -45,25 +57,6 @@ def _flag_from_env(name: str, default: bool) -> bool:
     return value == "1"
 
 
-def batch_buckets(low: int, high: int) -> tuple[int, ...]:
-    """The batch sizes graphs are captured for: powers of two within [low, high], and high."""
-    sizes = {high}
-    size = 1
-    while size < high:
-        if size >= low:
-            sizes.add(size)
-        size *= 2
-    return tuple(sorted(sizes))
-
-
-def bucket_for(rows: int, buckets: tuple[int, ...]) -> int:
-    """The smallest bucket that holds `rows`."""
-    for size in buckets:
-        if size >= rows:
-            return size
-    raise RunnerError(f"batch of {rows} is larger than the largest bucket {buckets[-1]}")
-
-
 class OnnxRuntimeCudaRunner(GpuPipelineRunner):
     """`prefer_nhwc` / `cuda_graph` default to CLASSROOM_ORT_PREFER_NHWC / CLASSROOM_ORT_CUDA_GRAPH
     (0 or 1), else on. `options` tells what the session really runs with after load().
@@ -86,8 +79,7 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
         self.options: dict[str, str] = {}
         self._ort: Any = None
         self._session: Any = None
-        self._buckets: tuple[int, ...] = ()
-        self._runs: dict[tuple[int, int], tuple[Any, Any]] = {}
+        self._runs: dict[int, tuple[Any, Any]] = {}
         self._run_options: Any = None
 
     def provider_options(self, stream_address: int, *, cuda_graph: bool) -> dict[str, str]:
@@ -132,8 +124,6 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
         self._run_options = ort.RunOptions()
         # Run() returns once the work is queued; collect() waits on the slot's event instead.
         self._run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
-        if self.cuda_graph:
-            self._buckets = batch_buckets(self.min_batch, self.max_batch)
 
     def _create_session(self, ort: Any) -> Any:
         options = ort.SessionOptions()
@@ -188,8 +178,8 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
         return binding
 
     def enqueue(self, slot_index: int, slot: Slot, rows: int) -> None:
-        shape_rows = bucket_for(rows, self._buckets) if self.cuda_graph else rows
-        binding, run_options = self._run(slot_index, slot, shape_rows)
+        """The engine on the whole slot, at the profile's max (see the module's docstring)."""
+        binding, run_options = self._run(slot_index, slot)
         try:
             self._session.run_with_iobinding(binding, run_options)
         except Exception as exc:  # ORT's own error types
@@ -197,34 +187,26 @@ class OnnxRuntimeCudaRunner(GpuPipelineRunner):
                 if self.cuda_graph else ""
             raise RunnerError(f"ONNX Runtime could not run the batch: {exc}{hint}") from exc
 
-    def _run(self, slot_index: int, slot: Slot, rows: int) -> tuple[Any, Any]:
-        """The binding and run options for `rows` rows of a slot, made on first use and kept:
-        slots never move, so neither do the addresses bound.
-
-        With graphs, each (slot, bucket) is its own graph. The rows past the batch hold
-        whatever the slot held before; their heads are computed and never downloaded.
-        """
-        key = (slot_index, rows)
-        if key not in self._runs:
+    def _run(self, slot_index: int, slot: Slot) -> tuple[Any, Any]:
+        """The binding and run options of a slot, made on first use and kept: slots never move,
+        so neither do the addresses bound. With graphs, each slot has its own graph."""
+        if slot_index not in self._runs:
             run_options = self._run_options
             if self.cuda_graph:
                 run_options = self._ort.RunOptions()
                 run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
                 # Graph ids start at 1: ORT keeps 0 as its default graph and -1 for none.
-                graph_id = 1 + slot_index * len(self._buckets) + self._buckets.index(rows)
-                run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
-            self._runs[key] = (self._binding(slot, rows), run_options)
-        return self._runs[key]
+                run_options.add_run_config_entry("gpu_graph_id", str(1 + slot_index))
+            self._runs[slot_index] = (self._binding(slot, self.max_batch), run_options)
+        return self._runs[slot_index]
 
     def warm_up(self, iterations: int = 3) -> None:
-        """Capture every graph before serving: each (slot, bucket) pair is captured on first use."""
-        if not self.cuda_graph:
-            super().warm_up(iterations)
-            return
-        for bucket in self._buckets:
-            batch = np.zeros((bucket, *self.input_shape), dtype=np.uint8)
-            for _ in range(iterations * len(self.slots)):
-                self.infer(batch)
+        """Run the one shape on every slot before serving: cuDNN picks its algorithms on the
+        first run, and each slot's graph is captured on a later one (ORT captures after a
+        couple of plain runs)."""
+        batch = np.zeros((self.max_batch, *self.input_shape), dtype=np.uint8)
+        for _ in range(iterations * len(self.slots)):
+            self.infer(batch)
 
     def close(self) -> None:
         # The session (and its captured graphs) runs on our stream and into our buffers: it goes

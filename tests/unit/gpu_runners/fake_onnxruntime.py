@@ -88,6 +88,7 @@ class InferenceSession:
         self._options = dict(options)
         self._real = _real.InferenceSession(path, providers=["CPUExecutionProvider"])
         self._graphs: dict[tuple[int, str], Any] = {}  # (thread, graph id) -> what it bound
+        self._input_shapes: list[tuple[int, ...]] = []  # of every run, in order
         _settings["sessions"].append(self)
 
     def get_providers(self) -> list[str]:
@@ -115,6 +116,8 @@ class InferenceSession:
             graph = entries.get("gpu_graph_id", "0")
             if self._graphs.setdefault((threading.get_ident(), graph), bound) != bound:
                 raise RuntimeError(f"graph {graph} replayed with other addresses or shapes")
+        self._input_shapes += [b[2] for name, b in bound.items()
+                              if name in {i.name for i in self._real.get_inputs()}]
         stream = int(self._options["user_compute_stream"])
         _device.enqueue(stream, lambda: self._compute(bound))
         if entries.get("disable_synchronize_execution_providers") != "1":

@@ -1,4 +1,4 @@
-"""ONNX Runtime CUDA runner: graph buckets and the provider options it asks for."""
+"""ONNX Runtime CUDA runner: the provider options it asks for."""
 
 from __future__ import annotations
 
@@ -6,27 +6,8 @@ from pathlib import Path
 
 import pytest
 from classroom_inference.runners import open_runner
-from classroom_inference.runners.base import EngineInvalid, RunnerError
-from classroom_inference.runners.onnxruntime_cuda import (
-    OnnxRuntimeCudaRunner,
-    batch_buckets,
-    bucket_for,
-)
-
-
-def test_buckets_are_powers_of_two_up_to_the_profile_max() -> None:
-    assert batch_buckets(1, 256) == (1, 2, 4, 8, 16, 32, 64, 128, 256)
-    assert batch_buckets(3, 100) == (4, 8, 16, 32, 64, 100)
-    assert batch_buckets(8, 8) == (8,)
-
-
-def test_a_batch_goes_to_the_smallest_bucket_that_holds_it() -> None:
-    buckets = batch_buckets(1, 100)
-    assert bucket_for(1, buckets) == 1
-    assert bucket_for(5, buckets) == 8
-    assert bucket_for(65, buckets) == 100
-    with pytest.raises(RunnerError, match="largest bucket 100"):
-        bucket_for(101, buckets)
+from classroom_inference.runners.base import EngineInvalid
+from classroom_inference.runners.onnxruntime_cuda import OnnxRuntimeCudaRunner
 
 
 def _runner(engine_dir: Path) -> OnnxRuntimeCudaRunner:
