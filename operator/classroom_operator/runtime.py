@@ -135,6 +135,8 @@ class Coalesced(Generic[T]):
 
     async def run(self, items: Iterable[T], act: Callable[[set[T]], Awaitable[object]]) -> None:
         mine = set(items)
+        if not mine:
+            return
         self._pending |= mine
         async with self._lock:
             if not mine & self._pending:
