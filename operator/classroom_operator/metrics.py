@@ -40,6 +40,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.node_pass_seconds = Histogram(
+            f"{PREFIX}_node_change_builds_seconds",
+            "Time from taking node changes to every build Job they need created (one pass "
+            "serves a burst of node changes).",
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.builds_started = Counter(
             f"{PREFIX}_builds_started_total", "Build Jobs created, first attempts and retries.",
             ["gpu_class"], registry=self.registry,

@@ -10,7 +10,9 @@ Measured:
   API server's totals by verb and resource (apiserver_request_total; every client, so the
   operator-only rows are the ClassroomModel patches, their status, Jobs and the catalogue);
 - the operator's peak memory (VmHWM of its process);
-- time from relabelling 50 nodes to a new driver to the Jobs of the new GPU classes created.
+- time from relabelling 50 nodes to a new driver to the Jobs of the new GPU classes created, then
+  to every model's status listing the new engines, and the operator's requests in that phase;
+- how long the operator's node passes took (from taking the node changes to their Jobs created).
 Figures are printed and written to bench-results/operator_scale.json.
 """
 
@@ -146,8 +148,8 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
         all_jobs = max(recorder.created_at.values()) - started
         print(f"[scale] {models} models created in {applied:.1f}s; all {expected} build Jobs "
               f"created {all_jobs:.1f}s after the apply began", flush=True)
-        wait_for(lambda: _statuses_recorded(api, models), "every model's status", timeout=1800,
-                 every=5.0)
+        wait_for(lambda: _statuses_recorded(api, models, len(CLASSES)), "every model's status",
+                 timeout=1800, every=5.0)
         settled = time.monotonic() - started
         server = apiserver_requests(cluster) - server_before
         ours = operator_requests(operator.metrics()) - ours_before
@@ -164,6 +166,7 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
         })
 
         before = len(recorder.builds())
+        ours_before = operator_requests(operator.metrics())
         upgrade = [n.name for n in gpu_nodes if n.driver == "550.54.15"][:upgraded]
         new_classes = {(n.product, UPGRADE_DRIVER) for n in gpu_nodes if n.name in upgrade}
         started = time.monotonic()
@@ -176,6 +179,12 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
                  timeout=900, every=0.05)
         latest = max(t for name, t in recorder.created_at.items()
                      if name in set(recorder.builds())) - started
+        engines = len(CLASSES) + len(new_classes)
+        wait_for(lambda: _statuses_recorded(api, models, engines),
+                 f"every model's status listing {engines} engines", timeout=1800, every=1.0)
+        caught_up = time.monotonic() - started
+        samples = operator.metrics()
+        ours = operator_requests(samples) - ours_before
         recorder.close()
         results.update({
             "relabelledNodes": len(upgrade),
@@ -183,10 +192,17 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
             "newGpuClasses": len(new_classes),
             "newBuildJobs": len(recorder.builds()) - before,
             "relabelToAllNewJobsSeconds": round(latest, 2),
+            "relabelToAllStatusesSeconds": round(caught_up, 2),
+            "relabelOperatorRequests": dict(sorted(ours.items())),
+            "nodePasses": int(samples.get("classroom_operator_node_change_builds_seconds_count",
+                                          0)),
+            "nodePassSecondsMax": _largest_bucket(
+                samples, "classroom_operator_node_change_builds_seconds"),
             "operatorPeakRssMiBAfterRelabel": round(operator.peak_rss_bytes() / 2**20, 1),
         })
         print(f"[scale] relabel of {len(upgrade)} nodes: {new_jobs} new Jobs, the last "
-              f"{latest:.1f}s after the first relabel", flush=True)
+              f"{latest:.1f}s after the first relabel; every status caught up after "
+              f"{caught_up:.1f}s", flush=True)
         write(results)
     finally:
         try:
@@ -202,15 +218,25 @@ def write(results: dict[str, Any]) -> None:
     print(json.dumps(results, indent=2), flush=True)
 
 
-def _statuses_recorded(api: Api, count: int) -> bool:
-    """Every model's status lists its 6 engines (a LIST of a thousand objects: a busy API server
-    may not answer in time, which only means "not yet")."""
+def _statuses_recorded(api: Api, count: int, engines: int) -> bool:
+    """Every model's status lists `engines` engines (a LIST of a thousand objects: a busy API
+    server may not answer in time, which only means "not yet")."""
     try:
         items = api.get(MODELS.format(namespace=NAMESPACE))["items"]
     except Exception:  # a timed-out poll is retried by the caller
         return False
     return len(items) == count and all(
-        (item.get("status") or {}).get("enginesNeeded") == len(CLASSES) for item in items)
+        (item.get("status") or {}).get("enginesNeeded") == engines for item in items)
+
+
+def _largest_bucket(samples: dict[str, float], histogram: str) -> float | None:
+    """The upper bound of the smallest bucket holding every observation (a Prometheus
+    histogram keeps no maximum); None without observations."""
+    count = samples.get(f"{histogram}_count", 0)
+    bounds = sorted(
+        (float(match.group(1)), value) for key, value in samples.items()
+        if (match := re.match(rf'{histogram}_bucket{{le="([^"]+)"}}', key)))
+    return next((bound for bound, seen in bounds if count and seen >= count), None)
 
 
 def main(argv: list[str] | None = None) -> int:
