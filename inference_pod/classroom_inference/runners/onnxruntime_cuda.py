@@ -11,15 +11,16 @@ per-kernel launch cost (+6%).
 The engine always runs at one batch shape, the profile's max: every batch is padded up to it (the
 rows past the batch hold whatever the slot held before; their heads are computed and never
 downloaded). Two things measured on an H200 node force this:
-- ONNX Runtime's convolutions keep per-shape state (cuDNN plans and their buffers) for the shape
-  they last ran, and a CUDA graph replays with the pointers of the run it was captured in. With
-  one graph per batch size, replaying a graph of a size captured before a later size had run
-  read freed memory: the pod's first partial batch failed with cudaErrorIllegalAddress, and the
-  error is sticky, so every later batch failed too. One shape means one state, which is the one
-  every graph was captured with.
-- Without graphs, each batch size the engine had not seen sends cuDNN on an exhaustive search of
-  its algorithms, seconds of CPU on the engine's thread, once per size up to the max: the pod
-  stalled for seconds at a time (p50 4.9 s at 1,000 streams).
+- With one CUDA graph per batch size, a graph captured before the next size ran replayed stale
+  state: the pod's first partial batch (37 crops, bucket 64) failed with
+  cudaErrorIllegalAddress, and the error is sticky, so every later batch failed too. Reproduced
+  without the pod: warm-up at every size, then one batch of 37 from the caller's thread.
+  ONNX Runtime's convolutions keep per-shape state (cuDNN plans and their buffers) for the shape
+  they last ran, while a graph replays the pointers of the run it was captured in; with one
+  shape there is one state, the one both slots' graphs were captured with.
+- Without graphs, every change of batch size cost about 2 s on the engine's thread (cuDNN plans
+  made again for the new shape; measured: 24 batches of mixed sizes took 54 s, at one shape
+  0.1 s), so the pod stalled for seconds at a time (p50 4.9 s at 1,000 streams).
 Padding costs compute only for partial batches, which the batcher sends when the pod is lightly
 loaded and the GPU has time to spare; a full batch is the same work either way.
 """
