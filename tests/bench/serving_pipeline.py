@@ -134,14 +134,19 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
                           id_secret="bench-secret-0123456789", spool_dir=work / "spool",
                           drain_seconds=1.0, gil_switch_seconds=switch),
               open_engine=lambda _, __: runner)
-    window: dict[str, Any] = {"open": False, "latency": [], "crops": 0}
+    window: dict[str, Any] = {"open": False, "latency": [], "crops": 0,
+                              "stages": defaultdict(list)}
     on_batch: Callable[[Batch], None] = pod._on_batch
 
     def timed(batch: Batch) -> None:  # the pod's own handler, with the latencies noted
+        picked = time.monotonic()
         on_batch(batch)
         if window["open"]:
-            window["latency"].append(time.monotonic() - batch.arrived)
-            window["crops"] += len(batch.students)
+            done, n = time.monotonic(), len(batch.students)
+            window["latency"].append(done - batch.arrived)
+            window["crops"] += n
+            for stage, seconds in stage_seconds(batch, picked, done).items():
+                window["stages"][stage].append(np.broadcast_to(seconds, n))
 
     pod._on_batch = timed
     begun = time.monotonic()
@@ -178,6 +183,10 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
         "meanBatch": round(crops / batches, 1) if batches else 0,
         "latencyMs": {"p50": round(float(np.percentile(latency, 50)), 1),
                       "p99": round(float(np.percentile(latency, 99)), 1)},
+        "stagesMs": {stage: {"p50": round(float(np.percentile(ms, 50)), 1),
+                             "p99": round(float(np.percentile(ms, 99)), 1)}
+                     for stage, parts in window["stages"].items()
+                     for ms in [np.concatenate(parts) * 1000]},
         "cpuCores": round(cpu / elapsed, 2),
         "cpuMicrosecondsPerCrop": round(1e6 * cpu / crops, 1) if crops else None,
         "cpuCoresByThread": {name: round(v / elapsed, 2) for name, v in
@@ -186,6 +195,15 @@ async def run_pod(engine_dir: Path, runner: Runner, work: Path, streams: int, fr
         "startSeconds": round(started_in, 2),
         "drainSeconds": round(drained_in, 2),
     } | ({"profile": sampler.report()} if sampler is not None else {})
+
+
+def stage_seconds(batch: Batch, picked: float, done: float) -> dict[str, Any]:
+    """Where a batch's crops spent their time, frame to label: decoded frame to crop written in
+    the batch buffer, waiting for the engine, in the engine (upload, run, download), heads
+    waiting for the event loop to pick them up, analysis (and the events it publishes)."""
+    return {"crop": batch.written - batch.arrived, "queue": batch.submitted - batch.written,
+            "engine": batch.done - batch.submitted, "toLoop": picked - batch.done,
+            "analysis": done - picked}
 
 
 def thread_cpu() -> dict[str, float]:

@@ -35,3 +35,6 @@ def test_the_pods_own_cost_per_crop_with_the_memcpy_stand_in() -> None:
     assert 0 < ceiling["cropsPerSecond"] < ceiling["copiesAloneCropsPerSecond"]
     assert doc["saturated"]["cpuMicrosecondsPerCrop"] > 0
     assert doc["saturated"]["droppedPerSecond"], "6000 streams should overrun the pod here"
+    stages = doc["saturated"]["stagesMs"]
+    assert set(stages) == {"crop", "queue", "engine", "toLoop", "analysis"}
+    assert all(0 <= s["p50"] <= s["p99"] for s in stages.values())

@@ -14,7 +14,7 @@ stream in it:
   them at once, so the Python work per crop is a counter update.
 - any other intake gets each frame through `intake.frame()`, as from a decoder.
 
-Workers copy on separate cores (numpy releases the GIL while copying); two are enough (see
+Workers copy on separate cores (numpy releases the GIL while copying); a few are enough (see
 _default_workers). Everything else a tick does holds the GIL, briefly: numpy lets go of it for
 any operation on more than 500 values, and in a busy pod every such release is a wait to take it
 back behind the other threads, so a phase's streams are handled in groups of at most
@@ -49,6 +49,7 @@ GROUP_STREAMS = 256
 # A tick later than this (a starved machine) restarts the schedule from now, without a burst.
 MAX_LAG_S = 1.0
 NO_LIMIT = np.iinfo(np.int64).max
+MAX_WORKERS = 4  # a power of two dividing PHASES
 
 
 class Ticked(Protocol):
@@ -299,9 +300,12 @@ def _index(member: Ticking, period: int) -> int | None:
 
 
 def _default_workers() -> int:
-    """Two workers where there are cores to spare, else one. Workers copy in parallel only while
-    the GIL is free, and every worker more is one more thread taking the GIL back from the
-    batcher's dispatcher and the event loop: measured on a 16-core H200 node (copy-only pod,
-    9,000 streams at 30 fps), 2 workers labelled 137,000 crops/s, 4 workers 120,000, 8 workers
-    103,000; two cores copy ~278,000 crops/s of 224x224 there, more than a pod labels."""
-    return 2 if (os.cpu_count() or 1) >= 4 else 1
+    """A quarter of the cores, as a power of two, at most MAX_WORKERS: workers copy in parallel
+    only while the GIL is free, and every worker more is one more thread taking the GIL back
+    from the batcher's dispatcher and the event loop. Measured on a 16-core H200 node, copy-only
+    pod offered 440,000 crops/s: 2 workers made only 103,000 crops/s (the clock could not make
+    more), 4 workers labelled 205,000, 8 workers 22,000-103,000."""
+    workers = 1
+    while workers * 2 <= min(MAX_WORKERS, (os.cpu_count() or 1) // 4):
+        workers *= 2
+    return workers
