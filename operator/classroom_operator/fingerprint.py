@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from classroom_operator.inventory import GpuClass
@@ -86,6 +87,8 @@ def fingerprint_document(model: Model, engine: Engine, gpu: GpuClass, backend: s
     }
 
 
+# Asked for every GPU class of every model at every pass; its inputs are frozen and hashable.
+@lru_cache(maxsize=8192)
 def engine_fingerprint(model: Model, engine: Engine, gpu: GpuClass, backend: str,
                        tensorrt_version: str) -> str:
     """16 lowercase hex characters naming the engine these inputs build (see module docstring)."""

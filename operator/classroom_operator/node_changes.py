@@ -54,11 +54,15 @@ async def start_new_builds(state: OperatorState, placements: Iterable[Placement]
     world = world_of(state, catalogue, jobs, {})
     recorded = {fingerprint for fingerprint, models in users.items() if models}
     views = {placement: view_for(all_nodes, placement) for placement in wanted}
+    # Only GPU classes that appeared since the last pass can need engines no one has seen: a node
+    # going NotReady and back, or one more node of a known class, costs no plan at all.
+    fresh = {placement for placement, view in views.items()
+             if not set(view.classes) <= state.passed_classes.get(placement, frozenset())}
     # Two groups on overlapping placements may need the same engine: one Job each.
     builds: dict[str, tuple[EngineNeed, SpecGroup]] = {}
     for (placement, _), members in groups.items():
         group = next(iter(members), None)
-        if group is None or placement not in wanted:
+        if group is None or placement not in fresh:
             continue
         for need in new_engines(group.spec, views[placement], state.settings, world, recorded):
             builds.setdefault(need.fingerprint, (need, group))
@@ -66,4 +70,6 @@ async def start_new_builds(state: OperatorState, placements: Iterable[Placement]
         start_build(state, need, group.spec, attempt=1, requested_by=group.model,
                     about=model_reference(group))
         for need, group in builds.values()])
+    for placement, view in views.items():
+        state.passed_classes[placement] = frozenset(view.classes)
     return sum(1 for made in created if made)

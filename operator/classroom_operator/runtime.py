@@ -36,6 +36,8 @@ class Wakeups:
 
     def __init__(self, metrics: Metrics) -> None:
         self._events: dict[ModelKey, asyncio.Event] = {}
+        # The woken ones, so the queue depth is a count, not a walk over every model per call.
+        self._woken: set[ModelKey] = set()
         self._metrics = metrics
 
     def register(self, key: ModelKey) -> asyncio.Event:
@@ -44,6 +46,7 @@ class Wakeups:
 
     def unregister(self, key: ModelKey) -> None:
         self._events.pop(key, None)
+        self._woken.discard(key)
         self._update_depth()
 
     def wake(self, keys: Iterable[ModelKey]) -> None:
@@ -51,16 +54,18 @@ class Wakeups:
             event = self._events.get(key)
             if event is not None:
                 event.set()
+                self._woken.add(key)
         self._update_depth()
 
     def done(self, key: ModelKey) -> None:
         event = self._events.get(key)
         if event is not None:
             event.clear()
+        self._woken.discard(key)
         self._update_depth()
 
     def _update_depth(self) -> None:
-        self._metrics.queue_depth.set(sum(1 for e in self._events.values() if e.is_set()))
+        self._metrics.queue_depth.set(len(self._woken))
 
 
 class RecentWrites:
@@ -195,8 +200,10 @@ class OperatorState:
     # The HTTP client that reads the inference pods' /v1/status.
     pods: PodClient = field(default_factory=PodClient)
     created_jobs: CreatedJobs = field(default_factory=CreatedJobs)
-    # Node changes' build passes, over the placements the changes touched.
+    # Node changes' build passes, over the placements the changes touched, and the GPU classes
+    # each placement had at its last pass.
     node_passes: Coalesced[Placement] = field(default_factory=Coalesced)
+    passed_classes: dict[Placement, frozenset[str]] = field(default_factory=dict)
     reconcile_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(RECONCILE_SLOTS))
     catalogue_writes: DataWrites = field(init=False)
