@@ -32,7 +32,7 @@ from classroom_operator.catalogue import (
 from classroom_operator.classrooms import ClassroomResource
 from classroom_operator.engines import engine_spec_key
 from classroom_operator.inventory import NodeGpu, admits, node_from_object
-from classroom_operator.node_changes import SpecGroup, start_new_builds
+from classroom_operator.node_changes import SpecGroup, models_to_wake, start_new_builds
 from classroom_operator.pool_views import PoolObject, ServingPod, StoredAssignment
 from classroom_operator.reconcile import (
     Index,
@@ -116,7 +116,7 @@ async def node_changed(name: str, type: str | None, labels: kopf.Labels, spec: k
                        model_placements: Index[ModelKey], engine_specs: Index[SpecGroup],
                        gpu_nodes: Index[NodeGpu], engine_catalogue: Index[CatalogueEntry],
                        build_jobs: Index[JobView], engine_users: Index[ModelKey],
-                       **_: Any) -> None:
+                       inference_pools: Index[PoolObject], **_: Any) -> None:
     state = _state(memo)
     before = state.nodes.get(name)
     after = None if type == "DELETED" else node_from_object(name, labels, spec, status)
@@ -132,11 +132,11 @@ async def node_changed(name: str, type: str | None, labels: kopf.Labels, spec: k
     async def build_then_wake(placements: set[Placement]) -> None:
         # Builds first, for every model at once; the models' status catches up after.
         with state.metrics.node_pass_seconds.time():
-            await start_new_builds(state, placements, groups=engine_specs, nodes=gpu_nodes,
-                                   catalogue=engine_catalogue, jobs=build_jobs,
-                                   users=engine_users)
-        for placement in placements:
-            state.wakeups.wake(model_placements.get(placement, ()))
+            changed = await start_new_builds(state, placements, groups=engine_specs,
+                                             nodes=gpu_nodes, catalogue=engine_catalogue,
+                                             jobs=build_jobs, users=engine_users)
+        state.wakeups.wake(models_to_wake(changed, placements=model_placements,
+                                          pools=inference_pools))
 
     await state.node_passes.run(affected, build_then_wake)
 

@@ -156,6 +156,21 @@ class InventoryView:
     incomplete: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """What of a view the engines and their conditions depend on (not which nodes hold a
+    class: one node more or less of a known class changes no engine)."""
+
+    classes: frozenset[str]
+    settling: tuple[str, ...]
+    incomplete: tuple[str, ...]
+
+
+def outlook_of(view: InventoryView) -> Outlook:
+    return Outlook(classes=frozenset(view.classes), settling=view.settling,
+                   incomplete=view.incomplete)
+
+
 def view_for(nodes: Iterable[NodeGpu], placement: Placement) -> InventoryView:
     """GPU classes of the schedulable, ready nodes a placement admits.
 

@@ -6,22 +6,28 @@ model's engine loop to notice would make the first build wait behind a thousand 
 instead the node handler groups the models by (placement, engine spec), works out each group's
 engines once, and starts all the builds no one has seen yet side by side, before any model is
 woken. A burst of node events is served by one or two such passes (`Coalesced`), not one each.
-The engine loops then reconcile every model (status, retries, releases) as before; a Job they
+The engine loops then reconcile the models (status, retries, releases) as before; a Job they
 find already there is simply adopted.
+
+Which models are woken: all of a placement's when what their engines depend on changed (its GPU
+classes, nodes mid-upgrade or half-labelled); otherwise only those serving pools, whose size and
+nodes may follow. A busy cluster's nodes go unreachable and back by the dozen (their taints come
+and go); waking a thousand models for each would keep the operator busy with nothing to do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import kopf
 
 from classroom_operator.builds import EngineNeed
 from classroom_operator.catalogue import CatalogueEntry
 from classroom_operator.engines import new_engines
-from classroom_operator.inventory import NodeGpu, view_for
+from classroom_operator.inventory import InventoryView, NodeGpu, Outlook, outlook_of, view_for
+from classroom_operator.pools import model_label
 from classroom_operator.reconcile import Index, all_of, start_build, world_of
 from classroom_operator.results import JobView
 from classroom_operator.runtime import ModelKey, OperatorState
@@ -47,8 +53,9 @@ def model_reference(group: SpecGroup) -> kopf.Body:
 async def start_new_builds(state: OperatorState, placements: Iterable[Placement], *,
                            groups: Index[SpecGroup], nodes: Index[NodeGpu],
                            catalogue: Index[CatalogueEntry], jobs: Index[JobView],
-                           users: Index[ModelKey]) -> int:
-    """Start the builds that `placements` now need and no one has seen; returns how many."""
+                           users: Index[ModelKey]) -> dict[Placement, bool]:
+    """Start the builds that `placements` now need and no one has seen. Returns, per placement,
+    whether its outlook changed since the last pass (its models must all look again)."""
     wanted = set(placements)
     all_nodes = [node for store in nodes.values() for node in store]
     world = world_of(state, catalogue, jobs, {})
@@ -56,8 +63,9 @@ async def start_new_builds(state: OperatorState, placements: Iterable[Placement]
     views = {placement: view_for(all_nodes, placement) for placement in wanted}
     # Only GPU classes that appeared since the last pass can need engines no one has seen: a node
     # going NotReady and back, or one more node of a known class, costs no plan at all.
+    before = {placement: state.outlooks.get(placement) for placement in wanted}
     fresh = {placement for placement, view in views.items()
-             if not set(view.classes) <= state.passed_classes.get(placement, frozenset())}
+             if _gained_classes(view, before[placement])}
     # Two groups on overlapping placements may need the same engine: one Job each.
     builds: dict[str, tuple[EngineNeed, SpecGroup]] = {}
     for (placement, _), members in groups.items():
@@ -66,10 +74,27 @@ async def start_new_builds(state: OperatorState, placements: Iterable[Placement]
             continue
         for need in new_engines(group.spec, views[placement], state.settings, world, recorded):
             builds.setdefault(need.fingerprint, (need, group))
-    created = await all_of([
+    await all_of([
         start_build(state, need, group.spec, attempt=1, requested_by=group.model,
                     about=model_reference(group))
         for need, group in builds.values()])
+    changed = {}
     for placement, view in views.items():
-        state.passed_classes[placement] = frozenset(view.classes)
-    return sum(1 for made in created if made)
+        state.outlooks[placement] = outlook_of(view)
+        changed[placement] = state.outlooks[placement] != before[placement]
+    return changed
+
+
+def _gained_classes(view: InventoryView, before: Outlook | None) -> bool:
+    return before is None or not set(view.classes) <= before.classes
+
+
+def models_to_wake(changed: Mapping[Placement, bool], *, placements: Index[ModelKey],
+                   pools: Index[Any]) -> list[ModelKey]:
+    """Every model of a placement whose outlook changed; of the others, those with pools."""
+    woken = []
+    for placement, outlook_changed in changed.items():
+        for key in placements.get(placement, ()):
+            if outlook_changed or any(True for _ in pools.get((key[0], model_label(key[1])), ())):
+                woken.append(key)
+    return woken

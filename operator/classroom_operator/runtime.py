@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from classroom_operator.catalogue import NAME as CATALOGUE
-from classroom_operator.inventory import NodeGpu
+from classroom_operator.inventory import NodeGpu, Outlook
 from classroom_operator.kube import Kube
 from classroom_operator.metrics import Metrics
 from classroom_operator.results import JobView
@@ -200,10 +200,10 @@ class OperatorState:
     # The HTTP client that reads the inference pods' /v1/status.
     pods: PodClient = field(default_factory=PodClient)
     created_jobs: CreatedJobs = field(default_factory=CreatedJobs)
-    # Node changes' build passes, over the placements the changes touched, and the GPU classes
-    # each placement had at its last pass.
+    # Node changes' build passes, over the placements the changes touched, and what each
+    # placement's nodes looked like to its engines at its last pass (node_changes.Outlook).
     node_passes: Coalesced[Placement] = field(default_factory=Coalesced)
-    passed_classes: dict[Placement, frozenset[str]] = field(default_factory=dict)
+    outlooks: dict[Placement, Outlook] = field(default_factory=dict)
     reconcile_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(RECONCILE_SLOTS))
     catalogue_writes: DataWrites = field(init=False)
