@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench.gpu_runners import EMOTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 224
@@ -37,7 +38,7 @@ def measure(batch: int, seconds: float, crops: np.ndarray | None = None) -> dict
         raise RuntimeError("torch has no CUDA device here")
     torch.manual_seed(0)
     device = torch.device("cuda")
-    net = torchvision.models.mobilenet_v3_small(weights=None).eval().half()
+    net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=EMOTIONS).eval().half()
     net = net.to(device, memory_format=torch.channels_last)
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
@@ -76,7 +77,8 @@ def measure(batch: int, seconds: float, crops: np.ndarray | None = None) -> dict
         resident = rate(copy=False)
     return {"peer": "PyTorch torch.compile(mode='reduce-overhead'), fp16 channels-last, "
                     "uint8 NHWC normalised on the GPU",
-            "model": f"torchvision {torchvision.__version__} mobilenet_v3_small",
+            "model": f"torchvision {torchvision.__version__} mobilenet_v3_small, "
+                     f"{EMOTIONS}-class emotion head",
             "torch": torch.__version__, "device": torch.cuda.get_device_name(0),
             "batch": batch, "cropsPerSecond": round(pinned, 1),
             "onDeviceCropsPerSecond": round(resident, 1),

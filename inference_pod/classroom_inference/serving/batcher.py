@@ -64,7 +64,7 @@ class Batch:
     submitted: float  # monotonic time the batch went to the engine
     outputs: dict[str, np.ndarray]  # head -> [n, ...], padding rows cut off
     infer_seconds: float  # submit to collect
-    done: float  # monotonic time the outputs were ready
+    done: float  # monotonic time the outputs were ready (collected, before the event loop)
 
 
 class BatchFill:
@@ -388,7 +388,7 @@ class Batcher:
         finally:  # the engine has read the buffer: producers may fill it again
             self._release(job.fill)
         seconds = time.perf_counter() - job.started
-        loop.post(self._deliver, job, outputs, seconds)
+        loop.post(self._deliver, job, outputs, seconds, time.monotonic())
 
     def _release(self, fill: BatchFill) -> None:
         with self._cond:
@@ -407,7 +407,8 @@ class Batcher:
         self.stats.consecutive_failures += 1
         self.stats.last_error = error
 
-    def _deliver(self, job: _Job, outputs: dict[str, np.ndarray], seconds: float) -> None:
+    def _deliver(self, job: _Job, outputs: dict[str, np.ndarray], seconds: float,
+                 done: float) -> None:
         with self._cond:
             self._jobs.discard(job)
         n = len(job.students)
@@ -415,7 +416,7 @@ class Batcher:
         self.stats.batches += 1
         self.stats.crops += n
         self._on_batch(Batch(job.students, job.arrived, job.written, job.submitted,
-                             {h: v[:n] for h, v in outputs.items()}, seconds, time.monotonic()))
+                             {h: v[:n] for h, v in outputs.items()}, seconds, done))
 
     def close(self) -> None:
         """Stop intake; `run()` sends the queued crops, finishes the batches in flight, ends."""
