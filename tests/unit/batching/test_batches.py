@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import numpy as np
+import pytest
 from classroom_inference.serving.batcher import Batch, Batcher
 
 from .conftest import SIZE
@@ -265,3 +267,38 @@ async def test_producers_on_many_threads_each_get_their_own_rows(
     expected = np.array([attention_of(s % 251) for s in got.students])
     assert np.allclose(got.attention(), expected, atol=1e-5)
     assert all(int(t) == s for s, t in got.frames)
+
+
+def _hold_the_loop(until: threading.Event) -> float:
+    """Keep the event loop (the caller) busy until `until` is set, and a moment more."""
+    assert until.wait(30)
+    time.sleep(0.05)
+    return time.monotonic()
+
+
+async def test_a_batch_is_done_when_collected_not_when_the_event_loop_takes_it(
+        open_engine: Any, put: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Batch.done` dates the heads' collection: the time a batch then waits for a busy event
+    loop is its own stage of the latency, never engine time."""
+    engine = open_engine(batch=(1, 8, 8))
+    collected = threading.Event()
+    collect = engine.collect
+
+    def collect_and_tell() -> dict[str, np.ndarray]:
+        heads = collect()
+        collected.set()
+        return heads
+
+    monkeypatch.setattr(engine, "collect", collect_and_tell)
+    got = Collected()
+    batcher = Batcher(engine, got, max_delay=0.001)
+    runner = asyncio.create_task(batcher.run())
+    await asyncio.sleep(0)  # the dispatcher thread runs
+    for student in range(8):  # a full batch: sent at once
+        assert put(batcher, student, 128, index=student)
+    held_until = _hold_the_loop(collected)
+    await got.crops(8)
+    batch = got.batches[0]
+    assert batch.submitted <= batch.done < held_until
+    batcher.close()
+    await asyncio.wait_for(runner, 30)
