@@ -227,7 +227,7 @@ class JobRecorder:
         self.namespace = namespace
         self.uids: dict[str, list[str]] = {}
         self.requested_by: dict[str, str] = {}
-        # Per uid, from the API's own timestamps (second resolution).
+        # Per uid, from the API's own timestamps (second resolution): created, and failed.
         self.created: dict[str, datetime] = {}
         self.failed: dict[str, datetime] = {}
         self.created_at: dict[str, float] = {}
@@ -249,9 +249,12 @@ class JobRecorder:
                 uids.append(uid)
                 self.created_at.setdefault(name, time.monotonic())
                 self.created[uid] = _stamp(job["metadata"]["creationTimestamp"])
+            # When the Job controller decided the failure (FailureTarget, then Failed once its
+            # pods are gone): the operator's backoff counts from the first of them, as must we.
             for item in (job.get("status") or {}).get("conditions") or []:
-                if item["type"] == "Failed" and item["status"] == "True":
-                    self.failed.setdefault(uid, _stamp(item["lastTransitionTime"]))
+                if item["type"] in ("Failed", "FailureTarget") and item["status"] == "True":
+                    stamp = _stamp(item["lastTransitionTime"])
+                    self.failed[uid] = min(stamp, self.failed.get(uid, stamp))
 
     def _relist(self) -> None:
         listing = self.api.get(JOBS.format(namespace=self.namespace))
