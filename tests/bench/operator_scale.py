@@ -12,7 +12,8 @@ Measured:
 - the operator's peak memory (VmHWM of its process);
 - time from relabelling 50 nodes to a new driver to the Jobs of the new GPU classes created, then
   to every model's status listing the new engines, and the operator's requests in that phase;
-- how long the operator's node passes took (from taking the node changes to their Jobs created).
+- how many node passes the operator made and how long the longest took (from taking node changes
+  to their Jobs created), over the whole run and in the relabel phase.
 Figures are printed and written to bench-results/operator_scale.json.
 """
 
@@ -58,6 +59,7 @@ RESULTS = ROOT / "bench-results" / "operator_scale.json"
 CLASSES = [(a100, "550.54.15"), (a100, "570.86.15"), (h100, "550.54.15"),
            (l4, "550.54.15"), (l4, "570.86.15"), (t4, "535.161.08")]
 UPGRADE_DRIVER = "580.65.06"
+NODE_PASSES = "classroom_operator_node_change_builds_seconds"
 
 
 def fleet(nodes: int, pool: str) -> list[GpuNode]:
@@ -166,7 +168,8 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
         })
 
         before = len(recorder.builds())
-        ours_before = operator_requests(operator.metrics())
+        samples_before = operator.metrics()
+        ours_before = operator_requests(samples_before)
         upgrade = [n.name for n in gpu_nodes if n.driver == "550.54.15"][:upgraded]
         new_classes = {(n.product, UPGRADE_DRIVER) for n in gpu_nodes if n.name in upgrade}
         started = time.monotonic()
@@ -185,6 +188,7 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
         caught_up = time.monotonic() - started
         samples = operator.metrics()
         ours = operator_requests(samples) - ours_before
+        phase = {key: value - samples_before.get(key, 0.0) for key, value in samples.items()}
         recorder.close()
         results.update({
             "relabelledNodes": len(upgrade),
@@ -194,10 +198,10 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
             "relabelToAllNewJobsSeconds": round(latest, 2),
             "relabelToAllStatusesSeconds": round(caught_up, 2),
             "relabelOperatorRequests": dict(sorted(ours.items())),
-            "nodePasses": int(samples.get("classroom_operator_node_change_builds_seconds_count",
-                                          0)),
-            "nodePassSecondsMax": _largest_bucket(
-                samples, "classroom_operator_node_change_builds_seconds"),
+            "nodePasses": int(samples.get(f"{NODE_PASSES}_count", 0)),
+            "nodePassSecondsMax": _largest_bucket(samples, NODE_PASSES),
+            "relabelNodePasses": int(phase.get(f"{NODE_PASSES}_count", 0)),
+            "relabelNodePassSecondsMax": _largest_bucket(phase, NODE_PASSES),
             "operatorPeakRssMiBAfterRelabel": round(operator.peak_rss_bytes() / 2**20, 1),
         })
         print(f"[scale] relabel of {len(upgrade)} nodes: {new_jobs} new Jobs, the last "
