@@ -13,7 +13,8 @@ Measured:
 - time from relabelling 50 nodes to a new driver to the Jobs of the new GPU classes created, then
   to every model's status listing the new engines, and the operator's requests in that phase;
 - how many node passes the operator made and how long the longest took (from taking node changes
-  to their Jobs created), over the whole run and in the relabel phase.
+  to their Jobs created), over the whole run and in the relabel phase; the model reconciles of
+  that phase and their mean duration.
 Figures are printed and written to bench-results/operator_scale.json.
 """
 
@@ -60,6 +61,7 @@ CLASSES = [(a100, "550.54.15"), (a100, "570.86.15"), (h100, "550.54.15"),
            (l4, "550.54.15"), (l4, "570.86.15"), (t4, "535.161.08")]
 UPGRADE_DRIVER = "580.65.06"
 NODE_PASSES = "classroom_operator_node_change_builds_seconds"
+RECONCILES = "classroom_operator_reconcile_duration_seconds"
 
 
 def fleet(nodes: int, pool: str) -> list[GpuNode]:
@@ -202,6 +204,10 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
             "nodePassSecondsMax": _largest_bucket(samples, NODE_PASSES),
             "relabelNodePasses": int(phase.get(f"{NODE_PASSES}_count", 0)),
             "relabelNodePassSecondsMax": _largest_bucket(phase, NODE_PASSES),
+            "relabelReconciles": int(phase.get(f"{RECONCILES}_count", 0)),
+            "relabelReconcileSecondsMean": round(
+                phase.get(f"{RECONCILES}_sum", 0.0) / max(phase.get(f"{RECONCILES}_count", 0), 1),
+                3),
             "operatorPeakRssMiBAfterRelabel": round(operator.peak_rss_bytes() / 2**20, 1),
         })
         print(f"[scale] relabel of {len(upgrade)} nodes: {new_jobs} new Jobs, the last "
