@@ -21,7 +21,9 @@ ModelKey = tuple[str, str]
 T = TypeVar("T", bound=Hashable)
 # Engine loops reconciling at once. A thousand models woken together would otherwise all be
 # runnable at every turn of the event loop, and each await of a build Job's creation would wait
-# behind a round of a thousand plans; a few at a time keep the loop's turns short.
+# behind a round of a thousand plans; a few at a time keep the loop's turns short, and a model
+# woken again while it waits for a slot reconciles once for all its wake-ups. (Measured at 1,000
+# models on 2 cores: 32 slots made 2,247 status patches instead of ~1,500 and slowed everything.)
 RECONCILE_SLOTS = 8
 
 
