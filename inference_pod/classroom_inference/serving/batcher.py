@@ -38,7 +38,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from classroom_inference.runners.base import Runner
@@ -247,7 +246,11 @@ class Batcher:
             filling.written[[row for row, _ in again]] = time.monotonic()
             self._written(filling, len(again))
         for fill, first, start, size in spans:
-            copy_runs(fill.images[first:first + size], images, picks[fresh[start:start + size]])
+            batch = fill.images[first:first + size]
+            chosen = picks[fresh[start:start + size]]
+            edges = [0, *(np.flatnonzero(np.diff(chosen)) + 1).tolist(), size]
+            for begin, end in itertools.pairwise(edges):
+                batch[begin:end] = images[chosen[begin]]
             self._write(fill, slice(first, first + size))
         taken[order[[crop for _, crop in again]]] = True
         taken[order[fresh[:placed]]] = True
@@ -420,28 +423,3 @@ class Batcher:
         with self._cond:
             self._closed = True
             self._cond.notify()
-
-
-
-def copy_runs(rows: np.ndarray, images: np.ndarray, chosen: np.ndarray) -> None:
-    """rows[i] = images[chosen[i]], with `chosen` sorted: each image broadcast into its run.
-
-    A run of several rows is copied by OpenCV (a nearest-neighbour resize from one row to many,
-    over 8-byte units, bit for bit): it runs on OpenCV's own threads without the GIL, so one
-    producer's copy uses several cores. numpy copies a run on the calling thread alone, and a
-    copy into pinned memory is bound by what one core can write (measured on an H200 node:
-    the synthetic clock's 4 workers wrote 6-11 GB/s each, the pod's ceiling); more producer
-    threads would take the GIL from the dispatcher instead."""
-    edges = [0, *(np.flatnonzero(np.diff(chosen)) + 1).tolist(), len(chosen)]
-    for begin, end in itertools.pairwise(edges):
-        image = images[chosen[begin]]
-        run = rows[begin:end]
-        if (end - begin > 1 and image.nbytes % 8 == 0 and image.flags.c_contiguous
-                and run.flags.c_contiguous):
-            units = image.nbytes // 8
-            source = image.reshape(1, units * 8).view(np.float64)
-            target = run.reshape(end - begin, units * 8).view(np.float64)
-            cv2.resize(source, (units, end - begin), dst=target,
-                       interpolation=cv2.INTER_NEAREST)
-        else:
-            run[:] = image

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from classroom_inference.serving.batcher import Batch, Batcher, copy_runs
+from classroom_inference.serving.batcher import Batch, Batcher
 
 from .conftest import SIZE
 
@@ -302,14 +302,3 @@ async def test_a_batch_is_done_when_collected_not_when_the_event_loop_takes_it(
     assert batch.submitted <= batch.done < held_until
     batcher.close()
     await asyncio.wait_for(runner, 30)
-
-
-@pytest.mark.parametrize("shape", [(16, 16, 3), (5, 3, 3)])  # 8-byte units, and odd bytes
-def test_runs_of_one_image_are_copied_bit_for_bit(shape: tuple[int, ...]) -> None:
-    rng = np.random.default_rng(3)
-    images = rng.integers(0, 256, (4, *shape), dtype=np.uint8)
-    buffer = np.zeros((12, *shape), np.uint8)
-    chosen = np.array([0, 0, 0, 0, 1, 2, 2, 3, 3, 3])
-    copy_runs(buffer[1:11], images, chosen)
-    assert np.array_equal(buffer[1:11], images[chosen])
-    assert not buffer[0].any() and not buffer[11].any()  # rows outside the span untouched
