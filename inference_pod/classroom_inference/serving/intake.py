@@ -17,6 +17,7 @@ import numpy as np
 
 from .batcher import Batcher
 from .crops import STUDENT_SEAT, Cropper, CropShape, StudentCropper, cut
+from .detector import Box
 from .frames import Frame
 from .students import StudentIds
 
@@ -54,19 +55,25 @@ class StreamIntake:
             self._arrived(frame.arrived)
             refused = False
             for seat, box in self.cropper.seats(frame):
-                place = self.batcher.reserve(self.students.of(self.stream_id, seat),
-                                             frame.arrived)
-                if place is None:
+                if self._queue(self.students.of(self.stream_id, seat), frame, box):
+                    self._crops += 1
+                else:
                     refused = True
-                    continue
-                fill, row = place
-                try:
-                    cut(frame.image, box, self.shape, fill.images[row])
-                finally:
-                    self.batcher.commit(fill, row)
-                self._crops += 1
             if refused:
                 self.dropped += 1
+
+    def _queue(self, student: int, frame: Frame, box: Box) -> bool:
+        """Resize the face in `box` straight into a reserved row for `student`; False when the
+        batcher refused it (the engine is behind)."""
+        place = self.batcher.reserve(student, frame.arrived)
+        if place is None:
+            return False
+        fill, row = place
+        try:
+            cut(frame.image, box, self.shape, fill.images[row])
+        finally:
+            self.batcher.commit(fill, row)
+        return True
 
     def _arrived(self, at: float) -> None:
         self.frames += 1
@@ -101,15 +108,8 @@ class StudentStreamIntake(StreamIntake):
                 return
             self._arrived(frame.arrived)
             ((_, box),) = self._centre.seats(frame)
-            place = self.batcher.reserve(self.student, frame.arrived)
-            if place is None:
+            if not self._queue(self.student, frame, box):
                 self.dropped += 1
-                return
-            fill, row = place
-            try:
-                cut(frame.image, box, self.shape, fill.images[row])
-            finally:
-                self.batcher.commit(fill, row)
 
     def crop(self, image: np.ndarray) -> np.ndarray:
         """The crop `frame()` would queue for a frame of this image."""
