@@ -5,56 +5,24 @@ reference model and a looping test video, all made at test time."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 
 import pytest
 from bench.operator_harness import (
     MODELS,
-    POOL_LABEL,
     OperatorProcess,
     models,
-    prepare_namespace,
     wait_for,
 )
 from classroom_inference.builder.reference_model import reference_model, reference_spec
+from integration.operator_namespace import api, nodes, pool
 from integration.pool_rollout.kit import Media
 from localcluster.cluster import LocalCluster
 from localcluster.kubeapi import Api
-from localcluster.nodes import CpuNode, GpuNode
 from streams.videos import pattern_video
 
 SIZE = 32
-
-
-@pytest.fixture
-def api(cluster: LocalCluster) -> Iterator[Api]:
-    client = cluster.api()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def pool(cluster: LocalCluster, namespace: str) -> str:
-    """The operator's namespace, where the models and their pools live too (the engine store
-    claim is there); also the label value of the test's nodes."""
-    prepare_namespace(cluster, namespace)
-    return namespace
-
-
-@pytest.fixture
-def nodes(cluster: LocalCluster, pool: str) -> Iterator[Callable[..., list[str]]]:
-    """`nodes(*gpu_nodes)`: agent nodes labelled with the test's pool; removed afterwards."""
-    added: list[str] = []
-
-    def add(*new: GpuNode | CpuNode) -> list[str]:
-        labelled = [replace(node, labels={**node.labels, POOL_LABEL: pool}) for node in new]
-        added.extend(node.name for node in labelled)
-        cluster.add_nodes(*labelled)
-        return [node.name for node in labelled]
-
-    yield add
-    cluster.remove_nodes(*added)
+__all__ = ["api", "nodes", "pool"]  # shared fixtures; this folder's own follow
 
 
 @pytest.fixture
