@@ -199,22 +199,10 @@ class OperatorFleet:
         running = [p for p in self.started if p.process is not None and p.process.poll() is None]
         if not running and self.started:
             self.started[-1].start()
-        if namespace_too:
-            self.cluster.kubectl("delete", "namespace", self.namespace, "--wait=false",
-                                 check=False)
-        else:
-            self.cluster.kubectl("delete", "classroommodels", "--all", "-n", self.namespace,
-                                 "--wait=false", check=False)
         try:
-            wait_for(lambda: not models(self.api, self.namespace),
-                     "the test's ClassroomModels to be deleted", timeout=timeout, every=1.0)
+            delete_models(self.cluster, self.api, self.namespace, timeout=timeout,
+                          namespace_too=namespace_too)
         finally:
-            for item in models(self.api, self.namespace):  # never leave a namespace stuck
-                with contextlib.suppress(ApiError):  # it may go on its own meanwhile
-                    self.api.patch(f"{MODELS.format(namespace=self.namespace)}/"
-                                   f"{item['metadata']['name']}",
-                                   {"metadata": {"finalizers": None}},
-                                   content_type="application/merge-patch+json")
             for process in self.started:
                 process.stop()
 
@@ -297,6 +285,25 @@ def jobs(api: Api, namespace: str, prefix: str = "engine-build-") -> list[Object
 def models(api: Api, namespace: str) -> list[Object]:
     items: list[Object] = api.get(MODELS.format(namespace=namespace))["items"]
     return items
+
+
+def delete_models(cluster: LocalCluster, api: Api, namespace: str, *, timeout: float = 60.0,
+                  namespace_too: bool = False) -> None:
+    """Delete a namespace's ClassroomModels (with `namespace_too`, the namespace itself) while
+    an operator still runs to release them (their finalizers), and wait until they are gone.
+    Whatever is left after `timeout` loses its finalizers, so no namespace stays stuck."""
+    what = ("namespace", namespace) if namespace_too else ("classroommodels", "--all", "-n",
+                                                            namespace)
+    cluster.kubectl("delete", *what, "--wait=false", check=False)
+    try:
+        wait_for(lambda: not models(api, namespace), "the test's ClassroomModels to be deleted",
+                 timeout=timeout, every=1.0)
+    finally:
+        for item in models(api, namespace):
+            with contextlib.suppress(ApiError):  # it may go on its own meanwhile
+                api.patch(f"{MODELS.format(namespace=namespace)}/{item['metadata']['name']}",
+                          {"metadata": {"finalizers": None}},
+                          content_type="application/merge-patch+json")
 
 
 def model(api: Api, namespace: str, name: str) -> Object | None:

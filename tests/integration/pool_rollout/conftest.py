@@ -8,12 +8,7 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
-from bench.operator_harness import (
-    MODELS,
-    OperatorProcess,
-    models,
-    wait_for,
-)
+from bench.operator_harness import OperatorProcess, delete_models
 from classroom_inference.builder.reference_model import reference_model, reference_spec
 from integration.operator_namespace import api, nodes, pool
 from integration.pool_rollout.kit import Media
@@ -33,16 +28,9 @@ def operator(cluster: LocalCluster, pool: str, api: Api,
     process = OperatorProcess(cluster, pool, logs, env={"CLASSROOM_RESYNC_SECONDS": "5"})
     process.start()
     yield process
-    cluster.kubectl("delete", "classroommodels", "--all", "-n", pool, "--wait=false",
-                    check=False)
     try:
-        wait_for(lambda: not models(api, pool), "the test's ClassroomModels to be deleted",
-                 timeout=60)
+        delete_models(cluster, api, pool)
     finally:
-        for item in models(api, pool):
-            api.patch(f"{MODELS.format(namespace=pool)}/{item['metadata']['name']}",
-                      {"metadata": {"finalizers": None}},
-                      content_type="application/merge-patch+json")
         process.stop()
 
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from bench.operator_harness import CLAIM, MODELS, OperatorProcess, apply, models, wait_for
+from bench.operator_harness import CLAIM, OperatorProcess, apply, delete_models, wait_for
 from integration.pool_rollout.kit import (
     Media,
     assignments,
@@ -33,16 +33,9 @@ def school(cluster: LocalCluster, pool: str, api: Api,
     name = f"{pool[:50]}-school"
     cluster.kubectl("create", "namespace", name)
     yield name
-    cluster.kubectl("delete", "classroommodels", "--all", "-n", name, "--wait=false",
-                    check=False)
     try:
-        wait_for(lambda: not models(api, name), "the school's ClassroomModels to be deleted",
-                 timeout=60)
+        delete_models(cluster, api, name)
     finally:
-        for item in models(api, name):
-            api.patch(f"{MODELS.format(namespace=name)}/{item['metadata']['name']}",
-                      {"metadata": {"finalizers": None}},
-                      content_type="application/merge-patch+json")
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
         cluster.kubectl("delete", "persistentvolume", _volume(name), "--ignore-not-found",
                         "--wait=false", check=False)
