@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from classroom_operator.engines import EngineRecord
-from classroom_operator.inventory import InventoryView
+from classroom_operator.engines.inventory import InventoryView
+from classroom_operator.engines.planning import EngineRecord
 
 if TYPE_CHECKING:  # the rollout's module imports this one
-    from classroom_operator.rollout_pass import RolloutStatus
+    from classroom_operator.reconcile.rollout import RolloutStatus
 
 ENGINE_CONDITIONS = ("EnginesReady", "Validated", "Degraded")
 

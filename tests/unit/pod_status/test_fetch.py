@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from classroom_operator.pod_status import (
+from classroom_operator.rollout.pod_reports import (
     PodReport,
     ReportInvalid,
     fetch_report,

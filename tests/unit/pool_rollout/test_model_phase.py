@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from classroom_operator.engines import EngineRecord
-from classroom_operator.inventory import InventoryView
-from classroom_operator.rollout_pass import RolloutStatus
+from classroom_operator.engines.inventory import InventoryView
+from classroom_operator.engines.planning import EngineRecord
+from classroom_operator.reconcile.rollout import RolloutStatus
 from classroom_operator.status import Condition, model_status
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)

@@ -16,11 +16,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from classroom_operator.builds import EngineNeed, backend_for, build_spec_document, build_spec_hash
-from classroom_operator.catalogue import CatalogueEntry
-from classroom_operator.fingerprint import engine_fingerprint, fingerprint_document
-from classroom_operator.inventory import GpuClass, InventoryView
-from classroom_operator.results import JobView, PodView, build_outcome
+from classroom_operator.engines.build_jobs import (
+    EngineNeed,
+    backend_for,
+    build_spec_document,
+    build_spec_hash,
+)
+from classroom_operator.engines.build_results import JobView, PodView, build_outcome
+from classroom_operator.engines.catalogue import CatalogueEntry
+from classroom_operator.engines.fingerprint import engine_fingerprint, fingerprint_document
+from classroom_operator.engines.inventory import GpuClass, InventoryView
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
 

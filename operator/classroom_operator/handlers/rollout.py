@@ -13,9 +13,10 @@ from typing import Any
 
 import kopf
 
-from classroom_operator.builds import COMPONENT_LABEL
-from classroom_operator.classrooms import ClassroomResource, classroom_from_resource
-from classroom_operator.pool_views import (
+from classroom_operator.controller import ModelKey, OperatorState
+from classroom_operator.engines.build_jobs import COMPONENT_LABEL
+from classroom_operator.rollout.classrooms import ClassroomResource, classroom_from_resource
+from classroom_operator.rollout.pool_views import (
     PoolObject,
     ServingPod,
     StoredAssignment,
@@ -23,8 +24,7 @@ from classroom_operator.pool_views import (
     serving_pod,
     stored_assignment,
 )
-from classroom_operator.pools import COMPONENT, MODEL_LABEL, model_label
-from classroom_operator.runtime import ModelKey, OperatorState
+from classroom_operator.rollout.pools import COMPONENT, MODEL_LABEL, model_label
 
 MODELS = ("classroom-operator.io", "v1alpha1", "classroommodels")
 CLASSROOMS = ("classroom-operator.io", "v1alpha1", "classrooms")

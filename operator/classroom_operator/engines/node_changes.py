@@ -23,14 +23,20 @@ from typing import Any, cast
 
 import kopf
 
-from classroom_operator.builds import EngineNeed
-from classroom_operator.catalogue import CatalogueEntry
-from classroom_operator.engines import new_engines
-from classroom_operator.inventory import InventoryView, NodeGpu, Outlook, outlook_of, view_for
-from classroom_operator.pools import model_label
-from classroom_operator.reconcile import Index, all_of, start_build, world_of
-from classroom_operator.results import JobView
-from classroom_operator.runtime import ModelKey, OperatorState
+from classroom_operator.controller import ModelKey, OperatorState
+from classroom_operator.engines.build_jobs import EngineNeed
+from classroom_operator.engines.build_results import JobView
+from classroom_operator.engines.catalogue import CatalogueEntry
+from classroom_operator.engines.inventory import (
+    InventoryView,
+    NodeGpu,
+    Outlook,
+    outlook_of,
+    view_for,
+)
+from classroom_operator.engines.planning import new_engines
+from classroom_operator.reconcile.model import Index, all_of, start_build, world_of
+from classroom_operator.rollout.pools import model_label
 from classroom_operator.spec import ModelSpec, Placement
 
 

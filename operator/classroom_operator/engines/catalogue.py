@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from classroom_operator.builds import COMPONENT_LABEL, FINGERPRINT_LABEL, STORE_PATH
-from classroom_operator.results import parse_time
+from classroom_operator.engines.build_jobs import COMPONENT_LABEL, FINGERPRINT_LABEL, STORE_PATH
+from classroom_operator.engines.build_results import parse_time
 from classroom_operator.settings import Settings
 
 NAME = "classroom-engines"

@@ -19,32 +19,36 @@ from typing import Any
 
 import kopf
 
-from classroom_operator.builds import BUILD_COMPONENT, COMPONENT_LABEL, FINGERPRINT_LABEL
-from classroom_operator.catalogue import (
+from classroom_operator.controller import ModelKey, OperatorState
+from classroom_operator.engines.build_jobs import (
+    BUILD_COMPONENT,
+    COMPONENT_LABEL,
+    FINGERPRINT_LABEL,
+)
+from classroom_operator.engines.build_results import JobView, PodView, job_view, pod_view
+from classroom_operator.engines.catalogue import (
     COMPONENT as CATALOGUE_COMPONENT,
 )
-from classroom_operator.catalogue import (
+from classroom_operator.engines.catalogue import (
     GC_COMPONENT,
     CatalogueEntry,
     catalogue_configmap,
     parse_catalogue,
 )
-from classroom_operator.classrooms import ClassroomResource
-from classroom_operator.engines import engine_spec_key
-from classroom_operator.inventory import NodeGpu, admits, node_from_object
-from classroom_operator.node_changes import SpecGroup, models_to_wake, start_new_builds
-from classroom_operator.pool_views import PoolObject, ServingPod, StoredAssignment
-from classroom_operator.reconcile import (
+from classroom_operator.engines.inventory import NodeGpu, admits, node_from_object
+from classroom_operator.engines.node_changes import SpecGroup, models_to_wake, start_new_builds
+from classroom_operator.engines.planning import engine_spec_key
+from classroom_operator.handlers.rollout import register_rollout
+from classroom_operator.reconcile.model import (
     Index,
     collect_unused,
     previous_records,
     reconcile_model,
     release_engines,
 )
-from classroom_operator.results import JobView, PodView, job_view, pod_view
-from classroom_operator.rollout_handlers import register_rollout
-from classroom_operator.rollout_pass import RolloutIndexes
-from classroom_operator.runtime import ModelKey, OperatorState
+from classroom_operator.reconcile.rollout import RolloutIndexes
+from classroom_operator.rollout.classrooms import ClassroomResource
+from classroom_operator.rollout.pool_views import PoolObject, ServingPod, StoredAssignment
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement, SpecError, parse_placement, parse_spec
 

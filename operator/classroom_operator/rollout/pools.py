@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from classroom_operator.builds import (
+from classroom_operator.engines.build_jobs import (
     COMPONENT_LABEL,
     FINGERPRINT_LABEL,
     GPU_CLASS_LABEL,
@@ -27,11 +27,11 @@ from classroom_operator.builds import (
     node_affinity,
     tolerations_of,
 )
-from classroom_operator.classrooms import Room
-from classroom_operator.inventory import GpuClass
-from classroom_operator.pod_settings import PodSettings
+from classroom_operator.engines.inventory import GpuClass
+from classroom_operator.rollout.classrooms import Room
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
+from classroom_operator.spec.pod_settings import PodSettings
 
 COMPONENT = "inference"
 MODEL_LABEL = f"{GROUP}/model"

@@ -20,9 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from classroom_operator.assignment import PodRef
-from classroom_operator.classrooms import Room
-from classroom_operator.pools import stream_ids
+from classroom_operator.rollout.assignment import PodRef
+from classroom_operator.rollout.classrooms import Room
+from classroom_operator.rollout.pools import stream_ids
 from classroom_operator.status import Condition
 
 TIMEOUT_SECONDS = 2.0

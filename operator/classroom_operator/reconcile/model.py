@@ -16,8 +16,10 @@ from typing import Any, TypeVar, cast
 
 import kopf
 
-from classroom_operator.builds import EngineNeed, build_job, job_name
-from classroom_operator.catalogue import (
+from classroom_operator.controller import ModelKey, OperatorState
+from classroom_operator.engines.build_jobs import EngineNeed, build_job, job_name
+from classroom_operator.engines.build_results import JobView, PodView, build_outcome, job_view
+from classroom_operator.engines.catalogue import (
     CatalogueEntry,
     catalogue_reference,
     cleanup_job,
@@ -25,7 +27,8 @@ from classroom_operator.catalogue import (
     owner_reference,
     released,
 )
-from classroom_operator.engines import (
+from classroom_operator.engines.inventory import InventoryView, NodeGpu, view_for
+from classroom_operator.engines.planning import (
     EngineRecord,
     ModelPlan,
     RetryJob,
@@ -33,16 +36,13 @@ from classroom_operator.engines import (
     plan_model,
     record_from_status,
 )
-from classroom_operator.inventory import InventoryView, NodeGpu, view_for
-from classroom_operator.pools import ModelRef
-from classroom_operator.results import JobView, PodView, build_outcome, job_view
-from classroom_operator.rollout_pass import (
+from classroom_operator.reconcile.rollout import (
     RolloutIndexes,
     RolloutStatus,
     parse_rollout_spec,
     roll_out,
 )
-from classroom_operator.runtime import ModelKey, OperatorState
+from classroom_operator.rollout.pools import ModelRef
 from classroom_operator.spec import ModelSpec, SpecError, parse_spec
 from classroom_operator.status import model_status, status_patch
 

@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from classroom_operator.catalogue import NAME as CATALOGUE
-from classroom_operator.inventory import NodeGpu, Outlook
+from classroom_operator.engines.build_results import JobView
+from classroom_operator.engines.catalogue import NAME as CATALOGUE
+from classroom_operator.engines.inventory import NodeGpu, Outlook
 from classroom_operator.kube import Kube
 from classroom_operator.metrics import Metrics
-from classroom_operator.results import JobView
-from classroom_operator.rollout_pass import PodClient
+from classroom_operator.reconcile.rollout import PodClient
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from classroom_operator.builds import (
+from classroom_operator.engines.build_jobs import (
     ATTEMPT_ANNOTATION,
     CONTAINER,
     FINGERPRINT_LABEL,

@@ -23,20 +23,20 @@ from typing import Any
 import aiohttp
 import kopf
 
-from classroom_operator.classrooms import ClassroomResource, parse_selector, select_rooms
-from classroom_operator.engines import EngineRecord
-from classroom_operator.inventory import InventoryView, NodeGpu
+from classroom_operator.engines.inventory import InventoryView, NodeGpu
+from classroom_operator.engines.planning import EngineRecord
 from classroom_operator.kube import CONFIGMAPS, Kube
 from classroom_operator.metrics import Metrics, RolloutFigures
-from classroom_operator.pod_settings import PodSettings, parse_pod_settings
-from classroom_operator.pod_status import fetch_reports
-from classroom_operator.pool_views import (
+from classroom_operator.rollout.classrooms import ClassroomResource, parse_selector, select_rooms
+from classroom_operator.rollout.planning import Cluster, Rollout, plan_rollout
+from classroom_operator.rollout.pod_reports import fetch_reports
+from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     PoolObject,
     ServingPod,
     StoredAssignment,
 )
-from classroom_operator.pools import (
+from classroom_operator.rollout.pools import (
     ASSIGNMENT_FILE,
     PORT,
     PSEUDONYM_SECRET,
@@ -44,9 +44,9 @@ from classroom_operator.pools import (
     model_label,
     pseudonym_secret,
 )
-from classroom_operator.rollout import Cluster, Rollout, plan_rollout
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
+from classroom_operator.spec.pod_settings import PodSettings, parse_pod_settings
 from classroom_operator.status import Condition
 
 STATEFULSETS = "/apis/apps/v1/namespaces/{namespace}/statefulsets"

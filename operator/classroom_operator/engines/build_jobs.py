@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from classroom_operator.inventory import (
+from classroom_operator.engines.inventory import (
     COMPUTE_MAJOR,
     COMPUTE_MINOR,
     DRIVER_MAJOR_LABELS,
