@@ -13,11 +13,11 @@ from classroom_operator.engines.catalogue import NAME as CATALOGUE
 from classroom_operator.engines.inventory import NodeGpu, Outlook
 from classroom_operator.kube import Kube
 from classroom_operator.metrics import Metrics
-from classroom_operator.reconcile.rollout import PodClient
+from classroom_operator.names import ModelKey
+from classroom_operator.pod_client import PodClient
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement
 
-ModelKey = tuple[str, str]
 T = TypeVar("T", bound=Hashable)
 # Engine loops reconciling at once. A thousand models woken together would otherwise all be
 # runnable at every turn of the event loop, and each await of a build Job's creation would wait

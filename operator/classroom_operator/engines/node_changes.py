@@ -6,7 +6,8 @@ model's engine loop to notice would make the first build wait behind a thousand 
 instead the node handler groups the models by (placement, engine spec), works out each group's
 engines once, and starts all the builds no one has seen yet side by side, before any model is
 woken. A burst of node events is served by one or two such passes (`Coalesced`), not one each.
-The engine loops then reconcile the models (status, retries, releases) as before; a Job they
+This module decides (pure); reconcile/node_changes.py starts the builds. The engine loops then
+reconcile the models (status, retries, releases) as before; a Job they
 find already there is simply adopted.
 
 Which models are woken: all of a placement's when what their engines depend on changed (its GPU
@@ -17,26 +18,16 @@ and go); waking a thousand models for each would keep the operator busy with not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-import kopf
-
-from classroom_operator.controller import ModelKey, OperatorState
 from classroom_operator.engines.build_jobs import EngineNeed
-from classroom_operator.engines.build_results import JobView
-from classroom_operator.engines.catalogue import CatalogueEntry
-from classroom_operator.engines.inventory import (
-    InventoryView,
-    NodeGpu,
-    Outlook,
-    outlook_of,
-    view_for,
-)
-from classroom_operator.engines.planning import new_engines
-from classroom_operator.reconcile.model import Index, all_of, start_build, world_of
-from classroom_operator.rollout.pools import model_label
+from classroom_operator.engines.inventory import InventoryView, Outlook
+from classroom_operator.engines.planning import World, new_engines
+from classroom_operator.indexes import Index
+from classroom_operator.names import API_VERSION, MODEL_KIND, ModelKey, model_label
+from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, Placement
 
 
@@ -49,50 +40,35 @@ class SpecGroup:
     spec: ModelSpec
 
 
-def model_reference(group: SpecGroup) -> kopf.Body:
+def model_reference(group: SpecGroup) -> dict[str, Any]:
     """Enough of the model for an event about it."""
-    raw = {"apiVersion": "classroom-operator.io/v1alpha1", "kind": "ClassroomModel",
-           "metadata": {"namespace": group.model[0], "name": group.model[1], "uid": group.uid}}
-    return kopf.Body(cast(kopf.RawBody, raw))
+    return {"apiVersion": API_VERSION, "kind": MODEL_KIND,
+            "metadata": {"namespace": group.model[0], "name": group.model[1], "uid": group.uid}}
 
 
-async def start_new_builds(state: OperatorState, placements: Iterable[Placement], *,
-                           groups: Index[SpecGroup], nodes: Index[NodeGpu],
-                           catalogue: Index[CatalogueEntry], jobs: Index[JobView],
-                           users: Index[ModelKey]) -> dict[Placement, bool]:
-    """Start the builds that `placements` now need and no one has seen. Returns, per placement,
-    whether its outlook changed since the last pass (its models must all look again)."""
-    wanted = set(placements)
-    all_nodes = [node for store in nodes.values() for node in store]
-    world = world_of(state, catalogue, jobs, {})
-    recorded = {fingerprint for fingerprint, models in users.items() if models}
-    views = {placement: view_for(all_nodes, placement) for placement in wanted}
+def gained_classes(view: InventoryView, before: Outlook | None) -> bool:
+    """Whether the placement shows a GPU class it did not show at its last pass."""
+    return before is None or not set(view.classes) <= before.classes
+
+
+def builds_to_start(groups: Index[SpecGroup], views: Mapping[Placement, InventoryView],
+                    before: Mapping[Placement, Outlook | None], settings: Settings, world: World,
+                    recorded: set[str]) -> dict[str, tuple[EngineNeed, SpecGroup]]:
+    """The engines no one has seen that the groups of `views`' placements now need, by
+    fingerprint, each with one group that needs it."""
     # Only GPU classes that appeared since the last pass can need engines no one has seen: a node
     # going NotReady and back, or one more node of a known class, costs no plan at all.
-    before = {placement: state.outlooks.get(placement) for placement in wanted}
     fresh = {placement for placement, view in views.items()
-             if _gained_classes(view, before[placement])}
+             if gained_classes(view, before.get(placement))}
     # Two groups on overlapping placements may need the same engine: one Job each.
     builds: dict[str, tuple[EngineNeed, SpecGroup]] = {}
     for (placement, _), members in groups.items():
         group = next(iter(members), None)
         if group is None or placement not in fresh:
             continue
-        for need in new_engines(group.spec, views[placement], state.settings, world, recorded):
+        for need in new_engines(group.spec, views[placement], settings, world, recorded):
             builds.setdefault(need.fingerprint, (need, group))
-    await all_of([
-        start_build(state, need, group.spec, attempt=1, requested_by=group.model,
-                    about=model_reference(group))
-        for need, group in builds.values()])
-    changed = {}
-    for placement, view in views.items():
-        state.outlooks[placement] = outlook_of(view)
-        changed[placement] = state.outlooks[placement] != before[placement]
-    return changed
-
-
-def _gained_classes(view: InventoryView, before: Outlook | None) -> bool:
-    return before is None or not set(view.classes) <= before.classes
+    return builds
 
 
 def models_to_wake(changed: Mapping[Placement, bool], *, placements: Index[ModelKey],

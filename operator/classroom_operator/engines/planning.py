@@ -273,3 +273,13 @@ def plan_model(spec: ModelSpec, view: InventoryView, previous: Mapping[str, Engi
     return ModelPlan(records=tuple(records), jobs=tuple(jobs), catalogue=tuple(catalogue),
                      released=tuple(sorted(released)), wake_after=min(wakes, default=None),
                      spec_hashes=hashes)
+
+
+def previous_records(status: Mapping[str, Any]) -> dict[str, EngineRecord]:
+    """The engine records a model's status holds, by fingerprint."""
+    records = {}
+    for item in status.get("engines") or []:
+        record = record_from_status(item) if isinstance(item, Mapping) else None
+        if record is not None:
+            records[record.fingerprint] = record
+    return records

@@ -19,40 +19,35 @@ from typing import Any
 
 import kopf
 
-from classroom_operator.controller import ModelKey, OperatorState
-from classroom_operator.engines.build_jobs import (
-    BUILD_COMPONENT,
-    COMPONENT_LABEL,
-    FINGERPRINT_LABEL,
-)
+from classroom_operator.controller import OperatorState
 from classroom_operator.engines.build_results import JobView, PodView, job_view, pod_view
 from classroom_operator.engines.catalogue import (
-    COMPONENT as CATALOGUE_COMPONENT,
-)
-from classroom_operator.engines.catalogue import (
-    GC_COMPONENT,
     CatalogueEntry,
     catalogue_configmap,
     parse_catalogue,
 )
 from classroom_operator.engines.inventory import NodeGpu, admits, node_from_object
-from classroom_operator.engines.node_changes import SpecGroup, models_to_wake, start_new_builds
-from classroom_operator.engines.planning import engine_spec_key
+from classroom_operator.engines.node_changes import SpecGroup, models_to_wake
+from classroom_operator.engines.planning import engine_spec_key, previous_records
 from classroom_operator.handlers.rollout import register_rollout
-from classroom_operator.reconcile.model import (
-    Index,
-    collect_unused,
-    previous_records,
-    reconcile_model,
-    release_engines,
+from classroom_operator.indexes import Index, RolloutIndexes
+from classroom_operator.names import (
+    BUILD_COMPONENT,
+    CATALOGUE_COMPONENT,
+    COMPONENT_LABEL,
+    FINGERPRINT_LABEL,
+    GC_COMPONENT,
+    MODELS,
+    ModelKey,
 )
-from classroom_operator.reconcile.rollout import RolloutIndexes
+from classroom_operator.reconcile.builds import collect_unused, release_engines
+from classroom_operator.reconcile.model import reconcile_model
+from classroom_operator.reconcile.node_changes import start_new_builds
 from classroom_operator.rollout.classrooms import ClassroomResource
 from classroom_operator.rollout.pool_views import PoolObject, ServingPod, StoredAssignment
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement, SpecError, parse_placement, parse_spec
 
-MODELS = ("classroom-operator.io", "v1alpha1", "classroommodels")
 # A burst of node events (a rolling relabel) is taken in one pass rather than one per event.
 WAKE_DEBOUNCE = 0.2
 BUILD: dict[str, Any] = {COMPONENT_LABEL: BUILD_COMPONENT, FINGERPRINT_LABEL: kopf.PRESENT}

@@ -1,5 +1,5 @@
 """One rollout pass of a ClassroomModel: gather its pools from kopf's indexes, ask its pods for
-their /v1/status, plan (rollout.py, pure), write, and hand back the status it gives.
+their /v1/status, plan (rollout/planning.py, pure), write, and hand back the status it gives.
 
 Writes are idempotent and ordered so that a restart between any two converges: the pseudonym
 Secret before any pod needs it; each assignment ConfigMap before its StatefulSet (pods mount it),
@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiohttp
 import kopf
 
-from classroom_operator.engines.inventory import InventoryView, NodeGpu
+from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
-from classroom_operator.kube import CONFIGMAPS, Kube
+from classroom_operator.indexes import RolloutIndexes
+from classroom_operator.kube import Kube
 from classroom_operator.metrics import Metrics, RolloutFigures
+from classroom_operator.pod_client import PodClient, fetch_reports
+from classroom_operator.rollout.capacity import gpus_by_class
 from classroom_operator.rollout.classrooms import ClassroomResource, parse_selector, select_rooms
 from classroom_operator.rollout.planning import Cluster, Rollout, plan_rollout
-from classroom_operator.rollout.pod_reports import fetch_reports
 from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     PoolObject,
@@ -47,78 +47,7 @@ from classroom_operator.rollout.pools import (
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
 from classroom_operator.spec.pod_settings import PodSettings, parse_pod_settings
-from classroom_operator.status import Condition
-
-STATEFULSETS = "/apis/apps/v1/namespaces/{namespace}/statefulsets"
-SERVICES = "/api/v1/namespaces/{namespace}/services"
-SECRETS = "/api/v1/namespaces/{namespace}/secrets"
-GPU_COUNT = "nvidia.com/gpu.count"
-GPU_REPLICAS = "nvidia.com/gpu.replicas"  # time-slicing: pods that may share one GPU
-
-ModelIndex = Mapping[Any, Iterable[Any]]
-
-
-@dataclass
-class PodClient:
-    """The HTTP client for the pods' /v1/status, opened on first use inside the event loop."""
-
-    session: aiohttp.ClientSession | None = None
-
-    def get(self) -> aiohttp.ClientSession:
-        if self.session is None:
-            self.session = aiohttp.ClientSession()
-        return self.session
-
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-
-
-@dataclass(frozen=True)
-class RolloutIndexes:
-    """The indexes one pass reads: pools, pods and assignments by (namespace, model label),
-    Classrooms by namespace, nodes by name."""
-
-    pools: ModelIndex
-    pods: ModelIndex
-    assignments: ModelIndex
-    classrooms: ModelIndex
-    nodes: ModelIndex
-
-
-@dataclass(frozen=True)
-class RolloutStatus:
-    """The rollout's part of status: status.pools, status.streams, podsReady and podsWanted,
-    the Pods and Streams summary columns, RolledOut and StreamsHealthy."""
-
-    fields: dict[str, Any]
-    conditions: tuple[Condition, ...]
-    summary: dict[str, str]
-    wake_after: float | None = None
-
-    @property
-    def rolled_out(self) -> bool:
-        return any(c.type == "RolledOut" and c.status == "True" for c in self.conditions)
-
-
-def _pods_per_node(node: NodeGpu | None) -> int | None:
-    labels = node.labels if node is not None else {}
-    count, shared = labels.get(GPU_COUNT, ""), labels.get(GPU_REPLICAS, "1")
-    if not count.isdigit() or not shared.isdigit():
-        return None
-    return int(count) * max(1, int(shared))
-
-
-def gpus_by_class(view: InventoryView, nodes: Iterable[NodeGpu]) -> dict[str, int]:
-    """Pods each GPU class can hold: its nodes' GPUs, times their time-slicing replicas. A class
-    with a node that does not say is left out, so nothing is capped by a guess."""
-    by_name = {node.name: node for node in nodes}
-    counts: dict[str, int] = {}
-    for gpu_class, names in view.nodes_by_class.items():
-        per_node = [_pods_per_node(by_name.get(name)) for name in names]
-        if view.classes[gpu_class].is_gpu and None not in per_node:
-            counts[gpu_class] = sum(n for n in per_node if n is not None)
-    return counts
+from classroom_operator.status import RolloutStatus
 
 
 def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryView,
@@ -137,36 +66,32 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
     missing_key = any(PSEUDONYM_SECRET in pod.waiting for pod in pods)
     if rollout.statefulsets or missing_key:
         # Created once with a random key and never rewritten: student ids must stay stable.
-        await kube.create(SECRETS.format(namespace=namespace),
-                          pseudonym_secret(namespace, secrets.token_urlsafe(32)))
-    configmaps = CONFIGMAPS.format(namespace=namespace)
+        await kube.create_secret(namespace, pseudonym_secret(namespace, secrets.token_urlsafe(32)))
     for write in rollout.configmaps:
-        if write.create is not None and await kube.create(configmaps, write.create):
+        if write.create is not None and await kube.create_configmap(namespace, write.create):
             continue
         # The file and its hand-over records change in one write, so they always agree.
-        await kube.merge_patch(f"{configmaps}/{write.name}", {
+        await kube.patch_configmap(namespace, write.name, {
             "metadata": {"annotations": {HANDOVERS_ANNOTATION: write.handovers or None}},
             "data": {ASSIGNMENT_FILE: write.text}})
     for service in rollout.services:
-        await kube.create(SERVICES.format(namespace=namespace), service)
+        await kube.create_service(namespace, service)
     for statefulset in rollout.statefulsets:
-        name = statefulset["metadata"]["name"]
-        collection = STATEFULSETS.format(namespace=namespace)
-        if await kube.create(collection, statefulset):
+        if await kube.create_statefulset(namespace, statefulset):
             kopf.event(body, type="Normal", reason="PoolCreated",
-                       message=f"inference pool {name} created with "
+                       message=f"inference pool {statefulset['metadata']['name']} created with "
                                f"{statefulset['spec']['replicas']} pods")
         else:
-            await kube.merge_patch(f"{collection}/{name}", statefulset)
+            await kube.patch_statefulset(namespace, statefulset)
     if rollout.moved:
         moved = list(rollout.moved)
         kopf.event(body, type="Normal", reason="ClassroomsMoved",
                    message=f"{len(moved)} classrooms handed over to their new pods: "
                            f"{', '.join(moved[:5])}" + (" and more" if len(moved) > 5 else ""))
     for name in rollout.remove:
-        await kube.delete(f"{STATEFULSETS.format(namespace=namespace)}/{name}")
-        await kube.delete(f"{SERVICES.format(namespace=namespace)}/{name}")
-        await kube.delete(f"{configmaps}/{name}")
+        await kube.delete_statefulset(namespace, name)
+        await kube.delete_service(namespace, name)
+        await kube.delete_configmap(namespace, name)
         kopf.event(body, type="Normal", reason="PoolRemoved",
                    message=f"inference pool {name} removed: its classrooms are served by the "
                            "new pods")

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from classroom_operator.conditions import Condition
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 from classroom_operator.rollout.assignment import (
@@ -55,7 +56,6 @@ from classroom_operator.rollout.pools import (
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
 from classroom_operator.spec.pod_settings import PodSettings
-from classroom_operator.status import Condition
 
 # A ConfigMap holds at most 1 MiB; leave room for its metadata.
 ASSIGNMENT_LIMIT = 1_000_000
@@ -138,7 +138,7 @@ def _wanted(model: ModelRef, spec: ModelSpec, records: Sequence[EngineRecord],
              if p.name not in pools]
     holding: dict[str, PoolObject] = {}
     # A class whose nodes are mid driver upgrade is out of the view but keeps its engine record
-    # (engines.py); its pool keeps serving until the upgrade settles.
+    # (engines/planning.py); its pool keeps serving until the upgrade settles.
     settling = {r.gpu_class for r in records if r.gpu_class not in view.classes} \
         if view.settling else set()
     for gpu_class in sorted((set(view.classes) | settling) - covered):

@@ -10,9 +10,8 @@ from classroom_operator.engines.build_jobs import (
     build_job,
     build_spec_document,
     build_spec_hash,
-    node_affinity,
 )
-from classroom_operator.engines.inventory import gpu_class_from_labels
+from classroom_operator.engines.inventory import gpu_class_from_labels, node_affinity
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, parse_spec
 

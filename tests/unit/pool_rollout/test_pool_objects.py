@@ -9,7 +9,7 @@ from typing import Any
 from classroom_inference.cli import build_parser
 from classroom_inference.serving.assignment import parse_assignment
 from classroom_inference.serving.cli import settings_from
-from classroom_operator.engines.build_jobs import node_affinity, tolerations_of
+from classroom_operator.engines.inventory import node_affinity, tolerations_of
 from classroom_operator.rollout.classrooms import Room
 from classroom_operator.rollout.pools import (
     Pool,
