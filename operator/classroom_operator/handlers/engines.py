@@ -13,13 +13,12 @@ nothing.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from classroom_operator.controller import OperatorState
+from classroom_operator.controller import OperatorState, run_model_loop
 from classroom_operator.engines.build_results import JobView, PodView, job_view, pod_view
 from classroom_operator.engines.catalogue import (
     CatalogueEntry,
@@ -48,8 +47,6 @@ from classroom_operator.rollout.pool_views import PoolObject, ServingPod, Stored
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement, SpecError, parse_placement, parse_spec
 
-# A burst of node events (a rolling relabel) is taken in one pass rather than one per event.
-WAKE_DEBOUNCE = 0.2
 BUILD: dict[str, Any] = {COMPONENT_LABEL: BUILD_COMPONENT, FINGERPRINT_LABEL: kopf.PRESENT}
 CATALOGUE: dict[str, Any] = {COMPONENT_LABEL: CATALOGUE_COMPONENT}
 
@@ -158,18 +155,6 @@ async def check_spec(spec: kopf.Spec, namespace: str | None, name: str, memo: ko
 
 # -- the engine loop -------------------------------------------------------------------------
 
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
-    """Until woken, stopped, or `seconds` pass; a wake-up waits a moment to gather a burst."""
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-    if wake.is_set() and not stopped:
-        await stopped.wait(WAKE_DEBOUNCE)
-
-
 async def engine_loop(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo,
                       stopped: kopf.DaemonStopped, logger: kopf.Logger,
                       gpu_nodes: Index[NodeGpu], engine_catalogue: Index[CatalogueEntry],
@@ -180,35 +165,20 @@ async def engine_loop(namespace: str | None, name: str, body: kopf.Body, memo: k
                       namespace_classrooms: Index[ClassroomResource], **_: Any) -> None:
     state = _state(memo)
     key = (str(namespace), name)
-    wake = state.wakeups.register(key)
     rollout = RolloutIndexes(pools=inference_pools, pods=inference_pods,
                              assignments=pool_assignments, classrooms=namespace_classrooms,
                              nodes=gpu_nodes)
-    try:
-        while not stopped:
-            try:
-                async with state.reconcile_slots:
-                    if stopped:  # stopped while waiting for a slot: the model is going
-                        break
-                    state.wakeups.done(key)
-                    delay = await reconcile_model(
-                        state, key=key, body=body, nodes=gpu_nodes, catalogue=engine_catalogue,
-                        jobs=build_jobs, pods=build_pods, users=engine_users, rollout=rollout,
-                        logger=logger)
-                    await collect_unused(state, catalogue=engine_catalogue, users=engine_users,
-                                         serving=serving_pods)
-            except kopf.TemporaryError as error:
-                logger.warning(f"will retry: {error}")
-                delay = error.delay
-            except Exception as error:  # the loop must outlive any one failed pass
-                logger.exception(f"reconcile failed: {error}")
-                delay = state.settings.resync_seconds
-            seconds = min(delay, state.settings.resync_seconds) if delay is not None \
-                else state.settings.resync_seconds
-            await _sleep(stopped, wake, seconds)
-    finally:
-        state.wakeups.unregister(key)
-        state.forget(key)
+
+    async def one_pass() -> float | None:
+        delay = await reconcile_model(
+            state, key=key, body=body, nodes=gpu_nodes, catalogue=engine_catalogue,
+            jobs=build_jobs, pods=build_pods, users=engine_users, rollout=rollout,
+            logger=logger)
+        await collect_unused(state, catalogue=engine_catalogue, users=engine_users,
+                             serving=serving_pods)
+        return delay
+
+    await run_model_loop(state, key, stopped, logger, one_pass)
 
 
 async def release_on_delete(namespace: str | None, name: str, body: kopf.Body, status: kopf.Status,
