@@ -45,7 +45,7 @@ from classroom_operator.reconcile.node_changes import start_new_builds
 from classroom_operator.rollout.classrooms import ClassroomResource
 from classroom_operator.rollout.pool_views import PoolObject, ServingPod, StoredAssignment
 from classroom_operator.settings import Settings
-from classroom_operator.spec import Placement, SpecError, parse_placement, parse_spec
+from classroom_operator.spec import Placement, SpecError, parse_model, parse_placement, parse_spec
 
 BUILD: dict[str, Any] = {COMPONENT_LABEL: BUILD_COMPONENT, FINGERPRINT_LABEL: kopf.PRESENT}
 CATALOGUE: dict[str, Any] = {COMPONENT_LABEL: CATALOGUE_COMPONENT}
@@ -148,7 +148,7 @@ async def check_spec(spec: kopf.Spec, namespace: str | None, name: str, memo: ko
     condition); a later spec change runs it again."""
     _state(memo).wakeups.wake([(str(namespace), name)])
     try:
-        parse_spec(spec)
+        parse_model(spec)
     except SpecError as error:
         raise kopf.PermanentError(str(error)) from error
 

@@ -37,9 +37,9 @@ from classroom_operator.reconcile.builds import (
     world_of,
     write_catalogue,
 )
-from classroom_operator.reconcile.rollout import parse_rollout_spec, roll_out
+from classroom_operator.reconcile.rollout import roll_out
 from classroom_operator.rollout.pools import ModelRef
-from classroom_operator.spec import ModelSpec, SpecError, parse_spec
+from classroom_operator.spec import ModelSpec, SpecError, parse_model
 from classroom_operator.status import RolloutStatus, model_status, status_patch
 
 
@@ -101,8 +101,7 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
     previous = previous_records(live)
     now = datetime.now(UTC)
     try:
-        spec: ModelSpec | None = parse_spec(body.spec)
-        pod_settings = parse_rollout_spec(body.spec)
+        spec: ModelSpec | None = parse_model(body.spec)
         spec_error = None
     except SpecError as error:
         spec, spec_error = None, str(error)
@@ -130,7 +129,7 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
         serving = await roll_out(
             state.kube, state.pods, state.settings, state.metrics,
             model=ModelRef(key[0], key[1], str(body.metadata.get("uid"))),
-            generation=generation, body=body, spec=spec, pod_settings=pod_settings,
+            generation=generation, body=body, spec=spec,
             records=records, view=view, indexes=rollout)
         wake_after = min((d for d in (plan.wake_after, retry_soon, serving.wake_after)
                           if d is not None), default=None)

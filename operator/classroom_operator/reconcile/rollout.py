@@ -28,7 +28,7 @@ from classroom_operator.kube import Kube
 from classroom_operator.metrics import Metrics, RolloutFigures
 from classroom_operator.pod_client import PodClient, fetch_reports
 from classroom_operator.rollout.capacity import gpus_by_class
-from classroom_operator.rollout.classrooms import ClassroomResource, parse_selector, select_rooms
+from classroom_operator.rollout.classrooms import ClassroomResource, select_rooms
 from classroom_operator.rollout.planning import Cluster, Rollout, plan_rollout
 from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
@@ -46,7 +46,6 @@ from classroom_operator.rollout.pools import (
 )
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
-from classroom_operator.spec.pod_settings import PodSettings, parse_pod_settings
 from classroom_operator.status import RolloutStatus
 
 
@@ -99,7 +98,7 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
 
 async def roll_out(kube: Kube, client: PodClient, settings: Settings, metrics: Metrics, *,
                    model: ModelRef, generation: int, body: kopf.Body, spec: ModelSpec,
-                   pod_settings: PodSettings, records: Sequence[EngineRecord],
+                   records: Sequence[EngineRecord],
                    view: InventoryView, indexes: RolloutIndexes) -> RolloutStatus:
     """One pass: the model's pools a step closer to wanted; the status that describes them."""
     label = (model.namespace, model_label(model.name))
@@ -107,7 +106,7 @@ async def roll_out(kube: Kube, client: PodClient, settings: Settings, metrics: M
     reports = await fetch_reports(client.get(), {p.name: p.ip for p in pods if p.ip}, PORT)
     resources: list[ClassroomResource] = list(indexes.classrooms.get(model.namespace, ()))
     selection = select_rooms(spec, resources)
-    rollout = plan_rollout(model, generation=generation, spec=spec, pod_settings=pod_settings,
+    rollout = plan_rollout(model, generation=generation, spec=spec, pod_settings=spec.pod_settings,
                            records=records, view=view, selection=selection,
                            cluster=_cluster(label, indexes, view, reports), settings=settings,
                            now=time.time())
@@ -126,12 +125,3 @@ async def roll_out(kube: Kube, client: PodClient, settings: Settings, metrics: M
                  "streams": f"{status['streams']['healthy']}/{status['streams']['assigned']}"},
         wake_after=rollout.wake_after,
     )
-
-
-def parse_rollout_spec(raw: Mapping[str, Any]) -> PodSettings:
-    """What the rollout reads beyond `parse_spec`: analysis, sink and the classroom selector;
-    `SpecError` names the first field it cannot use."""
-    selector = raw.get("classroomSelector")
-    if isinstance(selector, Mapping):
-        parse_selector(selector)
-    return parse_pod_settings(raw)
