@@ -18,14 +18,13 @@ and go); waking a thousand models for each would keep the operator busy with not
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from classroom_operator.engines.build_jobs import EngineNeed
 from classroom_operator.engines.inventory import InventoryView, Outlook
 from classroom_operator.engines.planning import World, new_engines
-from classroom_operator.indexes import Index
 from classroom_operator.names import API_VERSION, MODEL_KIND, ModelKey, model_label
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, Placement
@@ -51,7 +50,8 @@ def gained_classes(view: InventoryView, before: Outlook | None) -> bool:
     return before is None or not set(view.classes) <= before.classes
 
 
-def builds_to_start(groups: Index[SpecGroup], views: Mapping[Placement, InventoryView],
+def builds_to_start(groups: Mapping[Any, Iterable[SpecGroup]],
+                    views: Mapping[Placement, InventoryView],
                     before: Mapping[Placement, Outlook | None], settings: Settings, world: World,
                     recorded: set[str]) -> dict[str, tuple[EngineNeed, SpecGroup]]:
     """The engines no one has seen that the groups of `views`' placements now need, by
@@ -71,8 +71,9 @@ def builds_to_start(groups: Index[SpecGroup], views: Mapping[Placement, Inventor
     return builds
 
 
-def models_to_wake(changed: Mapping[Placement, bool], *, placements: Index[ModelKey],
-                   pools: Index[Any]) -> list[ModelKey]:
+def models_to_wake(changed: Mapping[Placement, bool], *,
+                   placements: Mapping[Placement, Iterable[ModelKey]],
+                   pools: Mapping[Any, Iterable[Any]]) -> list[ModelKey]:
     """Every model of a placement whose outlook changed; of the others, those with pools."""
     woken = []
     for placement, outlook_changed in changed.items():

@@ -27,7 +27,7 @@ from classroom_operator.engines.catalogue import (
     released,
 )
 from classroom_operator.engines.planning import World
-from classroom_operator.indexes import Index, first
+from classroom_operator.indexes import EngineIndexes, Index, first
 from classroom_operator.names import ModelKey
 from classroom_operator.spec import ModelSpec
 
@@ -49,19 +49,18 @@ def other_users(users: Index[ModelKey], fingerprint: str, key: ModelKey) -> set[
 
 
 async def release_engines(state: OperatorState, fingerprints: Iterable[str], *, key: ModelKey,
-                          users: Index[ModelKey], catalogue: Index[CatalogueEntry],
-                          body: kopf.Body) -> list[str]:
+                          indexes: EngineIndexes, body: kopf.Body) -> list[str]:
     """Let go of engines this model no longer needs: the last user stops their builds and starts
     the engines' grace period in the catalogue. Returns the fingerprints released."""
     namespace = state.settings.namespace
     now = datetime.now(UTC)
     released_now = []
     for fingerprint in fingerprints:
-        if other_users(users, fingerprint, key):
+        if other_users(indexes.users, fingerprint, key):
             continue
         state.created_jobs.forget(fingerprint)
         await state.kube.delete_job(namespace, job_name(fingerprint))
-        entry = first(catalogue, fingerprint)
+        entry = first(indexes.catalogue, fingerprint)
         if entry is not None and entry.released_at is None:
             await write_catalogue(state, released(entry, now))
         kopf.event(body, type="Normal", reason="EngineReleased",
@@ -85,15 +84,15 @@ async def write_catalogue(state: OperatorState, entry: CatalogueEntry) -> None:
         raise
 
 
-async def collect_unused(state: OperatorState, *, catalogue: Index[CatalogueEntry],
-                         users: Index[ModelKey], serving: Index[str]) -> list[str]:
+async def collect_unused(state: OperatorState, indexes: EngineIndexes) -> list[str]:
     """Remove engines unused for the grace period: a cleanup Job deletes their store folder,
     their build Job goes, and the catalogue forgets them. Every engine loop may call this; the
     in-process `collecting` set and the deterministic names keep it to one of each."""
+    catalogue = indexes.catalogue
     due = due_for_collection(
         (entry for store in catalogue.values() for entry in store),
-        needed={fp for fp, models in users.items() if models},
-        serving={fp for fp, pods in serving.items() if pods},
+        needed={fp for fp, models in indexes.users.items() if models},
+        serving={fp for fp, pods in indexes.serving.items() if pods},
         now=datetime.now(UTC), grace_seconds=state.settings.engine_gc_seconds)
     namespace = state.settings.namespace
     # Done once the catalogue (as watched) no longer lists it.

@@ -17,9 +17,8 @@ from typing import Any
 import kopf
 
 from classroom_operator.controller import OperatorState
-from classroom_operator.engines.build_results import JobView, PodView, build_outcome
-from classroom_operator.engines.catalogue import CatalogueEntry
-from classroom_operator.engines.inventory import InventoryView, NodeGpu, view_for
+from classroom_operator.engines.build_results import build_outcome
+from classroom_operator.engines.inventory import InventoryView, view_for
 from classroom_operator.engines.planning import (
     EngineRecord,
     ModelPlan,
@@ -28,7 +27,7 @@ from classroom_operator.engines.planning import (
     plan_model,
     previous_records,
 )
-from classroom_operator.indexes import Index, RolloutIndexes
+from classroom_operator.indexes import EngineIndexes, RolloutIndexes
 from classroom_operator.names import ModelKey
 from classroom_operator.reconcile.builds import (
     all_of,
@@ -37,7 +36,7 @@ from classroom_operator.reconcile.builds import (
     world_of,
     write_catalogue,
 )
-from classroom_operator.reconcile.rollout import roll_out
+from classroom_operator.reconcile.rollout import ModelPass, roll_out
 from classroom_operator.rollout.pools import ModelRef
 from classroom_operator.spec import ModelSpec, SpecError, parse_model
 from classroom_operator.status import RolloutStatus, model_status, status_patch
@@ -89,10 +88,9 @@ def _post_transitions(body: kopf.Body, previous: Mapping[str, EngineRecord],
                                f"{record.reason}: {record.message}")
 
 
-async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Body,
-                          nodes: Index[NodeGpu], catalogue: Index[CatalogueEntry],
-                          jobs: Index[JobView], pods: Index[PodView], users: Index[ModelKey],
-                          rollout: RolloutIndexes, logger: kopf.Logger) -> float | None:
+async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, *,
+                          engines: EngineIndexes, rollout: RolloutIndexes,
+                          logger: kopf.Logger) -> float | None:
     """Bring one model's engines and pools a step closer to wanted; returns when to look again
     (seconds)."""
     started = time.monotonic()
@@ -105,8 +103,8 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
         spec_error = None
     except SpecError as error:
         spec, spec_error = None, str(error)
-    world = world_of(state, catalogue, jobs, pods)
-    all_nodes = [node for store in nodes.values() for node in store]
+    world = world_of(state, engines.catalogue, engines.jobs, engines.pods)
+    all_nodes = [node for store in engines.nodes.values() for node in store]
     wake_after: float | None = None
     serving: RolloutStatus | None = None
     if spec is None:
@@ -121,16 +119,13 @@ async def reconcile_model(state: OperatorState, *, key: ModelKey, body: kopf.Bod
         retry_soon = await _apply_jobs(state, plan, spec, key, body)
         for entry in plan.catalogue:
             await write_catalogue(state, entry)
-        await release_engines(state, plan.released, key=key, users=users, catalogue=catalogue,
-                              body=body)
+        await release_engines(state, plan.released, key=key, indexes=engines, body=body)
         _count_outcomes(state, world, (r.fingerprint for r in plan.records))
         records = plan.records
         # Pools are rolled out from the engines as they stand after this pass's writes.
-        serving = await roll_out(
-            state.kube, state.pods, state.settings, state.metrics,
+        serving = await roll_out(state, ModelPass(
             model=ModelRef(key[0], key[1], str(body.metadata.get("uid"))),
-            generation=generation, body=body, spec=spec,
-            records=records, view=view, indexes=rollout)
+            generation=generation, spec=spec, records=records, view=view), body, rollout)
         wake_after = min((d for d in (plan.wake_after, retry_soon, serving.wake_after)
                           if d is not None), default=None)
     desired = model_status(records, view, previous=live, generation=generation,

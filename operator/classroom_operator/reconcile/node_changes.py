@@ -9,29 +9,24 @@ from typing import cast
 import kopf
 
 from classroom_operator.controller import OperatorState
-from classroom_operator.engines.build_results import JobView
-from classroom_operator.engines.catalogue import CatalogueEntry
-from classroom_operator.engines.inventory import NodeGpu, outlook_of, view_for
-from classroom_operator.engines.node_changes import SpecGroup, builds_to_start, model_reference
-from classroom_operator.indexes import Index
-from classroom_operator.names import ModelKey
+from classroom_operator.engines.inventory import outlook_of, view_for
+from classroom_operator.engines.node_changes import builds_to_start, model_reference
+from classroom_operator.indexes import EngineIndexes
 from classroom_operator.reconcile.builds import all_of, start_build, world_of
 from classroom_operator.spec import Placement
 
 
-async def start_new_builds(state: OperatorState, placements: Iterable[Placement], *,
-                           groups: Index[SpecGroup], nodes: Index[NodeGpu],
-                           catalogue: Index[CatalogueEntry], jobs: Index[JobView],
-                           users: Index[ModelKey]) -> dict[Placement, bool]:
+async def start_new_builds(state: OperatorState, placements: Iterable[Placement],
+                           indexes: EngineIndexes) -> dict[Placement, bool]:
     """Start the builds that `placements` now need and no one has seen. Returns, per placement,
     whether its outlook changed since the last pass (its models must all look again)."""
     wanted = set(placements)
-    all_nodes = [node for store in nodes.values() for node in store]
-    world = world_of(state, catalogue, jobs, {})
-    recorded = {fingerprint for fingerprint, models in users.items() if models}
+    all_nodes = [node for store in indexes.nodes.values() for node in store]
+    world = world_of(state, indexes.catalogue, indexes.jobs, {})
+    recorded = {fingerprint for fingerprint, models in indexes.users.items() if models}
     views = {placement: view_for(all_nodes, placement) for placement in wanted}
     before = {placement: state.outlooks.get(placement) for placement in wanted}
-    builds = builds_to_start(groups, views, before, state.settings, world, recorded)
+    builds = builds_to_start(indexes.specs, views, before, state.settings, world, recorded)
     await all_of([
         start_build(state, need, group.spec, attempt=1, requested_by=group.model,
                     about=kopf.Body(cast(kopf.RawBody, model_reference(group))))

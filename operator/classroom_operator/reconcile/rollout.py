@@ -17,16 +17,18 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
+from classroom_operator.controller import OperatorState
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 from classroom_operator.indexes import RolloutIndexes
 from classroom_operator.kube import Kube
-from classroom_operator.metrics import Metrics, RolloutFigures
-from classroom_operator.pod_client import PodClient, fetch_reports
+from classroom_operator.metrics import RolloutFigures
+from classroom_operator.pod_client import fetch_reports
 from classroom_operator.rollout.capacity import gpus_by_class
 from classroom_operator.rollout.classrooms import ClassroomResource, select_rooms
 from classroom_operator.rollout.planning import Cluster, Rollout, plan_rollout
@@ -44,7 +46,6 @@ from classroom_operator.rollout.pools import (
     model_label,
     pseudonym_secret,
 )
-from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec
 from classroom_operator.status import RolloutStatus
 
@@ -96,23 +97,35 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
                            "new pods")
 
 
-async def roll_out(kube: Kube, client: PodClient, settings: Settings, metrics: Metrics, *,
-                   model: ModelRef, generation: int, body: kopf.Body, spec: ModelSpec,
-                   records: Sequence[EngineRecord],
-                   view: InventoryView, indexes: RolloutIndexes) -> RolloutStatus:
+@dataclass(frozen=True)
+class ModelPass:
+    """What a reconcile pass knows of the model when it rolls out: which model at which
+    generation, its spec, its engines as they stand after the pass's writes, and the GPU classes
+    of its nodes."""
+
+    model: ModelRef
+    generation: int
+    spec: ModelSpec
+    records: Sequence[EngineRecord]
+    view: InventoryView
+
+
+async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
+                   indexes: RolloutIndexes) -> RolloutStatus:
     """One pass: the model's pools a step closer to wanted; the status that describes them."""
+    model, spec, view = target.model, target.spec, target.view
     label = (model.namespace, model_label(model.name))
     pods: tuple[ServingPod, ...] = tuple(indexes.pods.get(label, ()))
-    reports = await fetch_reports(client.get(), {p.name: p.ip for p in pods if p.ip}, PORT)
+    reports = await fetch_reports(state.pods.get(), {p.name: p.ip for p in pods if p.ip}, PORT)
     resources: list[ClassroomResource] = list(indexes.classrooms.get(model.namespace, ()))
     selection = select_rooms(spec, resources)
-    rollout = plan_rollout(model, generation=generation, spec=spec, pod_settings=spec.pod_settings,
-                           records=records, view=view, selection=selection,
-                           cluster=_cluster(label, indexes, view, reports), settings=settings,
-                           now=time.time())
-    await _write(kube, rollout, pods, body)
+    rollout = plan_rollout(model, generation=target.generation, spec=spec,
+                           pod_settings=spec.pod_settings, records=target.records, view=view,
+                           selection=selection, cluster=_cluster(label, indexes, view, reports),
+                           settings=state.settings, now=time.time())
+    await _write(state.kube, rollout, pods, body)
     status = rollout.status
-    metrics.record_rollout(model.namespace, model.name, RolloutFigures(
+    state.metrics.record_rollout(model.namespace, model.name, RolloutFigures(
         pools=len(status["pools"]), pods_wanted=status["podsWanted"],
         pods_ready=status["podsReady"], streams_assigned=status["streams"]["assigned"],
         streams_healthy=status["streams"]["healthy"],
