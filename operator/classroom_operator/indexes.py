@@ -19,7 +19,7 @@ from classroom_operator.engines.node_changes import SpecGroup
 from classroom_operator.names import ModelKey
 from classroom_operator.rollout.classrooms import ClassroomResource
 from classroom_operator.rollout.pool_views import PoolObject, ServingPod, StoredAssignment
-from classroom_operator.spec import Placement
+from classroom_operator.spec.model import Placement
 
 V = TypeVar("V")
 Index = Mapping[Any, Iterable[V]]

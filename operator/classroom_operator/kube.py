@@ -6,6 +6,19 @@ we decided about (a uid precondition), and merge patches of status and catalogue
 through aiohttp on the operator's event loop; credentials come from the in-cluster service account
 or $KUBECONFIG, loaded by the official client's config loaders, as kopf itself does.
 
+Why merge patches and not server-side apply, yet: a merge patch of a whole StatefulSet replaces
+its lists (containers, env, volumes, tolerations) wholesale, so an entry another controller adds
+to a pool's StatefulSet is dropped at the next patch; apply would own only the operator's own
+entries. But every object here was created by POST and patched under the Update operation, and
+the first apply from a field manager of that history leaves the fields the Update manager owns
+behind: a field removed from the desired StatefulSet would then stay on the live one unless the
+managed fields are migrated first (client-go's csaupgrade). And some writes must stay creates
+whatever happens: the pseudonym Secret is created once and never rewritten, and a build Job of
+that name is adopted, never changed. Adopting apply means: apply for the pools' StatefulSets,
+Services and assignment ConfigMaps under one field manager with force, a one-time migration of
+their managed fields, and create kept for the Secret and the Jobs; a change of write semantics
+that wants its own integration tests, so not part of this module's restructuring.
+
 RBAC these calls need (the chart grants them; see docs/contracts.md):
   jobs.batch create/delete, configmaps get/create/patch/delete, classroommodels/status patch,
   statefulsets.apps and services create/patch/delete, secrets create.

@@ -25,7 +25,7 @@ from classroom_operator.names import (
     workload_labels,
 )
 from classroom_operator.settings import Settings
-from classroom_operator.spec import Engine, Model, ModelSpec, Validation
+from classroom_operator.spec.model import Engine, Model, ModelSpec, Validation
 
 STORE_PATH = "/var/lib/classroom/engines"
 TERMINATION_LOG = "/dev/termination-log"

@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import Any
 
 from classroom_operator.engines.inventory import GpuClass
-from classroom_operator.spec import Engine, Model
+from classroom_operator.spec.model import Engine, Model
 
 SCHEME = 1
 

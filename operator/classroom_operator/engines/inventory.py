@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from classroom_operator.spec import Placement, Toleration
+from classroom_operator.spec.model import Placement, Toleration
 
 PRODUCT = "nvidia.com/gpu.product"
 COMPUTE_MAJOR = "nvidia.com/gpu.compute.major"

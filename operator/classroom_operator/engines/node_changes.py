@@ -27,7 +27,7 @@ from classroom_operator.engines.inventory import InventoryView, Outlook
 from classroom_operator.engines.planning import World, new_engines
 from classroom_operator.names import API_VERSION, MODEL_KIND, ModelKey, model_label
 from classroom_operator.settings import Settings
-from classroom_operator.spec import ModelSpec, Placement
+from classroom_operator.spec.model import ModelSpec, Placement
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from classroom_operator.engines.catalogue import CatalogueEntry
 from classroom_operator.engines.fingerprint import engine_fingerprint, fingerprint_document
 from classroom_operator.engines.inventory import GpuClass, InventoryView
 from classroom_operator.settings import Settings
-from classroom_operator.spec import ModelSpec
+from classroom_operator.spec.model import ModelSpec
 
 STATES = ("Pending", "Building", "Ready", "Failed")
 

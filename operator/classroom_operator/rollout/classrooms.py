@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from classroom_operator.spec import STREAM_SCHEMES, ModelSpec, Stream
+from classroom_operator.spec.fields import STREAM_SCHEMES
+from classroom_operator.spec.model import ModelSpec, Stream
 from classroom_operator.spec.selector import parse_selector
 
 # A room camera without a seat count is sized for a typical class, so it is not under-provisioned.

@@ -54,7 +54,7 @@ from classroom_operator.rollout.pools import (
     statefulset,
 )
 from classroom_operator.settings import Settings
-from classroom_operator.spec import ModelSpec
+from classroom_operator.spec.model import ModelSpec
 from classroom_operator.spec.pod_settings import PodSettings
 
 # A ConfigMap holds at most 1 MiB; leave room for its metadata.

@@ -35,7 +35,7 @@ from classroom_operator.names import (
 )
 from classroom_operator.rollout.classrooms import Room
 from classroom_operator.settings import Settings
-from classroom_operator.spec import ModelSpec
+from classroom_operator.spec.model import ModelSpec
 from classroom_operator.spec.pod_settings import PodSettings
 
 CONTAINER = "serve"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from classroom_operator.spec.fields import SpecError
+from classroom_operator.spec.fields import DATA_SCHEMES, STREAM_SCHEMES, SpecError
 from classroom_operator.spec.model import (
     Batch,
     Calibration,
@@ -30,11 +30,9 @@ from classroom_operator.spec.model import (
 )
 from classroom_operator.spec.pod_settings import PodSettings, parse_pod_settings
 from classroom_operator.spec.sections import (
-    DATA_SCHEMES,
     EMOTION_LABELS,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    STREAM_SCHEMES,
     parse_placement,
     parse_spec,
 )

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from classroom_operator.spec.fields import (
+    DATA_SCHEMES,
+    STREAM_SCHEMES,
     SpecError,
     read_boolean,
     read_choice,
@@ -42,8 +44,6 @@ from classroom_operator.spec.model import (
 )
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DATA_SCHEMES = ("https://", "http://", "s3://", "pvc://", "file://")
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "https://", "http://", "file://")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EMOTION_LABELS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger")
