@@ -10,17 +10,21 @@ from typing import Any
 
 import kopf
 
-from classroom_operator.builds import BUILD_COMPONENT, COMPONENT_LABEL, FINGERPRINT_LABEL
-from classroom_operator.catalogue import COMPONENT as CATALOGUE_COMPONENT
-from classroom_operator.handlers import ensure_catalogue, register
+from classroom_operator.controller import OperatorState, Wakeups
+from classroom_operator.handlers.engines import ensure_catalogue, register
+from classroom_operator.handlers.rollout import INFERENCE_SELECTOR
 from classroom_operator.kube import Kube, load_credentials
 from classroom_operator.metrics import Metrics
-from classroom_operator.pools import COMPONENT as INFERENCE_COMPONENT
-from classroom_operator.rollout_handlers import INFERENCE_SELECTOR
-from classroom_operator.runtime import OperatorState, Wakeups
+from classroom_operator.names import (
+    BUILD_COMPONENT,
+    CATALOGUE_COMPONENT,
+    COMPONENT_LABEL,
+    FINGERPRINT_LABEL,
+    GROUP,
+    INFERENCE_COMPONENT,
+)
 from classroom_operator.settings import Settings, SettingsError, load_settings
 
-GROUP = "classroom-operator.io"
 HEALTH_PORT = 8080
 METRICS_PORT = 8081
 

@@ -6,8 +6,22 @@ we decided about (a uid precondition), and merge patches of status and catalogue
 through aiohttp on the operator's event loop; credentials come from the in-cluster service account
 or $KUBECONFIG, loaded by the official client's config loaders, as kopf itself does.
 
+Why merge patches and not server-side apply, yet: a merge patch of a whole StatefulSet replaces
+its lists (containers, env, volumes, tolerations) wholesale, so an entry another controller adds
+to a pool's StatefulSet is dropped at the next patch; apply would own only the operator's own
+entries. But every object here was created by POST and patched under the Update operation, and
+the first apply from a field manager of that history leaves the fields the Update manager owns
+behind: a field removed from the desired StatefulSet would then stay on the live one unless the
+managed fields are migrated first (client-go's csaupgrade). And some writes must stay creates
+whatever happens: the pseudonym Secret is created once and never rewritten, and a build Job of
+that name is adopted, never changed. Adopting apply means: apply for the pools' StatefulSets,
+Services and assignment ConfigMaps under one field manager with force, a one-time migration of
+their managed fields, and create kept for the Secret and the Jobs; a change of write semantics
+that wants its own integration tests, so not part of this module's restructuring.
+
 RBAC these calls need (the chart grants them; see docs/contracts.md):
-  jobs.batch create/delete, configmaps get/create/patch, classroommodels/status patch.
+  jobs.batch create/delete, configmaps get/create/patch/delete, classroommodels/status patch,
+  statefulsets.apps and services create/patch/delete, secrets create.
 """
 
 from __future__ import annotations
@@ -22,10 +36,14 @@ import aiohttp
 import kopf
 
 from classroom_operator.metrics import Metrics
+from classroom_operator.names import API_VERSION
 
-MODELS = "/apis/classroom-operator.io/v1alpha1/namespaces/{namespace}/classroommodels/{name}"
+MODELS = f"/apis/{API_VERSION}/namespaces/{{namespace}}/classroommodels/{{name}}"
 JOBS = "/apis/batch/v1/namespaces/{namespace}/jobs"
 CONFIGMAPS = "/api/v1/namespaces/{namespace}/configmaps"
+STATEFULSETS = "/apis/apps/v1/namespaces/{namespace}/statefulsets"
+SERVICES = "/api/v1/namespaces/{namespace}/services"
+SECRETS = "/api/v1/namespaces/{namespace}/secrets"
 MERGE_PATCH = "application/merge-patch+json"
 RETRY_DELAY = 5.0
 CONNECTIONS = 32
@@ -218,3 +236,36 @@ class Kube:
         """Set (or, with None, remove) some keys of a ConfigMap's data."""
         path = f"{CONFIGMAPS.format(namespace=namespace)}/{name}"
         return await self.merge_patch(path, {"data": data}, lane="catalogue")
+
+    # -- the inference pools' objects (reconcile/rollout.py) -------------------------------------
+
+    async def create_secret(self, namespace: str, secret: dict[str, Any]) -> bool:
+        """False when a Secret of that name exists; it is never rewritten."""
+        return await self.create(SECRETS.format(namespace=namespace), secret)
+
+    async def create_configmap(self, namespace: str, configmap: dict[str, Any]) -> bool:
+        return await self.create(CONFIGMAPS.format(namespace=namespace), configmap)
+
+    async def patch_configmap(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        return await self.merge_patch(f"{CONFIGMAPS.format(namespace=namespace)}/{name}", patch)
+
+    async def delete_configmap(self, namespace: str, name: str) -> bool:
+        return await self.delete(f"{CONFIGMAPS.format(namespace=namespace)}/{name}")
+
+    async def create_service(self, namespace: str, service: dict[str, Any]) -> bool:
+        return await self.create(SERVICES.format(namespace=namespace), service)
+
+    async def delete_service(self, namespace: str, name: str) -> bool:
+        return await self.delete(f"{SERVICES.format(namespace=namespace)}/{name}")
+
+    async def create_statefulset(self, namespace: str, statefulset: dict[str, Any]) -> bool:
+        return await self.create(STATEFULSETS.format(namespace=namespace), statefulset)
+
+    async def patch_statefulset(self, namespace: str, statefulset: dict[str, Any]) -> bool:
+        """Merge-patch the StatefulSet with the whole desired object (its lists are replaced)."""
+        name = statefulset["metadata"]["name"]
+        return await self.merge_patch(f"{STATEFULSETS.format(namespace=namespace)}/{name}",
+                                      statefulset)
+
+    async def delete_statefulset(self, namespace: str, name: str) -> bool:
+        return await self.delete(f"{STATEFULSETS.format(namespace=namespace)}/{name}")

@@ -3,7 +3,8 @@
 Conditions follow the Kubernetes shape (type, status, reason, message, observedGeneration,
 lastTransitionTime); a condition keeps its lastTransitionTime while its status does not change.
 RolledOut and StreamsHealthy, status.pools and status.streams come from the inference rollout
-(rollout_pass.py); this module puts them beside the engines' part.
+(`RolloutStatus`, filled by reconcile/rollout.py); this module puts them beside the engines'
+part.
 """
 
 from __future__ import annotations
@@ -11,23 +12,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from classroom_operator.engines import EngineRecord
-from classroom_operator.inventory import InventoryView
-
-if TYPE_CHECKING:  # the rollout's module imports this one
-    from classroom_operator.rollout_pass import RolloutStatus
+from classroom_operator.conditions import Condition
+from classroom_operator.engines.inventory import InventoryView
+from classroom_operator.engines.planning import EngineRecord
 
 ENGINE_CONDITIONS = ("EnginesReady", "Validated", "Degraded")
 
 
 @dataclass(frozen=True)
-class Condition:
-    type: str
-    status: str
-    reason: str
-    message: str
+class RolloutStatus:
+    """The rollout's part of status: status.pools, status.streams, podsReady and podsWanted,
+    the Pods and Streams summary columns, RolledOut and StreamsHealthy."""
+
+    fields: dict[str, Any]
+    conditions: tuple[Condition, ...]
+    summary: dict[str, str]
+    wake_after: float | None = None
+
+    @property
+    def rolled_out(self) -> bool:
+        return any(c.type == "RolledOut" and c.status == "True" for c in self.conditions)
 
 
 def _describe(record: EngineRecord) -> str:

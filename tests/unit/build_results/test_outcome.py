@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from classroom_operator.results import build_outcome, job_view, parse_summary, pod_view
+from classroom_operator.engines.build_results import (
+    build_outcome,
+    job_view,
+    parse_summary,
+    pod_view,
+)
 
 Objects = Callable[..., tuple[dict[str, Any], dict[str, Any]]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from classroom_operator.classrooms import (
+from classroom_operator.rollout.classrooms import (
     ClassroomResource,
     Room,
     classroom_from_resource,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from classroom_operator.assignment import Observed as World
-from classroom_operator.assignment import crops_per_pod, plan, pod_limit
+from classroom_operator.rollout.assignment import Observed as World
+from classroom_operator.rollout.assignment import crops_per_pod, plan, pod_limit
 from unit.classroom_assignment.kit import FPS, NOW, PlanFn, pool, served, students
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from classroom_operator.catalogue import (
+from classroom_operator.engines.catalogue import (
     CatalogueEntry,
     cleanup_job,
     due_for_collection,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from classroom_operator.fingerprint import engine_fingerprint
-from classroom_operator.inventory import GpuClass, gpu_class_from_labels
+from classroom_operator.engines.fingerprint import engine_fingerprint
+from classroom_operator.engines.inventory import GpuClass, gpu_class_from_labels
 from classroom_operator.spec import ModelSpec, parse_spec
 
 OPERATOR = Path(__file__).resolve().parents[3] / "operator"
@@ -47,8 +47,8 @@ def test_known_vector(spec: ModelSpec, a100: GpuClass) -> None:
 
 def test_same_across_processes_and_hash_seeds(spec: ModelSpec, a100: GpuClass) -> None:
     program = (
-        "from classroom_operator.fingerprint import engine_fingerprint\n"
-        "from classroom_operator.inventory import GpuClass\n"
+        "from classroom_operator.engines.fingerprint import engine_fingerprint\n"
+        "from classroom_operator.engines.inventory import GpuClass\n"
         "from classroom_operator.spec import parse_spec\n"
         "import json, sys\n"
         "spec = parse_spec(json.loads(sys.argv[1]))\n"

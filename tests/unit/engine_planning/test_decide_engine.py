@@ -7,9 +7,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from classroom_operator.builds import EngineNeed
-from classroom_operator.catalogue import CatalogueEntry
-from classroom_operator.engines import (
+from classroom_operator.engines.build_jobs import EngineNeed
+from classroom_operator.engines.build_results import JobView, PodView
+from classroom_operator.engines.catalogue import CatalogueEntry
+from classroom_operator.engines.planning import (
     CreateJob,
     Decision,
     EngineRecord,
@@ -17,7 +18,6 @@ from classroom_operator.engines import (
     World,
     decide_engine,
 )
-from classroom_operator.results import JobView, PodView
 from classroom_operator.settings import Settings
 
 Jobs = Callable[..., JobView]

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from classroom_operator.engines import EngineRecord, record_from_status
-from classroom_operator.inventory import InventoryView
+from classroom_operator.engines.inventory import InventoryView
+from classroom_operator.engines.planning import EngineRecord, record_from_status
 from classroom_operator.status import model_status, phase_of, status_patch
 
 Records = Callable[..., EngineRecord]

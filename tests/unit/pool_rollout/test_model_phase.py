@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from classroom_operator.engines import EngineRecord
-from classroom_operator.inventory import InventoryView
-from classroom_operator.rollout_pass import RolloutStatus
-from classroom_operator.status import Condition, model_status
+from classroom_operator.conditions import Condition
+from classroom_operator.engines.inventory import InventoryView
+from classroom_operator.engines.planning import EngineRecord
+from classroom_operator.status import RolloutStatus, model_status
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 READY = [EngineRecord(fingerprint="aaaa000000000000", gpu_class="cpu", backend="onnxruntime-cpu",

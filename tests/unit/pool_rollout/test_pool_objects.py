@@ -9,10 +9,9 @@ from typing import Any
 from classroom_inference.cli import build_parser
 from classroom_inference.serving.assignment import parse_assignment
 from classroom_inference.serving.cli import settings_from
-from classroom_operator.builds import node_affinity, tolerations_of
-from classroom_operator.classrooms import Room
-from classroom_operator.pod_settings import PodSettings, parse_pod_settings
-from classroom_operator.pools import (
+from classroom_operator.engines.inventory import node_affinity, tolerations_of
+from classroom_operator.rollout.classrooms import Room
+from classroom_operator.rollout.pools import (
     Pool,
     assignment_configmap,
     assignment_document,
@@ -24,6 +23,7 @@ from classroom_operator.pools import (
 )
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, Stream, parse_spec
+from classroom_operator.spec.pod_settings import PodSettings, parse_pod_settings
 
 
 def _pod_spec(sts: dict[str, Any]) -> dict[str, Any]:

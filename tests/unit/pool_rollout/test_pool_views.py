@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from classroom_operator.pool_views import (
+from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     HandoverRecord,
     handovers_text,

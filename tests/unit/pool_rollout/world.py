@@ -8,8 +8,9 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from classroom_operator.pod_status import PodReport, StreamReport
-from classroom_operator.pool_views import (
+from classroom_operator.rollout.planning import Cluster, Rollout
+from classroom_operator.rollout.pod_reports import PodReport, StreamReport
+from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     PoolObject,
     ServingPod,
@@ -17,7 +18,6 @@ from classroom_operator.pool_views import (
     pool_object,
     stored_assignment,
 )
-from classroom_operator.rollout import Cluster, Rollout
 
 
 @dataclass

@@ -16,13 +16,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from classroom_operator.builds import EngineNeed, backend_for, build_spec_document, build_spec_hash
-from classroom_operator.catalogue import CatalogueEntry
-from classroom_operator.fingerprint import engine_fingerprint, fingerprint_document
-from classroom_operator.inventory import GpuClass, InventoryView
-from classroom_operator.results import JobView, PodView, build_outcome
+from classroom_operator.engines.build_jobs import (
+    EngineNeed,
+    backend_for,
+    build_spec_document,
+    build_spec_hash,
+)
+from classroom_operator.engines.build_results import JobView, PodView, build_outcome
+from classroom_operator.engines.catalogue import CatalogueEntry
+from classroom_operator.engines.fingerprint import engine_fingerprint, fingerprint_document
+from classroom_operator.engines.inventory import GpuClass, InventoryView
 from classroom_operator.settings import Settings
-from classroom_operator.spec import ModelSpec
+from classroom_operator.spec.model import ModelSpec
 
 STATES = ("Pending", "Building", "Ready", "Failed")
 
@@ -268,3 +273,13 @@ def plan_model(spec: ModelSpec, view: InventoryView, previous: Mapping[str, Engi
     return ModelPlan(records=tuple(records), jobs=tuple(jobs), catalogue=tuple(catalogue),
                      released=tuple(sorted(released)), wake_after=min(wakes, default=None),
                      spec_hashes=hashes)
+
+
+def previous_records(status: Mapping[str, Any]) -> dict[str, EngineRecord]:
+    """The engine records a model's status holds, by fingerprint."""
+    records = {}
+    for item in status.get("engines") or []:
+        record = record_from_status(item) if isinstance(item, Mapping) else None
+        if record is not None:
+            records[record.fingerprint] = record
+    return records

@@ -15,13 +15,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from classroom_operator.builds import COMPONENT_LABEL, FINGERPRINT_LABEL, STORE_PATH
-from classroom_operator.results import parse_time
+from classroom_operator.engines.build_jobs import STORE_PATH
+from classroom_operator.engines.build_results import parse_time
+from classroom_operator.names import (
+    CATALOGUE_COMPONENT,
+    FINGERPRINT_LABEL,
+    GC_COMPONENT,
+    managed_labels,
+    workload_labels,
+)
 from classroom_operator.settings import Settings
 
 NAME = "classroom-engines"
-COMPONENT = "engine-catalogue"
-GC_COMPONENT = "engine-gc"
 # A ConfigMap holds at most 1 MiB; at a few hundred bytes a record that is thousands of engines.
 FIGURES = ("buildSeconds", "sizeBytes", "throughput", "validation")
 
@@ -99,8 +104,7 @@ def catalogue_configmap(namespace: str) -> dict[str, Any]:
         "metadata": {
             "name": NAME,
             "namespace": namespace,
-            "labels": {COMPONENT_LABEL: COMPONENT,
-                       "app.kubernetes.io/managed-by": "classroom-operator"},
+            "labels": managed_labels(CATALOGUE_COMPONENT),
         },
         "data": {},
     }
@@ -120,12 +124,7 @@ def owner_reference(uid: str) -> dict[str, Any]:
 
 def cleanup_job(fingerprint: str, settings: Settings, owner_uid: str | None) -> dict[str, Any]:
     """The Job that removes `<store>/<fingerprint>/` (data plane's `classroom-inference gc`)."""
-    labels = {
-        "app.kubernetes.io/name": "classroom-inference",
-        COMPONENT_LABEL: GC_COMPONENT,
-        "app.kubernetes.io/managed-by": "classroom-operator",
-        FINGERPRINT_LABEL: fingerprint,
-    }
+    labels = {**workload_labels(GC_COMPONENT), FINGERPRINT_LABEL: fingerprint}
     metadata: dict[str, Any] = {"name": f"engine-gc-{fingerprint}",
                                 "namespace": settings.namespace, "labels": labels}
     if owner_uid is not None:

@@ -14,28 +14,23 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from classroom_operator.inventory import (
-    COMPUTE_MAJOR,
-    COMPUTE_MINOR,
-    DRIVER_MAJOR_LABELS,
-    PRODUCT,
-    GpuClass,
+from classroom_operator.engines.inventory import GpuClass, node_affinity, tolerations_of
+from classroom_operator.names import (
+    ATTEMPT_ANNOTATION,
+    BUILD_COMPONENT,
+    BUILD_SPEC_HASH_ANNOTATION,
+    FINGERPRINT_LABEL,
+    GPU_CLASS_LABEL,
+    REQUESTED_BY_ANNOTATION,
+    workload_labels,
 )
 from classroom_operator.settings import Settings
-from classroom_operator.spec import Engine, Model, ModelSpec, Placement, Validation
+from classroom_operator.spec.model import Engine, Model, ModelSpec, Validation
 
 STORE_PATH = "/var/lib/classroom/engines"
 TERMINATION_LOG = "/dev/termination-log"
 CONTAINER = "build"
 PERMANENT_EXIT_CODE = 2
-GROUP = "classroom-operator.io"
-FINGERPRINT_LABEL = f"{GROUP}/fingerprint"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-GPU_CLASS_LABEL = f"{GROUP}/gpu-class"
-ATTEMPT_ANNOTATION = f"{GROUP}/attempt"
-SPEC_HASH_ANNOTATION = f"{GROUP}/build-spec-sha256"
-REQUESTED_BY_ANNOTATION = f"{GROUP}/requested-by"
-BUILD_COMPONENT = "engine-build"
 
 
 @dataclass(frozen=True)
@@ -122,53 +117,12 @@ def build_spec_hash(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def node_affinity(gpu: GpuClass, placement: Placement) -> dict[str, Any]:
-    """Required node affinity selecting exactly the nodes of this GPU class.
-
-    One term per GFD generation of the driver label (terms are ORed), each also carrying the
-    model's nodeSelector.
-    """
-    selector = [{"key": key, "operator": "In", "values": [value]}
-                for key, value in placement.node_selector]
-    if not gpu.is_gpu:
-        terms = [[{"key": PRODUCT, "operator": "DoesNotExist"}, *selector]]
-    else:
-        major, minor = (gpu.compute_capability or "0.0").split(".")
-        common = [
-            {"key": PRODUCT, "operator": "In", "values": [gpu.product]},
-            {"key": COMPUTE_MAJOR, "operator": "In", "values": [major]},
-            {"key": COMPUTE_MINOR, "operator": "In", "values": [minor]},
-        ]
-        terms = [[*common, {"key": label, "operator": "In", "values": [str(gpu.driver_major)]},
-                  *selector] for label in DRIVER_MAJOR_LABELS]
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": term} for term in terms]}}}
-
-
-def tolerations_of(placement: Placement) -> list[dict[str, Any]]:
-    result = []
-    for toleration in placement.tolerations:
-        item: dict[str, Any] = {"operator": toleration.operator}
-        if toleration.key:
-            item["key"] = toleration.key
-        if toleration.operator == "Equal":
-            item["value"] = toleration.value
-        if toleration.effect:
-            item["effect"] = toleration.effect
-        if toleration.toleration_seconds is not None:
-            item["tolerationSeconds"] = toleration.toleration_seconds
-        result.append(item)
-    return result
-
-
 def build_job(need: EngineNeed, spec: ModelSpec, settings: Settings, *, attempt: int,
               requested_by: str, owner: dict[str, Any] | None = None) -> dict[str, Any]:
     """The desired build Job for `need`, attempt number `attempt` (pure)."""
     document = build_spec_document(spec, need.gpu)
     labels = {
-        "app.kubernetes.io/name": "classroom-inference",
-        COMPONENT_LABEL: BUILD_COMPONENT,
-        "app.kubernetes.io/managed-by": "classroom-operator",
+        **workload_labels(BUILD_COMPONENT),
         FINGERPRINT_LABEL: need.fingerprint,
         GPU_CLASS_LABEL: need.gpu.name,
     }
@@ -181,7 +135,7 @@ def build_job(need: EngineNeed, spec: ModelSpec, settings: Settings, *, attempt:
         "labels": labels,
         "annotations": {
             ATTEMPT_ANNOTATION: str(attempt),
-            SPEC_HASH_ANNOTATION: build_spec_hash(document),
+            BUILD_SPEC_HASH_ANNOTATION: build_spec_hash(document),
             REQUESTED_BY_ANNOTATION: requested_by,
         },
     }

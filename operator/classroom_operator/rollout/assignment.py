@@ -31,8 +31,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from classroom_operator.classrooms import Room
-from classroom_operator.pools import stream_ids
+from classroom_operator.rollout.classrooms import Room
+from classroom_operator.rollout.pools import stream_ids
 
 # Pods are sized to run their engine at 70% of its measured throughput: decode, crop and
 # analysis share the node, and a burst of faces must not make every stream lag.

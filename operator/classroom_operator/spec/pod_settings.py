@@ -3,16 +3,16 @@ and the sink (docs/contracts.md, "The inference pod").
 
 spec.analysis and spec.sink go into the assignment file, except the sink's token, which the pods
 read from the Secret that spec.sink.webhook.secretRef names, so it never sits in a ConfigMap.
-Parsed like spec.py parses the rest: CRD defaults applied, anything unusable a `SpecError`.
+Parsed like sections.py parses the rest: CRD defaults applied, anything unusable a `SpecError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from classroom_operator.spec import SpecError
+from classroom_operator.spec.fields import SpecError
 
 SECRET_NAME_MAX = 253
 
@@ -50,8 +50,8 @@ class Sink:
 
 @dataclass(frozen=True)
 class PodSettings:
-    analysis: Analysis
-    sink: Sink
+    analysis: Analysis = field(default_factory=Analysis)
+    sink: Sink = field(default_factory=Sink)
 
 
 def _seconds(raw: Mapping[str, Any], key: str, default: float, high: float) -> float:

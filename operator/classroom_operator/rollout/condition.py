@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from classroom_operator.assignment import Handover, Plan
-from classroom_operator.classrooms import Selection
-from classroom_operator.pod_status import PodReport, PoolFacts
-from classroom_operator.pool_views import ServingPod
-from classroom_operator.status import Condition
+from classroom_operator.conditions import Condition
+from classroom_operator.rollout.assignment import Handover, Plan
+from classroom_operator.rollout.classrooms import Selection
+from classroom_operator.rollout.pod_reports import PodReport, PoolFacts
+from classroom_operator.rollout.pool_views import ServingPod
 
 # A new pod connects a room's cameras within seconds; a hand-over taking longer than this is
 # named in RolledOut (the old pod keeps serving the room meanwhile, however long it takes).

@@ -1,4 +1,32 @@
-"""The operator's live state, created at startup and kept in kopf's memo, not module globals."""
+"""The controller machinery around kopf, and the operator's live state (kept in kopf's memo).
+
+kopf gives watches, indexes and one daemon per ClassroomModel; what controller-runtime adds on
+top of its informers is built here, once, with these rules:
+
+- Work queue. Each model's engine loop (`run_model_loop`) waits on its own event in `Wakeups`;
+  anything that concerns a model (its spec, a node of its placement, a build Job or pod of its
+  engines, one of its pools or pods, a Classroom of its namespace) wakes it. A wake-up waits
+  `WAKE_DEBOUNCE` seconds to gather a burst into one pass; a pass asks for the next one after
+  its own delay (kopf.TemporaryError's delay, or the planners' wake_after), and there is a pass
+  every `resync_seconds` in any case. The woken models are the queue depth metric.
+- Reconcile slots. At most `RECONCILE_SLOTS` passes run at once; a model woken again while it
+  waits for a slot reconciles once for all its wake-ups.
+- Expectations (jobs just created, `CreatedJobs`). A build Job created here counts as existing
+  until the watch shows that very Job (same uid), it is deleted here, or its ttl passes; so no
+  pass posts it twice, or plans the next attempt, before the watch catches up.
+- Recent writes (`RecentWrites`). A write many loops would make from the same view (the same new
+  engine for twenty models) is claimed by the first; the others skip it while the claim is
+  fresh. A claim whose write fails is dropped, so the next pass writes again.
+- Write batchers. `DataWrites` sends the catalogue's keys in as few patches as the API allows;
+  `Coalesced` serves the node changes that arrive during a pass with the next pass.
+- Engines being collected (`OperatorState.collecting`). An engine due for collection is
+  collected by one loop; it stays claimed until the watched catalogue no longer lists it.
+- Each build outcome is counted once (`OperatorState.counted_jobs`, by Job uid).
+
+All of it is in-process: a restart forgets it and converges from what the watches show, because
+every write it guards is idempotent (names from fingerprints, create-or-exists, uid
+preconditions on deletes).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +36,21 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from classroom_operator.catalogue import NAME as CATALOGUE
-from classroom_operator.inventory import NodeGpu, Outlook
+import kopf
+
+from classroom_operator.engines.build_results import JobView
+from classroom_operator.engines.catalogue import NAME as CATALOGUE
+from classroom_operator.engines.inventory import NodeGpu, Outlook
 from classroom_operator.kube import Kube
 from classroom_operator.metrics import Metrics
-from classroom_operator.results import JobView
-from classroom_operator.rollout_pass import PodClient
+from classroom_operator.names import ModelKey
+from classroom_operator.pod_client import PodClient
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement
 
-ModelKey = tuple[str, str]
 T = TypeVar("T", bound=Hashable)
+# A burst of events (a rolling relabel) is taken in one pass rather than one per event.
+WAKE_DEBOUNCE = 0.2
 # Engine loops reconciling at once. A thousand models woken together would otherwise all be
 # runnable at every turn of the event loop, and each await of a build Job's creation would wait
 # behind a round of a thousand plans; a few at a time keep the loop's turns short, and a model
@@ -228,3 +260,43 @@ class OperatorState:
     def _update_gauges(self) -> None:
         self.metrics.engines_ready.set(sum(r for r, _ in self.engine_counts.values()))
         self.metrics.engines_needed.set(sum(n for _, n in self.engine_counts.values()))
+
+
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+    """Until woken, stopped, or `seconds` pass; a wake-up waits a moment to gather a burst."""
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    if wake.is_set() and not stopped:
+        await stopped.wait(WAKE_DEBOUNCE)
+
+
+async def run_model_loop(state: OperatorState, key: ModelKey, stopped: kopf.DaemonStopped,
+                         logger: kopf.Logger,
+                         one_pass: Callable[[], Awaitable[float | None]]) -> None:
+    """A model's engine loop: `one_pass` in a reconcile slot whenever the model is woken, and at
+    least once a resync period, until the daemon is stopped. `one_pass` returns when to look
+    again (seconds), or None for the resync period."""
+    wake = state.wakeups.register(key)
+    resync = state.settings.resync_seconds
+    try:
+        while not stopped:
+            try:
+                async with state.reconcile_slots:
+                    if stopped:  # stopped while waiting for a slot: the model is going
+                        break
+                    state.wakeups.done(key)
+                    delay = await one_pass()
+            except kopf.TemporaryError as error:
+                logger.warning(f"will retry: {error}")
+                delay = error.delay
+            except Exception as error:  # the loop must outlive any one failed pass
+                logger.exception(f"reconcile failed: {error}")
+                delay = resync
+            await _sleep(stopped, wake, min(delay, resync) if delay is not None else resync)
+    finally:
+        state.wakeups.unregister(key)
+        state.forget(key)

@@ -31,8 +31,8 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from classroom_operator.inventory import GpuClass
-from classroom_operator.spec import Engine, Model
+from classroom_operator.engines.inventory import GpuClass
+from classroom_operator.spec.model import Engine, Model
 
 SCHEME = 1
 

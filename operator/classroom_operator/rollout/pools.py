@@ -11,31 +11,33 @@ key for pseudonymous student ids from a Secret in the model's namespace.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from classroom_operator.builds import (
+from classroom_operator.engines.build_jobs import STORE_PATH
+from classroom_operator.engines.inventory import GpuClass, node_affinity, tolerations_of
+from classroom_operator.names import (
+    API_VERSION,
     COMPONENT_LABEL,
     FINGERPRINT_LABEL,
     GPU_CLASS_LABEL,
-    GROUP,
-    STORE_PATH,
-    node_affinity,
-    tolerations_of,
+    INFERENCE_COMPONENT,
+    MODEL_KIND,
+    MODEL_LABEL,
+    POOL_LABEL,
+    PSEUDONYM_COMPONENT,
+    managed_labels,
+    model_label,
+    slug,
+    workload_labels,
 )
-from classroom_operator.classrooms import Room
-from classroom_operator.inventory import GpuClass
-from classroom_operator.pod_settings import PodSettings
+from classroom_operator.rollout.classrooms import Room
 from classroom_operator.settings import Settings
-from classroom_operator.spec import ModelSpec
+from classroom_operator.spec.model import ModelSpec
+from classroom_operator.spec.pod_settings import PodSettings
 
-COMPONENT = "inference"
-MODEL_LABEL = f"{GROUP}/model"
-POOL_LABEL = f"{GROUP}/pool"
 CONTAINER = "serve"
 PORT = 8080
 ASSIGNMENT_PATH = "/etc/classroom/assignment"
@@ -50,7 +52,6 @@ GRACE_SECONDS = 30
 # label value holds at most 63 characters.
 POOL_NAME_MAX = 52
 FINGERPRINT_CHARS = 8
-LABEL_MAX = 63
 DEFAULT_REQUESTS = {"cpu": "1", "memory": "1Gi"}
 
 
@@ -68,32 +69,15 @@ class ModelRef:
         # blockOwnerDeletion would need update on classroommodels/finalizers wherever the
         # OwnerReferencesPermissionEnforcement admission plugin runs; the pools need not outlive
         # a model being deleted in the foreground.
-        return {"apiVersion": f"{GROUP}/v1alpha1", "kind": "ClassroomModel", "name": self.name,
+        return {"apiVersion": API_VERSION, "kind": MODEL_KIND, "name": self.name,
                 "uid": self.uid, "controller": True, "blockOwnerDeletion": False}
-
-
-def _slug(text: str, limit: int) -> str:
-    """`text` as a DNS label of at most `limit` characters starting with a letter; a shortened
-    one keeps a hash of the whole, so two long names never collide."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    if not slug[:1].isalpha():
-        slug = f"m-{slug}".rstrip("-")
-    if len(slug) <= limit and slug == text:
-        return slug
-    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
-    return f"{slug[: limit - 7].rstrip('-')}-{digest}"
 
 
 def pool_name(model: str, fingerprint: str) -> str:
     """`<model>-<fingerprint[:8]>`: the StatefulSet, its Service (a DNS-1035 label) and its
     assignment ConfigMap."""
     suffix = f"-{fingerprint[:FINGERPRINT_CHARS]}"
-    return _slug(model, POOL_NAME_MAX - len(suffix)) + suffix
-
-
-def model_label(model: str) -> str:
-    """The model's name as a label value (names may be longer than labels allow)."""
-    return _slug(model, LABEL_MAX)
+    return slug(model, POOL_NAME_MAX - len(suffix)) + suffix
 
 
 @dataclass(frozen=True)
@@ -112,13 +96,12 @@ class Pool:
 
 
 def selector_labels(pool: Pool) -> dict[str, str]:
-    return {COMPONENT_LABEL: COMPONENT, POOL_LABEL: pool.name}
+    return {COMPONENT_LABEL: INFERENCE_COMPONENT, POOL_LABEL: pool.name}
 
 
 def pool_labels(pool: Pool) -> dict[str, str]:
     return {
-        "app.kubernetes.io/name": "classroom-inference",
-        "app.kubernetes.io/managed-by": "classroom-operator",
+        **workload_labels(INFERENCE_COMPONENT),
         **selector_labels(pool),
         MODEL_LABEL: model_label(pool.model.name),
         FINGERPRINT_LABEL: pool.fingerprint,
@@ -313,7 +296,6 @@ def pseudonym_secret(namespace: str, key: str) -> dict[str, Any]:
         "kind": "Secret",
         "type": "Opaque",
         "metadata": {"name": PSEUDONYM_SECRET, "namespace": namespace,
-                     "labels": {"app.kubernetes.io/managed-by": "classroom-operator",
-                                COMPONENT_LABEL: "pseudonym-key"}},
+                     "labels": managed_labels(PSEUDONYM_COMPONENT)},
         "stringData": {PSEUDONYM_KEY: key},
     }

@@ -18,7 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from classroom_operator.assignment import (
+from classroom_operator.conditions import Condition
+from classroom_operator.engines.inventory import InventoryView
+from classroom_operator.engines.planning import EngineRecord
+from classroom_operator.rollout.assignment import (
     Handover,
     Observed,
     PodRef,
@@ -29,12 +32,10 @@ from classroom_operator.assignment import (
     pod_limit,
     pod_ref,
 )
-from classroom_operator.classrooms import Selection
-from classroom_operator.engines import EngineRecord
-from classroom_operator.inventory import InventoryView
-from classroom_operator.pod_settings import PodSettings
-from classroom_operator.pod_status import HEALTHY, PodReport, PoolFacts, summarize
-from classroom_operator.pool_views import (
+from classroom_operator.rollout.classrooms import Selection
+from classroom_operator.rollout.condition import rolled_out
+from classroom_operator.rollout.pod_reports import HEALTHY, PodReport, PoolFacts, summarize
+from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     SPEC_HASH_ANNOTATION,
     HandoverRecord,
@@ -43,7 +44,7 @@ from classroom_operator.pool_views import (
     StoredAssignment,
     handovers_text,
 )
-from classroom_operator.pools import (
+from classroom_operator.rollout.pools import (
     ModelRef,
     Pool,
     assignment_configmap,
@@ -52,10 +53,9 @@ from classroom_operator.pools import (
     headless_service,
     statefulset,
 )
-from classroom_operator.rollout_condition import rolled_out
 from classroom_operator.settings import Settings
-from classroom_operator.spec import ModelSpec
-from classroom_operator.status import Condition
+from classroom_operator.spec.model import ModelSpec
+from classroom_operator.spec.pod_settings import PodSettings
 
 # A ConfigMap holds at most 1 MiB; leave room for its metadata.
 ASSIGNMENT_LIMIT = 1_000_000
@@ -138,7 +138,7 @@ def _wanted(model: ModelRef, spec: ModelSpec, records: Sequence[EngineRecord],
              if p.name not in pools]
     holding: dict[str, PoolObject] = {}
     # A class whose nodes are mid driver upgrade is out of the view but keeps its engine record
-    # (engines.py); its pool keeps serving until the upgrade settles.
+    # (engines/planning.py); its pool keeps serving until the upgrade settles.
     settling = {r.gpu_class for r in records if r.gpu_class not in view.classes} \
         if view.settling else set()
     for gpu_class in sorted((set(view.classes) | settling) - covered):

@@ -13,9 +13,18 @@ from typing import Any
 
 import kopf
 
-from classroom_operator.builds import COMPONENT_LABEL
-from classroom_operator.classrooms import ClassroomResource, classroom_from_resource
-from classroom_operator.pool_views import (
+from classroom_operator.controller import OperatorState
+from classroom_operator.names import (
+    CLASSROOMS,
+    COMPONENT_LABEL,
+    INFERENCE_COMPONENT,
+    MODEL_LABEL,
+    MODELS,
+    ModelKey,
+    model_label,
+)
+from classroom_operator.rollout.classrooms import ClassroomResource, classroom_from_resource
+from classroom_operator.rollout.pool_views import (
     PoolObject,
     ServingPod,
     StoredAssignment,
@@ -23,14 +32,10 @@ from classroom_operator.pool_views import (
     serving_pod,
     stored_assignment,
 )
-from classroom_operator.pools import COMPONENT, MODEL_LABEL, model_label
-from classroom_operator.runtime import ModelKey, OperatorState
 
-MODELS = ("classroom-operator.io", "v1alpha1", "classroommodels")
-CLASSROOMS = ("classroom-operator.io", "v1alpha1", "classrooms")
-INFERENCE: dict[str, Any] = {COMPONENT_LABEL: COMPONENT, MODEL_LABEL: kopf.PRESENT}
+INFERENCE: dict[str, Any] = {COMPONENT_LABEL: INFERENCE_COMPONENT, MODEL_LABEL: kopf.PRESENT}
 # Server-side selectors for the watches this module adds (the operator's startup sets them).
-INFERENCE_SELECTOR = f"{COMPONENT_LABEL}={COMPONENT}"
+INFERENCE_SELECTOR = f"{COMPONENT_LABEL}={INFERENCE_COMPONENT}"
 
 PoolKey = tuple[str, str]  # (namespace, model label)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from classroom_operator.spec import Placement, Toleration
+from classroom_operator.spec.model import Placement, Toleration
 
 PRODUCT = "nvidia.com/gpu.product"
 COMPUTE_MAJOR = "nvidia.com/gpu.compute.major"
@@ -200,3 +200,42 @@ def view_for(nodes: Iterable[NodeGpu], placement: Placement) -> InventoryView:
         settling=tuple(settling),
         incomplete=tuple(incomplete),
     )
+
+
+def node_affinity(gpu: GpuClass, placement: Placement) -> dict[str, Any]:
+    """Required node affinity selecting exactly the nodes of this GPU class.
+
+    One term per GFD generation of the driver label (terms are ORed), each also carrying the
+    model's nodeSelector.
+    """
+    selector = [{"key": key, "operator": "In", "values": [value]}
+                for key, value in placement.node_selector]
+    if not gpu.is_gpu:
+        terms = [[{"key": PRODUCT, "operator": "DoesNotExist"}, *selector]]
+    else:
+        major, minor = (gpu.compute_capability or "0.0").split(".")
+        common = [
+            {"key": PRODUCT, "operator": "In", "values": [gpu.product]},
+            {"key": COMPUTE_MAJOR, "operator": "In", "values": [major]},
+            {"key": COMPUTE_MINOR, "operator": "In", "values": [minor]},
+        ]
+        terms = [[*common, {"key": label, "operator": "In", "values": [str(gpu.driver_major)]},
+                  *selector] for label in DRIVER_MAJOR_LABELS]
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": term} for term in terms]}}}
+
+
+def tolerations_of(placement: Placement) -> list[dict[str, Any]]:
+    result = []
+    for toleration in placement.tolerations:
+        item: dict[str, Any] = {"operator": toleration.operator}
+        if toleration.key:
+            item["key"] = toleration.key
+        if toleration.operator == "Equal":
+            item["value"] = toleration.value
+        if toleration.effect:
+            item["effect"] = toleration.effect
+        if toleration.toleration_seconds is not None:
+            item["tolerationSeconds"] = toleration.toleration_seconds
+        result.append(item)
+    return result

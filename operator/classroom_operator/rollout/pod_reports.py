@@ -1,9 +1,8 @@
-"""What the inference pods say about their streams: each pod's `GET /v1/status` (docs/contracts.md,
-"The pod's status document"), fetched by pod IP, and its sum in status.pools[], status.streams
-and the StreamsHealthy condition.
+"""What the inference pods say about their streams (pure): each pod's `GET /v1/status`
+(docs/contracts.md, "The pod's status document") read into a `PodReport`, and their sum in
+status.pools[], status.streams and the StreamsHealthy condition. pod_client.py fetches them.
 
-The fetch is a thin async function with a short timeout, so one hung pod costs a reconcile pass
-two seconds, not a stall; everything else is pure. A stream counts as healthy only when the pod
+A stream counts as healthy only when the pod
 it is assigned to reports it Healthy, or, while its room is handed over, the pod the room is
 leaving does (the room is served meanwhile: that is what the hand-over is for). A pod that has
 not answered, or has not yet taken the room, counts its streams as not healthy, with the reason
@@ -13,19 +12,15 @@ the pool of the room's own pod.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
+from classroom_operator.conditions import Condition
+from classroom_operator.rollout.assignment import PodRef
+from classroom_operator.rollout.classrooms import Room
+from classroom_operator.rollout.pools import stream_ids
 
-from classroom_operator.assignment import PodRef
-from classroom_operator.classrooms import Room
-from classroom_operator.pools import stream_ids
-from classroom_operator.status import Condition
-
-TIMEOUT_SECONDS = 2.0
 HEALTHY = "Healthy"
 SHOWN = 5  # streams named in the condition's message; the rest are counted
 
@@ -79,41 +74,6 @@ def parse_report(document: Any) -> PodReport:
                      fingerprint=fingerprint if isinstance(fingerprint, str) else None,
                      classrooms=frozenset(names), streams=tuple(streams),
                      assignment_error=refused if isinstance(refused, str) else None)
-
-
-async def fetch_report(session: aiohttp.ClientSession, ip: str, port: int,
-                       timeout_seconds: float = TIMEOUT_SECONDS) -> PodReport | str:
-    """The pod's report, or why there is none (a short sentence for the condition)."""
-    url = f"http://{ip}:{port}/v1/status"
-    try:
-        limit = aiohttp.ClientTimeout(total=timeout_seconds)
-        async with session.get(url, timeout=limit) as response:
-            if response.status != 200:
-                return f"GET /v1/status answered HTTP {response.status}"
-            document = await response.json(content_type=None)
-    except TimeoutError:
-        return f"GET /v1/status timed out after {timeout_seconds:g}s"
-    except (aiohttp.ClientError, ValueError) as error:
-        return f"GET /v1/status failed: {error}"
-    try:
-        return parse_report(document)
-    except ReportInvalid as error:
-        return f"GET /v1/status: {error}"
-
-
-async def fetch_reports(session: aiohttp.ClientSession, addresses: Mapping[str, str], port: int,
-                        *, concurrency: int = 32,
-                        timeout_seconds: float = TIMEOUT_SECONDS) -> dict[str, PodReport | str]:
-    """Reports of many pods (pod name -> IP) at once, a bounded number in flight."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(ip: str) -> PodReport | str:
-        async with gate:
-            return await fetch_report(session, ip, port, timeout_seconds)
-
-    names = sorted(addresses)
-    results = await asyncio.gather(*(one(addresses[name]) for name in names))
-    return dict(zip(names, results, strict=True))
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from classroom_operator.builds import FINGERPRINT_LABEL, GPU_CLASS_LABEL, GROUP
-from classroom_operator.pools import ASSIGNMENT_FILE, CONTAINER, MODEL_LABEL, POOL_LABEL
-
-SPEC_HASH_ANNOTATION = f"{GROUP}/spec-sha256"
-HANDOVERS_ANNOTATION = f"{GROUP}/handovers"
+from classroom_operator.names import (
+    FINGERPRINT_LABEL,
+    GPU_CLASS_LABEL,
+    HANDOVERS_ANNOTATION,
+    MODEL_LABEL,
+    POOL_LABEL,
+    SPEC_HASH_ANNOTATION,
+)
+from classroom_operator.rollout.pools import ASSIGNMENT_FILE, CONTAINER
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from classroom_operator.builds import (
+from classroom_operator.engines.build_jobs import CONTAINER, PERMANENT_EXIT_CODE
+from classroom_operator.names import (
     ATTEMPT_ANNOTATION,
-    CONTAINER,
+    BUILD_SPEC_HASH_ANNOTATION,
     FINGERPRINT_LABEL,
     GPU_CLASS_LABEL,
-    PERMANENT_EXIT_CODE,
-    SPEC_HASH_ANNOTATION,
 )
 
 # Job failure reasons (conditions[type=Failed].reason) that mean retrying cannot help.
@@ -93,7 +92,7 @@ def job_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> JobView:
         uid=str(meta.get("uid", "")),
         fingerprint=str(labels.get(FINGERPRINT_LABEL, "")),
         attempt=int(attempt) if attempt.isdigit() else 1,
-        spec_hash=str(annotations.get(SPEC_HASH_ANNOTATION, "")),
+        spec_hash=str(annotations.get(BUILD_SPEC_HASH_ANNOTATION, "")),
         gpu_class=str(labels.get(GPU_CLASS_LABEL, "")),
         deleting=bool(meta.get("deletionTimestamp")),
     )

@@ -13,44 +13,38 @@ nothing.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from classroom_operator.builds import BUILD_COMPONENT, COMPONENT_LABEL, FINGERPRINT_LABEL
-from classroom_operator.catalogue import (
-    COMPONENT as CATALOGUE_COMPONENT,
-)
-from classroom_operator.catalogue import (
-    GC_COMPONENT,
+from classroom_operator.controller import OperatorState, run_model_loop
+from classroom_operator.engines.build_results import JobView, PodView, job_view, pod_view
+from classroom_operator.engines.catalogue import (
     CatalogueEntry,
     catalogue_configmap,
     parse_catalogue,
 )
-from classroom_operator.classrooms import ClassroomResource
-from classroom_operator.engines import engine_spec_key
-from classroom_operator.inventory import NodeGpu, admits, node_from_object
-from classroom_operator.node_changes import SpecGroup, models_to_wake, start_new_builds
-from classroom_operator.pool_views import PoolObject, ServingPod, StoredAssignment
-from classroom_operator.reconcile import (
-    Index,
-    collect_unused,
-    previous_records,
-    reconcile_model,
-    release_engines,
+from classroom_operator.engines.inventory import NodeGpu, admits, node_from_object
+from classroom_operator.engines.node_changes import SpecGroup, models_to_wake
+from classroom_operator.engines.planning import engine_spec_key, previous_records
+from classroom_operator.handlers.rollout import register_rollout
+from classroom_operator.indexes import EngineIndexes, Index, RolloutIndexes
+from classroom_operator.names import (
+    BUILD_COMPONENT,
+    CATALOGUE_COMPONENT,
+    COMPONENT_LABEL,
+    FINGERPRINT_LABEL,
+    GC_COMPONENT,
+    MODELS,
+    ModelKey,
 )
-from classroom_operator.results import JobView, PodView, job_view, pod_view
-from classroom_operator.rollout_handlers import register_rollout
-from classroom_operator.rollout_pass import RolloutIndexes
-from classroom_operator.runtime import ModelKey, OperatorState
+from classroom_operator.reconcile.builds import collect_unused, release_engines
+from classroom_operator.reconcile.model import reconcile_model
+from classroom_operator.reconcile.node_changes import start_new_builds
 from classroom_operator.settings import Settings
-from classroom_operator.spec import Placement, SpecError, parse_placement, parse_spec
+from classroom_operator.spec import Placement, SpecError, parse_model, parse_placement, parse_spec
 
-MODELS = ("classroom-operator.io", "v1alpha1", "classroommodels")
-# A burst of node events (a rolling relabel) is taken in one pass rather than one per event.
-WAKE_DEBOUNCE = 0.2
 BUILD: dict[str, Any] = {COMPONENT_LABEL: BUILD_COMPONENT, FINGERPRINT_LABEL: kopf.PRESENT}
 CATALOGUE: dict[str, Any] = {COMPONENT_LABEL: CATALOGUE_COMPONENT}
 
@@ -112,11 +106,8 @@ async def engine_catalogue(body: kopf.Body, **_: Any) -> dict[str, CatalogueEntr
 # -- wake-ups ------------------------------------------------------------------------------
 
 async def node_changed(name: str, type: str | None, labels: kopf.Labels, spec: kopf.Spec,
-                       status: kopf.Status, memo: kopf.Memo,
-                       model_placements: Index[ModelKey], engine_specs: Index[SpecGroup],
-                       gpu_nodes: Index[NodeGpu], engine_catalogue: Index[CatalogueEntry],
-                       build_jobs: Index[JobView], engine_users: Index[ModelKey],
-                       inference_pools: Index[PoolObject], **_: Any) -> None:
+                       status: kopf.Status, memo: kopf.Memo, **kwargs: Any) -> None:
+    engines = EngineIndexes.of(kwargs)
     state = _state(memo)
     before = state.nodes.get(name)
     after = None if type == "DELETED" else node_from_object(name, labels, spec, status)
@@ -126,17 +117,15 @@ async def node_changed(name: str, type: str | None, labels: kopf.Labels, spec: k
         state.nodes.pop(name, None)
     else:
         state.nodes[name] = after
-    affected = [placement for placement in model_placements
+    affected = [placement for placement in engines.placements
                 if any(node is not None and admits(node, placement) for node in (before, after))]
 
     async def build_then_wake(placements: set[Placement]) -> None:
         # Builds first, for every model at once; the models' status catches up after.
         with state.metrics.node_pass_seconds.time():
-            changed = await start_new_builds(state, placements, groups=engine_specs,
-                                             nodes=gpu_nodes, catalogue=engine_catalogue,
-                                             jobs=build_jobs, users=engine_users)
-        state.wakeups.wake(models_to_wake(changed, placements=model_placements,
-                                          pools=inference_pools))
+            changed = await start_new_builds(state, placements, engines)
+        state.wakeups.wake(models_to_wake(changed, placements=engines.placements,
+                                          pools=RolloutIndexes.of(kwargs).pools))
 
     await state.node_passes.run(affected, build_then_wake)
 
@@ -152,73 +141,33 @@ async def check_spec(spec: kopf.Spec, namespace: str | None, name: str, memo: ko
     condition); a later spec change runs it again."""
     _state(memo).wakeups.wake([(str(namespace), name)])
     try:
-        parse_spec(spec)
+        parse_model(spec)
     except SpecError as error:
         raise kopf.PermanentError(str(error)) from error
 
 
 # -- the engine loop -------------------------------------------------------------------------
 
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
-    """Until woken, stopped, or `seconds` pass; a wake-up waits a moment to gather a burst."""
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-    if wake.is_set() and not stopped:
-        await stopped.wait(WAKE_DEBOUNCE)
-
-
 async def engine_loop(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo,
-                      stopped: kopf.DaemonStopped, logger: kopf.Logger,
-                      gpu_nodes: Index[NodeGpu], engine_catalogue: Index[CatalogueEntry],
-                      build_jobs: Index[JobView], build_pods: Index[PodView],
-                      engine_users: Index[ModelKey], serving_pods: Index[str],
-                      inference_pools: Index[PoolObject], inference_pods: Index[ServingPod],
-                      pool_assignments: Index[StoredAssignment],
-                      namespace_classrooms: Index[ClassroomResource], **_: Any) -> None:
+                      stopped: kopf.DaemonStopped, logger: kopf.Logger, **kwargs: Any) -> None:
     state = _state(memo)
     key = (str(namespace), name)
-    wake = state.wakeups.register(key)
-    rollout = RolloutIndexes(pools=inference_pools, pods=inference_pods,
-                             assignments=pool_assignments, classrooms=namespace_classrooms,
-                             nodes=gpu_nodes)
-    try:
-        while not stopped:
-            try:
-                async with state.reconcile_slots:
-                    if stopped:  # stopped while waiting for a slot: the model is going
-                        break
-                    state.wakeups.done(key)
-                    delay = await reconcile_model(
-                        state, key=key, body=body, nodes=gpu_nodes, catalogue=engine_catalogue,
-                        jobs=build_jobs, pods=build_pods, users=engine_users, rollout=rollout,
-                        logger=logger)
-                    await collect_unused(state, catalogue=engine_catalogue, users=engine_users,
-                                         serving=serving_pods)
-            except kopf.TemporaryError as error:
-                logger.warning(f"will retry: {error}")
-                delay = error.delay
-            except Exception as error:  # the loop must outlive any one failed pass
-                logger.exception(f"reconcile failed: {error}")
-                delay = state.settings.resync_seconds
-            seconds = min(delay, state.settings.resync_seconds) if delay is not None \
-                else state.settings.resync_seconds
-            await _sleep(stopped, wake, seconds)
-    finally:
-        state.wakeups.unregister(key)
-        state.forget(key)
+    engines, rollout = EngineIndexes.of(kwargs), RolloutIndexes.of(kwargs)
+
+    async def one_pass() -> float | None:
+        delay = await reconcile_model(state, key, body, engines=engines, rollout=rollout,
+                                      logger=logger)
+        await collect_unused(state, engines)
+        return delay
+
+    await run_model_loop(state, key, stopped, logger, one_pass)
 
 
 async def release_on_delete(namespace: str | None, name: str, body: kopf.Body, status: kopf.Status,
-                            memo: kopf.Memo, engine_users: Index[ModelKey],
-                            engine_catalogue: Index[CatalogueEntry], **_: Any) -> None:
+                            memo: kopf.Memo, **kwargs: Any) -> None:
     """Deleting a model stops the builds only it needed and releases the engines only it used."""
-    state = _state(memo)
-    await release_engines(state, previous_records(status), key=(str(namespace), name),
-                          users=engine_users, catalogue=engine_catalogue, body=body)
+    await release_engines(_state(memo), previous_records(status), key=(str(namespace), name),
+                          indexes=EngineIndexes.of(kwargs), body=body)
 
 
 # -- registration ----------------------------------------------------------------------------
@@ -235,7 +184,7 @@ def _serving(labels: kopf.Labels, **_: Any) -> bool:
 
 def _with_indexes(handler: Any) -> Any:
     """kopf passes indexes as extra keyword arguments, which its callback protocols do not
-    declare; handlers name the indexes they read, so their signatures say what they use."""
+    declare; handlers take them whole and read them through indexes.py's bundles."""
     return handler
 
 

@@ -1,0 +1,141 @@
+"""One reconcile pass of a ClassroomModel's engines: read indexes, plan, write, report.
+
+Everything decided here comes from the pure planners (engines/planning.py, rollout/, status.py);
+this module only gathers their inputs from kopf's indexes and applies their writes through
+kube.py (reconcile/builds.py, reconcile/rollout.py), in an order that is safe to cut anywhere:
+Jobs and catalogue first, status last, so a restart re-plans from what exists and creates
+nothing twice (Job names are fingerprints).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from classroom_operator.controller import OperatorState
+from classroom_operator.engines.build_results import build_outcome
+from classroom_operator.engines.inventory import InventoryView, view_for
+from classroom_operator.engines.planning import (
+    EngineRecord,
+    ModelPlan,
+    RetryJob,
+    World,
+    plan_model,
+    previous_records,
+)
+from classroom_operator.indexes import EngineIndexes, RolloutIndexes
+from classroom_operator.names import ModelKey
+from classroom_operator.reconcile.builds import (
+    all_of,
+    release_engines,
+    start_build,
+    world_of,
+    write_catalogue,
+)
+from classroom_operator.reconcile.rollout import ModelPass, roll_out
+from classroom_operator.rollout.pools import ModelRef
+from classroom_operator.spec import ModelSpec, SpecError, parse_model
+from classroom_operator.status import RolloutStatus, model_status, status_patch
+
+
+async def _apply_jobs(state: OperatorState, plan: ModelPlan, spec: ModelSpec, key: ModelKey,
+                      body: kopf.Body) -> float | None:
+    """Start the plan's builds side by side: a model's engines do not wait for each other."""
+    replacing = [action.failed_uid if isinstance(action, RetryJob) else None
+                 for action in plan.jobs]
+    created = await all_of([
+        start_build(state, action.need, spec, attempt=action.attempt, requested_by=key,
+                    about=body, replacing=old)
+        for action, old in zip(plan.jobs, replacing, strict=True)])
+    # A failed attempt's Job still being removed: create the next one shortly.
+    return 1.0 if any(made is False and old is not None
+                      for made, old in zip(created, replacing, strict=True)) else None
+
+
+def _count_outcomes(state: OperatorState, world: World, fingerprints: Iterable[str]) -> None:
+    for fingerprint in fingerprints:
+        job = world.jobs.get(fingerprint)
+        if job is None or not (job.succeeded or job.failed) or job.uid in state.counted_jobs:
+            continue
+        state.counted_jobs.add(job.uid)
+        outcome = build_outcome(job, world.pods.get(fingerprint, ()))
+        if outcome.state == "Ready":
+            state.metrics.builds_succeeded.labels(job.gpu_class).inc()
+        else:
+            state.metrics.builds_failed.labels(job.gpu_class, outcome.reason).inc()
+
+
+def _post_transitions(body: kopf.Body, previous: Mapping[str, EngineRecord],
+                      records: Sequence[EngineRecord]) -> None:
+    """One event when every engine is ready (not one per engine: a thousand models with six
+    engines each would post six thousand), and one per failed build."""
+    ready = [r for r in records if r.state == "Ready"]
+    if records and len(ready) == len(records) and any(
+            previous.get(r.fingerprint) is None or previous[r.fingerprint].state != "Ready"
+            for r in records):
+        kopf.event(body, type="Normal", reason="EnginesReady",
+                   message=f"all {len(records)} engines are built and validated: "
+                           + ", ".join(sorted(r.gpu_class for r in records)))
+    for record in records:
+        before = previous.get(record.fingerprint)
+        if record.state == "Failed" and (before is None or before.state != "Failed"):
+            kopf.event(body, type="Warning", reason="BuildFailed",
+                       message=f"engine {record.fingerprint} for {record.gpu_class}: "
+                               f"{record.reason}: {record.message}")
+
+
+async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, *,
+                          engines: EngineIndexes, rollout: RolloutIndexes,
+                          logger: kopf.Logger) -> float | None:
+    """Bring one model's engines and pools a step closer to wanted; returns when to look again
+    (seconds)."""
+    started = time.monotonic()
+    live: Mapping[str, Any] = body.get("status") or {}
+    generation = int(body.metadata.get("generation") or 0)
+    previous = previous_records(live)
+    now = datetime.now(UTC)
+    try:
+        spec: ModelSpec | None = parse_model(body.spec)
+        spec_error = None
+    except SpecError as error:
+        spec, spec_error = None, str(error)
+    world = world_of(state, engines.catalogue, engines.jobs, engines.pods)
+    all_nodes = [node for store in engines.nodes.values() for node in store]
+    wake_after: float | None = None
+    serving: RolloutStatus | None = None
+    if spec is None:
+        # Keep what was built; nothing is released or rebuilt until the spec is usable again.
+        view = InventoryView()
+        records = tuple(previous.values())
+    else:
+        view = view_for(all_nodes, spec.serving.placement)
+        plan = plan_model(spec, view, previous,
+                          generation_changed=generation != live.get("observedGeneration"),
+                          world=world, now=now, settings=state.settings)
+        retry_soon = await _apply_jobs(state, plan, spec, key, body)
+        for entry in plan.catalogue:
+            await write_catalogue(state, entry)
+        await release_engines(state, plan.released, key=key, indexes=engines, body=body)
+        _count_outcomes(state, world, (r.fingerprint for r in plan.records))
+        records = plan.records
+        # Pools are rolled out from the engines as they stand after this pass's writes.
+        serving = await roll_out(state, ModelPass(
+            model=ModelRef(key[0], key[1], str(body.metadata.get("uid"))),
+            generation=generation, spec=spec, records=records, view=view), body, rollout)
+        wake_after = min((d for d in (plan.wake_after, retry_soon, serving.wake_after)
+                          if d is not None), default=None)
+    desired = model_status(records, view, previous=live, generation=generation,
+                           spec_error=spec_error, now=now, serving=serving)
+    patch = status_patch(live, desired)
+    if patch:
+        await state.kube.patch_model_status(key[0], key[1], patch)
+        _post_transitions(body, previous, records)
+    state.set_engine_counts(key, desired["enginesReady"], desired["enginesNeeded"])
+    state.metrics.reconcile_seconds.observe(time.monotonic() - started)
+    logger.debug(f"reconciled: {desired['summary']['engines']} engines ready, "
+                 f"{len(patch)} status fields changed")
+    return wake_after
