@@ -23,6 +23,11 @@ from classroom_inference.serving.app import create_app
 from classroom_inference.serving.errors import ConfigurationError
 from classroom_inference.serving.pipeline import Pod, PodSettings
 from classroom_inference.serving.pseudonym import SECRET_ENV, SecretInvalid, check_secret
+from classroom_inference.serving.signing import (
+    SIGNING_KEY_ENV,
+    SigningKeyInvalid,
+    check_signing_key,
+)
 from classroom_inference.serving.spool import SpoolUnavailable
 
 log = logging.getLogger("classroom_inference.serve")
@@ -36,7 +41,7 @@ def register(commands: Any) -> None:
         "serve",
         help="serve an engine to the classrooms of this pod's assignment",
         description="Ingest the assigned classroom streams, batch face crops through the "
-        "engine, and send anonymised labels to the sink.",
+        "engine, and send pseudonymous labels to the sink.",
     )
     parser.add_argument("--store", type=Path, help="the engine store (with --fingerprint)")
     parser.add_argument("--fingerprint", help="the engine to serve: <store>/<fingerprint>/")
@@ -76,6 +81,10 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
         secret = check_secret(env.get(SECRET_ENV)).decode()
     except SecretInvalid as exc:
         raise ConfigurationError(str(exc)) from None
+    try:
+        signing_key = check_signing_key(env.get(SIGNING_KEY_ENV))
+    except SigningKeyInvalid as exc:
+        raise ConfigurationError(str(exc)) from None
     if not 0 < args.port < 65536:
         raise ConfigurationError(f"--port {args.port} is not a TCP port (1-65535)")
     if args.spool_max_mib < 4:
@@ -90,6 +99,7 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
         pod_name=env.get("POD_NAME") or socket.gethostname(),
         id_secret=secret,
         sink_token=env.get("CLASSROOM_SINK_TOKEN") or None,
+        sink_signing_key=signing_key,
         spool_dir=args.spool_dir,
         backend=args.backend,
         spool_max_bytes=args.spool_max_mib << 20,

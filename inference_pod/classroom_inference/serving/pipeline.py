@@ -66,6 +66,7 @@ class PodSettings:
     id_secret: str
     spool_dir: Path
     sink_token: str | None = None
+    sink_signing_key: bytes | None = None
     backend: str | None = None
     spool_max_bytes: int = 256 << 20
     max_delay_seconds: float = 0.01
@@ -136,7 +137,8 @@ class Pod:
         spool = await asyncio.to_thread(
             Spool, self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes)
         self.sink = WebhookSink(spool, token=self.settings.sink_token, envelope=Envelope(
-            self.settings.pod_name, "", runner.meta.fingerprint))
+            self.settings.pod_name, "", runner.meta.fingerprint),
+            signing_key=self.settings.sink_signing_key)
         self.outbox = Outbox(self.hub, self.sink, first_seq=_next_seq(spool))
         now = time.monotonic()
         self.analysis = Analysis(

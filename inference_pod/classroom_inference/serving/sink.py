@@ -8,7 +8,9 @@ a 400 or 422 means this receiver will never take that batch, so it is skipped, c
 rather than blocking every later event forever. A 413 halves the batch.
 
 POST body: {"pod": ..., "model": ..., "fingerprint": ..., "events": [<event>, ...]},
-`Authorization: Bearer <CLASSROOM_SINK_TOKEN>` when the token is set.
+`Authorization: Bearer <CLASSROOM_SINK_TOKEN>` when the token is set, and
+`Classroom-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` when a signing key is set
+(signing.py).
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import contextlib
 import json
 import logging
 import random
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from classroom_inference.serving.signing import SIGNATURE_HEADER, signature
 from classroom_inference.serving.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,8 @@ class WebhookSink:
         *,
         token: str | None,
         envelope: Envelope,
+        signing_key: bytes | None = None,
+        clock: Callable[[], float] = time.time,
         max_events: int = 500,
         max_bytes: int = 1 << 20,
         flush_seconds: float = 0.05,
@@ -66,6 +73,8 @@ class WebhookSink:
         self.envelope = envelope
         self.stats = SinkStats()
         self._token = token
+        self._signing_key = signing_key
+        self._clock = clock
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._flush_seconds = flush_seconds
@@ -145,6 +154,8 @@ class WebhookSink:
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        if self._signing_key is not None:
+            headers[SIGNATURE_HEADER] = signature(self._signing_key, body, int(self._clock()))
         try:
             async with session.post(url, data=body, headers=headers) as response:
                 status = response.status
