@@ -61,12 +61,29 @@ def register(commands: Any) -> None:
                         f"$CLASSROOM_SPOOL_DIR or {DEFAULT_SPOOL_DIR})")
     parser.add_argument("--spool-max-mib", type=int, default=256,
                         help="the spool's bound; when full, new events are refused and counted")
+    parser.add_argument("--spool-retention-seconds", type=float,
+                        default=_float_env("CLASSROOM_SPOOL_RETENTION_SECONDS", 86400.0),
+                        help="longest an event waits in the spool: older ones are deleted, "
+                        "delivered or not, and reported as events-lost (default "
+                        "$CLASSROOM_SPOOL_RETENTION_SECONDS or 86400, one day)")
     parser.add_argument("--max-delay-ms", type=float, default=10.0,
                         help="longest a crop waits for its batch to fill (default 10)")
     parser.add_argument("--drain-seconds", type=float, default=20.0,
                         help="on SIGTERM, how long to try delivering the spool (default 20)")
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(run=run)
+
+
+def _float_env(name: str, default: float) -> float:
+    """A number from the environment; a malformed one is turned into NaN and refused, naming
+    the variable, by settings_from."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
 
 
 def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
@@ -90,6 +107,10 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
     if args.spool_max_mib < 4:
         raise ConfigurationError(f"--spool-max-mib {args.spool_max_mib} is too small; give 4 "
                                  "or more")
+    if not args.spool_retention_seconds >= 60:
+        raise ConfigurationError(
+            f"--spool-retention-seconds {args.spool_retention_seconds:g} is too short; give 60 "
+            "or more (CLASSROOM_SPOOL_RETENTION_SECONDS)")
     if not 0 < args.max_delay_ms <= 1000:
         raise ConfigurationError(f"--max-delay-ms {args.max_delay_ms} must be in (0, 1000]")
     return PodSettings(
@@ -103,6 +124,7 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
         spool_dir=args.spool_dir,
         backend=args.backend,
         spool_max_bytes=args.spool_max_mib << 20,
+        spool_retention_seconds=args.spool_retention_seconds,
         max_delay_seconds=args.max_delay_ms / 1000,
         drain_seconds=args.drain_seconds,
     )

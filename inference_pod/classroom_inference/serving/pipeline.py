@@ -69,6 +69,7 @@ class PodSettings:
     sink_signing_key: bytes | None = None
     backend: str | None = None
     spool_max_bytes: int = 256 << 20
+    spool_retention_seconds: float = 86400.0
     max_delay_seconds: float = 0.01
     drain_seconds: float = 20.0
     assignment_poll_seconds: float = 1.0
@@ -135,7 +136,8 @@ class Pod:
         self.phase = "WarmingUp"
         await asyncio.to_thread(runner.warm_up)
         spool = await asyncio.to_thread(
-            Spool, self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes)
+            Spool, self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes,
+            retention_seconds=self.settings.spool_retention_seconds)
         self.sink = WebhookSink(spool, token=self.settings.sink_token, envelope=Envelope(
             self.settings.pod_name, "", runner.meta.fingerprint),
             signing_key=self.settings.sink_signing_key)

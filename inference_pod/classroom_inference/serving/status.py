@@ -81,7 +81,9 @@ def status_document(pod: Pod) -> dict[str, Any]:
             "failures": s.failures, "rejected": s.rejected, "lastError": s.last_error,
             "spool": {"bytes": spool.size, "maxBytes": spool.max_bytes, "full": spool.full,
                       "policy": "refuse-new", "lostEvents": pod.outbox.lost,
-                      "corruptRecords": spool.corrupt},
+                      "corruptRecords": spool.corrupt,
+                      "retentionSeconds": spool.retention_seconds,
+                      "expiredEvents": spool.expired},
         }
     doc["events"] = {"published": sum(pod.outbox.published.values()),
                      "subscribers": pod.hub.subscribers}
@@ -153,5 +155,8 @@ def readings(pod: Pod) -> list[Reading]:
             Reading("classroom_spool_max_bytes", "gauge", "The spool's bound", spool.max_bytes),
             Reading("classroom_spool_full", "gauge", "1 while the spool refuses new events",
                     float(spool.full)),
+            Reading("classroom_inference_spool_expired_events", "counter",
+                    "Undelivered events deleted from the spool for their age (its retention)",
+                    spool.expired),
         ]
     return out
