@@ -22,6 +22,7 @@ from classroom_inference.runners.base import BackendUnavailable, RunnerError
 from classroom_inference.serving.app import create_app
 from classroom_inference.serving.errors import ConfigurationError
 from classroom_inference.serving.pipeline import Pod, PodSettings
+from classroom_inference.serving.policy import EMOTION_CHOICES, InferencePolicy
 from classroom_inference.serving.pseudonym import SECRET_ENV, SecretInvalid, check_secret
 from classroom_inference.serving.signing import (
     SIGNING_KEY_ENV,
@@ -53,6 +54,9 @@ def register(commands: Any) -> None:
                         help="run the engine on this backend instead of meta.json's")
     parser.add_argument("--assignment", type=Path, required=True,
                         help="the assignment file (mounted from the operator's ConfigMap)")
+    parser.add_argument("--stream-credentials", type=Path,
+                        help="camera credentials, {\"<stream id>\": {\"username\", "
+                        "\"password\"}} (mounted from a Secret; followed like the assignment)")
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     parser.add_argument("--spool-dir", type=Path,
@@ -70,6 +74,9 @@ def register(commands: Any) -> None:
                         help="longest a crop waits for its batch to fill (default 10)")
     parser.add_argument("--drain-seconds", type=float, default=20.0,
                         help="on SIGTERM, how long to try delivering the spool (default 20)")
+    parser.add_argument("--emotion", choices=EMOTION_CHOICES, default="enabled",
+                        help="disabled: drop the engine's emotion head right after inference, "
+                        "as a policy forbidding emotion recognition requires (default enabled)")
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(run=run)
 
@@ -121,6 +128,8 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
         id_secret=secret,
         sink_token=env.get("CLASSROOM_SINK_TOKEN") or None,
         sink_signing_key=signing_key,
+        stream_credentials=args.stream_credentials,
+        policy=InferencePolicy(emotion=args.emotion == "enabled"),
         spool_dir=args.spool_dir,
         backend=args.backend,
         spool_max_bytes=args.spool_max_mib << 20,
