@@ -132,8 +132,7 @@ async def test_a_refused_login_is_reported_without_the_credentials(
 
 
 async def test_a_stream_without_credentials_is_served_while_the_file_is_missing(
-        camera: Camera, volume: SecretVolume) -> None:
-    camera.accepted = set()
+        volume: SecretVolume) -> None:
     credentials = StreamCredentials(volume.path)  # the Secret was never mounted
     credentials.check()
     assert credentials.error is not None
