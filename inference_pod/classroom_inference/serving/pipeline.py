@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,14 @@ from classroom_inference.serving.assignment import (
     StreamAssignment,
 )
 from classroom_inference.serving.batcher import Batch, Batcher
+from classroom_inference.serving.credentials import StreamCredentials
 from classroom_inference.serving.crops import CropShape, cropper_for
 from classroom_inference.serving.events import EventHub
 from classroom_inference.serving.frames import StreamState
 from classroom_inference.serving.intake import StreamIntake, intake_for
 from classroom_inference.serving.metrics import PodMetrics
 from classroom_inference.serving.outbox import Outbox
+from classroom_inference.serving.policy import InferencePolicy
 from classroom_inference.serving.pseudonym import Pseudonyms
 from classroom_inference.serving.sink import Envelope, WebhookSink
 from classroom_inference.serving.spool import Spool
@@ -66,8 +68,12 @@ class PodSettings:
     id_secret: str
     spool_dir: Path
     sink_token: str | None = None
+    sink_signing_key: bytes | None = None
+    stream_credentials: Path | None = None
+    policy: InferencePolicy = field(default_factory=InferencePolicy)
     backend: str | None = None
     spool_max_bytes: int = 256 << 20
+    spool_retention_seconds: float = 86400.0
     max_delay_seconds: float = 0.01
     drain_seconds: float = 20.0
     assignment_poll_seconds: float = 1.0
@@ -106,6 +112,8 @@ class Pod:
         self.follower = AssignmentFollower(settings.assignment, settings.pod_name, self._apply,
                                            poll_seconds=settings.assignment_poll_seconds)
         self.pseudonyms = Pseudonyms(settings.id_secret)
+        self.credentials = StreamCredentials(settings.stream_credentials,
+                                             poll_seconds=settings.assignment_poll_seconds)
         self.streams: dict[str, StreamRun] = {}
         self.students = StudentIds()
         self.crops_of_removed: Counter[str] = Counter()  # by classroom, for the crops counter
@@ -134,14 +142,17 @@ class Pod:
         self.phase = "WarmingUp"
         await asyncio.to_thread(runner.warm_up)
         spool = await asyncio.to_thread(
-            Spool, self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes)
+            Spool, self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes,
+            retention_seconds=self.settings.spool_retention_seconds)
         self.sink = WebhookSink(spool, token=self.settings.sink_token, envelope=Envelope(
-            self.settings.pod_name, "", runner.meta.fingerprint))
+            self.settings.pod_name, "", runner.meta.fingerprint),
+            signing_key=self.settings.sink_signing_key)
         self.outbox = Outbox(self.hub, self.sink, first_seq=_next_seq(spool))
         now = time.monotonic()
+        heads = self.settings.policy.heads(runner.heads)
         self.analysis = Analysis(
             AnalysisSettings(),  # until the assignment, applied below, says otherwise
-            runner.heads, runner.meta.emotion_labels, self.outbox.publish,
+            heads, runner.meta.emotion_labels if "emotion" in heads else (), self.outbox.publish,
             self.pseudonyms.student, now=now, wall_offset=self._wall_offset,
             students=self.students)
         self.batcher = Batcher(runner, self._on_batch, max_delay=self.settings.max_delay_seconds)
@@ -149,6 +160,9 @@ class Pod:
         self._batcher_task = self._spawn(self.batcher.run(), "batcher")
         self._background.append(self._spawn(self._tick(), "ticker"))
         self.phase = "WaitingForAssignment"
+        self.credentials.check()
+        if self.credentials.configured:
+            self._background.append(self._spawn(self.credentials.run(), "credentials follower"))
         await self.follower.check()
         self._background.append(self._spawn(self.follower.run(), "assignment follower"))
 
@@ -250,7 +264,8 @@ class Pod:
         shape = CropShape(*self.runner.input_shape)
         cropper = cropper_for(stream.layout, shape, executor=self._detect)
         intake = intake_for(stream.id, cropper, shape, self.batcher, self.students)
-        supervisor = StreamSupervisor(stream.id, stream.url, intake, on_failure=self._failing.add)
+        supervisor = StreamSupervisor(stream.id, stream.url, intake, on_failure=self._failing.add,
+                                      connect=self.credentials.connect)
         supervisor.start()
         self.streams[stream.id] = StreamRun(stream, supervisor, intake)
 
@@ -291,7 +306,9 @@ class Pod:
     def _on_batch(self, batch: Batch) -> None:
         assert self.analysis is not None
         start = time.monotonic()
-        self.analysis.observe(batch.students, batch.arrived, batch.outputs)
+        # The policy's drop comes first: a forbidden head never reaches the analysis.
+        self.analysis.observe(batch.students, batch.arrived,
+                              self.settings.policy.outputs(batch.outputs))
         done = time.monotonic()
         n = len(batch.students)
         stages = self.metrics.stages

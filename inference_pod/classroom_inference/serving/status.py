@@ -57,6 +57,7 @@ def status_document(pod: Pod) -> dict[str, Any]:
                     "healthy": sum(s["state"] == StreamState.HEALTHY.value for s in streams)},
         "classrooms": [{"name": name, "streams": room} for name, room in classrooms.items()],
         "phase": pod.phase,
+        "policy": pod.settings.policy.status(),
         "reason": None if ready else reason,
         "assignment": {
             "generation": assignment.generation if assignment else None,
@@ -65,9 +66,11 @@ def status_document(pod: Pod) -> dict[str, Any]:
             "error": pod.follower.error,
         },
     }
+    if pod.credentials.configured:
+        doc["credentials"] = pod.credentials.status()
     if runner is not None:
         batch = runner.meta.batch
-        doc["engine"] = {"heads": list(runner.heads),
+        doc["engine"] = {"heads": list(pod.settings.policy.heads(runner.heads)),
                          "batch": {"min": batch.min, "opt": batch.opt, "max": batch.max}}
     if pod.batcher is not None:
         b = pod.batcher.stats
@@ -81,7 +84,9 @@ def status_document(pod: Pod) -> dict[str, Any]:
             "failures": s.failures, "rejected": s.rejected, "lastError": s.last_error,
             "spool": {"bytes": spool.size, "maxBytes": spool.max_bytes, "full": spool.full,
                       "policy": "refuse-new", "lostEvents": pod.outbox.lost,
-                      "corruptRecords": spool.corrupt},
+                      "corruptRecords": spool.corrupt,
+                      "retentionSeconds": spool.retention_seconds,
+                      "expiredEvents": spool.expired},
         }
     doc["events"] = {"published": sum(pod.outbox.published.values()),
                      "subscribers": pod.hub.subscribers}
@@ -95,6 +100,9 @@ def readings(pod: Pod) -> list[Reading]:
         Reading("classroom_assignment_error", "gauge",
                 "1 while the assignment file is refused (the previous one keeps running)",
                 float(pod.follower.error is not None)),
+        Reading("classroom_credentials_error", "gauge",
+                "1 while the stream credentials file is refused (missing or malformed)",
+                float(pod.credentials.error is not None)),
     ]
     states: dict[str, int] = {s.value: 0 for s in StreamState}
     fps: dict[str, float] = {}
@@ -153,5 +161,8 @@ def readings(pod: Pod) -> list[Reading]:
             Reading("classroom_spool_max_bytes", "gauge", "The spool's bound", spool.max_bytes),
             Reading("classroom_spool_full", "gauge", "1 while the spool refuses new events",
                     float(spool.full)),
+            Reading("classroom_inference_spool_expired_events", "counter",
+                    "Undelivered events deleted from the spool for their age (its retention)",
+                    spool.expired),
         ]
     return out

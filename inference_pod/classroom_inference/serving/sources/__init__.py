@@ -55,12 +55,14 @@ __all__ = [
 ]
 
 
-def open_source(stream_id: str, url: str, options: SourceOptions | None = None) -> Source:
+def open_source(stream_id: str, url: str | StreamUrl,
+                options: SourceOptions | None = None) -> Source:
     """A fresh, unopened source for one attempt at reading the stream.
 
-    Raises InvalidStreamUrl (or UnsupportedScheme) at once for a URL that can never work.
+    Raises InvalidStreamUrl (or UnsupportedScheme) at once for a URL that can never work. A
+    checked StreamUrl is taken as it is: its `raw` may carry credentials its `shown` leaves out.
     """
-    checked = parse_stream_url(url)
+    checked = url if isinstance(url, StreamUrl) else parse_stream_url(url)
     chosen = options or SourceOptions()
     if checked.scheme == "synthetic":
         return SyntheticSource(stream_id, checked, chosen)
