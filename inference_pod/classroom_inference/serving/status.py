@@ -114,7 +114,7 @@ def readings(pod: Pod) -> list[Reading]:
                     "Stream reconnects, summed over the classroom's streams", v,
                     (("classroom", room),)) for room, v in reconnects.items()]
     crops = Counter(pod.crops_of_removed)
-    for run in pod.streams.values():
+    for run in (*pod.streams.values(), *pod.leaving.values()):
         crops[run.assignment.classroom] += run.intake.crops
     out += [Reading("classroom_crops", "counter", "Face crops queued for the engine", v,
                     (("classroom", room),)) for room, v in crops.items()]
