@@ -14,13 +14,14 @@ import contextlib
 import logging
 import random
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from .frames import Intake, Source, StreamState
-from .sources import SourceOptions, StreamError, mask_password, open_source
+from .sources import SourceOptions, StreamError, open_source, without_url
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,8 @@ class FrameRate:
 @dataclass(frozen=True)
 class StreamStats:
     stream_id: str
-    url: str  # password masked
     state: StreamState
-    error: str | None  # why the stream is not healthy now; None while healthy
+    error: str | None  # why the stream is not healthy now; None while healthy; never its URL
     reason: str | None  # the error's code (StreamError.reason)
     last_error: str | None  # kept after recovery, for operators reading /v1/status
     fps: float
@@ -163,7 +163,6 @@ class StreamSupervisor:
         since = self._attempt_frames if self._attempt_frames is not None else self.intake.frames
         return StreamStats(
             stream_id=self.stream_id,
-            url=mask_password(self.url),
             state=state,
             error=str(error) if error else None,
             reason=error.reason if error else None,
@@ -242,6 +241,9 @@ class StreamSupervisor:
         self._error = None
 
     def _fail(self, error: StreamError) -> None:
+        # Errors name the stream by its id: its URL (and any password in it) never reaches
+        # the status document, the logs or the events.
+        error = type(error)(without_url(str(error), self.url, self.stream_id))
         if str(error) != str(self._error):
             log.warning("stream %s failed (%s): %s", self.stream_id, error.reason, error)
         self._state = StreamState.FAILED
@@ -251,5 +253,7 @@ class StreamSupervisor:
 
     def _fail_unexpectedly(self, error: Exception) -> None:
         # A bug must not take the pod down with it; it shows as this stream's error.
-        log.exception("stream %s: unexpected failure", self.stream_id)
-        self._fail(StreamError(f"{mask_password(self.url)}: unexpected {error!r}"))
+        trace = "".join(traceback.format_exception(error))
+        log.error("stream %s: unexpected failure\n%s", self.stream_id,
+                  without_url(trace, self.url, self.stream_id))
+        self._fail(StreamError(f"{self.url}: unexpected {error!r}"))

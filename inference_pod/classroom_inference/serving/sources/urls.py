@@ -15,6 +15,7 @@ SCHEMES = (*DECODED_SCHEMES, "synthetic")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 _PASSWORD = re.compile(r"(//[^/@:?#]*:)[^/@?#]*@")
+_PASSWORD_ONLY = re.compile(r"//[^/@:?#]*:([^/@?#]*)@")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,31 @@ class StreamUrl:
 def mask_password(url: str) -> str:
     """The URL with the password of `scheme://user:password@host` replaced by ***."""
     return _PASSWORD.sub(r"\1***@", url)
+
+
+def without_url(message: str, url: str, stream_id: str) -> str:
+    """`message` naming the stream by its id instead of its URL: the URL as given, masked, or as
+    FFmpeg was handed it (a file's path), its host, and any password in it are taken out, so an
+    error can go to the status document, events, logs and metrics (docs/contracts.md)."""
+    label = f"stream {stream_id}"
+    forms = {url, mask_password(url), url.split("?", 1)[0], mask_password(url.split("?", 1)[0])}
+    secrets = set(_PASSWORD_ONLY.findall(url))
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is not None:
+        forms |= {parts.netloc, mask_password(f"//{parts.netloc}")[2:],
+                  parts.netloc.rpartition("@")[2]}
+        if parts.scheme.lower() == "file":
+            forms |= {parts.path, unquote(parts.path)}
+        if parts.password:
+            secrets |= {parts.password, unquote(parts.password)}
+    for form in sorted(forms - {"", "/"}, key=len, reverse=True):
+        message = message.replace(form, label)
+    for secret in sorted(secrets - {""}, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
 
 
 def parse_stream_url(url: str) -> StreamUrl:
