@@ -8,19 +8,46 @@ here for the request line and headers. The pod serves only GETs, so there is no 
 Beyond `max_connections` a new connection is answered 503 and closed before anything is read, so
 a flood of them costs the pod a few bytes each, not a request handler; the cap is far above what
 probes, Prometheus, the operator and live subscribers need together.
+
+A request too malformed to reach a handler (bad request line, header, method, length) is answered
+400 by aiohttp, which logs each with a traceback at ERROR: here it is one line at DEBUG, as a
+client's mistake, not the pod's. A handler's own failure keeps its traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 REQUEST_HEADER_SECONDS = 10.0
 MAX_CONNECTIONS = 1024
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n"
          b"Content-Length: 37\r\n\r\ntoo many connections to the pod; retry")
+
+
+class ServerLog(logging.Logger):
+    """The logger aiohttp's request handlers log to (`logger=`), a child of this module's."""
+
+    def __init__(self) -> None:
+        super().__init__(f"{__name__}.requests")
+        self.parent = logging.getLogger(__name__)
+
+    def handle(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
+            if not self.isEnabledFor(logging.DEBUG):
+                return
+            # The reason's first line only: the lines after it echo the client's bytes.
+            reason = (error.message or "").strip().splitlines()[:1] or [type(error).__name__]
+            record = self.makeRecord(
+                self.name, logging.DEBUG, record.pathname, record.lineno,
+                "%s: answered %d, %s", (record.getMessage(), error.code,
+                                        reason[0].rstrip(":")[:160]), None)
+        super().handle(record)
 
 
 class _Busy(asyncio.Protocol):
@@ -62,7 +89,7 @@ async def listen(app: web.Application, host: str | None, port: int, *,
                  max_connections: int = MAX_CONNECTIONS) -> tuple[web.AppRunner, GuardedSite]:
     """Serve `app` on host:port; the caller cleans up the runner."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           keepalive_timeout=header_seconds)
+                           keepalive_timeout=header_seconds, logger=ServerLog())
     await runner.setup()
     site = GuardedSite(runner, host, port, max_connections=max_connections)
     await site.start()
