@@ -2,7 +2,7 @@
 document") and the readings behind /metrics.
 
 Neither carries pixels, stream URLs or student ids: streams appear by their assignment id, and
-a stream's errors name it by that id (the supervisor takes the URL out as the error happens).
+a stream's error has its URL (and any password) replaced by the stream id before it leaves.
 """
 
 from __future__ import annotations
@@ -12,9 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from classroom_inference.serving.frames import StreamState
 from classroom_inference.serving.metrics import Reading
+from classroom_inference.serving.sources import without_url
 
 if TYPE_CHECKING:
     from classroom_inference.serving.pipeline import Pod, StreamRun
+
+
+def _without_url(message: str | None, url: str, stream_id: str) -> str | None:
+    return None if message is None else without_url(message, url, stream_id)
 
 
 def _stream(run: StreamRun) -> dict[str, Any]:
@@ -22,7 +27,8 @@ def _stream(run: StreamRun) -> dict[str, Any]:
     a = run.assignment
     return {
         "id": a.id, "state": stats.state.value, "layout": a.layout, "fps": stats.fps,
-        "error": stats.error, "lastError": stats.last_error,
+        "error": _without_url(stats.error, a.url, a.id),
+        "lastError": _without_url(stats.last_error, a.url, a.id),
         "reconnects": stats.reconnects, "framesDecoded": stats.frames_decoded,
         "framesDropped": stats.frames_dropped,
     }

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .frames import Intake, Source, StreamState
-from .sources import SourceOptions, StreamError, open_source, without_url
+from .sources import (
+    SourceOptions,
+    StreamError,
+    mask_password,
+    open_source,
+    without_password,
+    without_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +105,9 @@ class FrameRate:
 class StreamStats:
     stream_id: str
     state: StreamState
-    error: str | None  # why the stream is not healthy now; None while healthy; never its URL
+    # Errors name the URL with its password masked, for whoever holds the supervisor; what
+    # leaves the pod (status, logs) names the stream by its id instead (sources.without_url).
+    error: str | None  # why the stream is not healthy now; None while healthy
     reason: str | None  # the error's code (StreamError.reason)
     last_error: str | None  # kept after recovery, for operators reading /v1/status
     fps: float
@@ -236,16 +245,17 @@ class StreamSupervisor:
 
     def _recover(self) -> None:
         if self._error is not None:
-            log.info("stream %s is healthy again after: %s", self.stream_id, self._error)
+            log.info("stream %s is healthy again after: %s", self.stream_id,
+                     without_url(str(self._error), self.url, self.stream_id))
         self._state = StreamState.HEALTHY
         self._error = None
 
     def _fail(self, error: StreamError) -> None:
-        # Errors name the stream by its id: its URL (and any password in it) never reaches
-        # the status document, the logs or the events.
-        error = type(error)(without_url(str(error), self.url, self.stream_id))
+        # A password can come back in what FFmpeg or a parser says about the URL.
+        error = type(error)(without_password(str(error), self.url))
         if str(error) != str(self._error):
-            log.warning("stream %s failed (%s): %s", self.stream_id, error.reason, error)
+            log.warning("stream %s failed (%s): %s", self.stream_id, error.reason,
+                        without_url(str(error), self.url, self.stream_id))
         self._state = StreamState.FAILED
         self._error = self._last_error = error
         if self._on_failure is not None:
@@ -256,4 +266,4 @@ class StreamSupervisor:
         trace = "".join(traceback.format_exception(error))
         log.error("stream %s: unexpected failure\n%s", self.stream_id,
                   without_url(trace, self.url, self.stream_id))
-        self._fail(StreamError(f"{self.url}: unexpected {error!r}"))
+        self._fail(StreamError(f"{mask_password(self.url)}: unexpected {error!r}"))
