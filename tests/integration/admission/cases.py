@@ -513,6 +513,12 @@ INVALID: dict[str, Invalid] = {
     "emotion and engagement from one output": Invalid(
         _set("spec.model.outputs", {"emotion": "head", "engagement": "head"}),
         ("spec.model.outputs.engagement", "same ONNX output", "spec.model.outputs.emotion")),
+    "output name with a newline": Invalid(
+        _set("spec.model.outputs", {"emotion": "logits\nprobs"}),
+        ("spec.model.outputs.emotion", "control characters")),
+    "input name with a NUL": Invalid(
+        _set("spec.model.input", {"name": "input\x00"}),
+        ("spec.model.input.name", "control characters")),
     "output name empty": Invalid(
         _set("spec.model.outputs", {"attention": ""}), ("spec.model.outputs.attention",)),
     # -- every other field, as a careless or hostile user types it -----------------------------
