@@ -31,6 +31,13 @@ from classroom_inference.builder.errors import (
     StoreFailed,
 )
 from classroom_inference.builder.fetch import FetchPolicy, fetch, sha256_file
+from classroom_inference.builder.heads import (
+    apply_activations,
+    check_widths,
+    decide_activations,
+    degenerate_heads,
+    heads_document,
+)
 from classroom_inference.builder.measure import Performance, batch_sizes, measure
 from classroom_inference.builder.model_check import check_model
 from classroom_inference.builder.precision import apply_precision
@@ -103,9 +110,18 @@ def _build(request: BuildRequest, store: EngineStore, work: Path, progress: Prog
     progress.step("check", model_path.name)
     checked = check_model(model_path, spec.model, spec.engine.batch)
     reference = open_reference(model_path)
+    crops, source = _validation_crops(request, work, shape)
+    raw = _reference_outputs(request, reference, crops, checked.fixed_batch)
+    check_widths(raw, spec.model)
+    activations = decide_activations(raw)
+    expected = apply_activations(raw, activations)
+    warnings = tuple(degenerate_heads(expected, spec.model.emotion_labels, source))
+    progress.log("heads " + " ".join(f"{h}={a}" for h, a in sorted(activations.items())))
+    for warning in warnings:
+        progress.log(f"warning {warning}")
 
     progress.step("preprocess", "uint8 NHWC crops fused into the graph")
-    fused = fuse_preprocessing(checked.model, spec.model, checked.fixed_batch)
+    fused = fuse_preprocessing(checked.model, spec.model, checked.fixed_batch, activations)
 
     progress.step("precision", spec.engine.precision)
 
@@ -128,15 +144,16 @@ def _build(request: BuildRequest, store: EngineStore, work: Path, progress: Prog
     progress.step("engine", request.backend)
     engine_path, versions = _build_backend(request, store, graph_path, work, progress)
 
-    crops, source = _validation_crops(request, work, shape)
     with store.stage() as staging:
         staged_engine = staging.copy_in(engine_path, engine_path.name)
         meta = _meta(request, staged_engine, versions)
+        meta.update(heads=heads_document(activations), warnings=list(warnings))
         staging.write_json("meta.json", meta)
         with _open(staging) as runner:
             progress.step("validate", f"{len(crops)} {source} crops")
-            report = _validate(request, runner, reference, crops, source,
-                               checked.fixed_batch)
+            actual = run_in_batches(runner.infer, crops, spec.engine.batch.min,
+                                    spec.engine.batch.max)
+            report = compare(expected, actual, spec.validation, source, warnings)
             progress.log(_describe(report))
             raise_if_failed(report, spec.engine.precision)
             progress.step("measure", request.backend)
@@ -210,13 +227,13 @@ class _open:
             self.runner.close()
 
 
-def _validate(request: BuildRequest, runner: Runner, reference: Any, crops: np.ndarray,
-              source: str, fixed_batch: int | None) -> ValidationReport:
+def _reference_outputs(request: BuildRequest, reference: Any, crops: np.ndarray,
+                       fixed_batch: int | None) -> dict[str, np.ndarray]:
+    """The user's model, fp32, on the validation crops: what the heads are and what the engine
+    must agree with."""
     batch = request.spec.engine.batch
     low, high = (fixed_batch, fixed_batch) if fixed_batch else (1, batch.max)
-    expected = run_in_batches(reference_infer(reference, request.spec.model), crops, low, high)
-    actual = run_in_batches(runner.infer, crops, batch.min, batch.max)
-    return compare(expected, actual, request.spec.validation, source)
+    return run_in_batches(reference_infer(reference, request.spec.model), crops, low, high)
 
 
 def _describe(report: ValidationReport) -> str:
