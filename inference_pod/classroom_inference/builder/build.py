@@ -273,21 +273,25 @@ def _meta(request: BuildRequest, engine: Path, versions: dict[str, Any]) -> dict
         "builtAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "buildSeconds": None,
         "throughput": {},
+        "throughputSpread": {},
         "latencyMs": {},
     }
 
 
 def _performance(performance: Performance) -> dict[str, Any]:
-    return {"throughput": performance.throughput, "latencyMs": performance.latency_ms}
+    return {"throughput": performance.throughput, "throughputSpread": performance.spread,
+            "latencyMs": performance.latency_ms}
 
 
 def opt_throughput(meta: dict[str, Any], opt: int) -> dict[str, Any] | None:
-    """The summary's throughput: crops/s at the profile's opt batch (else the largest measured)."""
+    """The summary's throughput: crops/s at the profile's opt batch (else the largest measured),
+    and the spread of the measuring rounds behind it ((max - min) / median; null if unknown)."""
     measured: dict[str, float] = meta.get("throughput") or {}
     if not measured:
         return None
     key = str(opt) if str(opt) in measured else max(measured, key=int)
-    return {"batch": int(key), "cropsPerSecond": measured[key]}
+    spread = (meta.get("throughputSpread") or {}).get(key)
+    return {"batch": int(key), "cropsPerSecond": measured[key], "spread": spread}
 
 
 __all__ = ["BACKENDS", "BuildRequest", "BuildResult", "build_engine", "opt_throughput"]
