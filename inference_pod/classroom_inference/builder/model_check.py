@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from classroom_inference.builder.errors import InvalidModel, UnsupportedOperator
+from classroom_inference.builder.errors import InvalidModel, InvalidSpec, UnsupportedOperator
 from classroom_inference.builder.spec import BatchSpec, ModelSpec
 
 MIN_OPSET = 7  # broadcasting Mul/Add, which the fused preprocessing relies on
@@ -131,9 +131,10 @@ def _heads(model: onnx.ModelProto, spec: ModelSpec) -> None:
                                f"{_show(dims)}; a head must be [N, K]")
         width = dims[1] if len(dims) == 2 else None
         if head == "emotion" and width is not None and width != len(spec.emotion_labels):
-            raise InvalidModel(f"spec.model.emotionLabels: the emotion output has {width} classes "
-                               f"but {len(spec.emotion_labels)} labels are given; give one label "
-                               "per class in the model's order")
+            raise InvalidSpec(f"spec.model.emotionLabels: the emotion output has {width} classes "
+                              f"but {len(spec.emotion_labels)} labels are given; give one label "
+                              "per class in the model's order (without emotionLabels the "
+                              "builder takes the 7 FER-2013 classes)")
         if head != "emotion" and width is not None and width != 1:
             raise InvalidModel(f"spec.model.outputs.{head}: output {name!r} has {width} values "
                                "per crop; the head must be one score in [0, 1] per crop")
