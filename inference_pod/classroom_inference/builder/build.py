@@ -130,7 +130,7 @@ def _build(request: BuildRequest, store: EngineStore, work: Path, progress: Prog
         if cal.uri is None:
             raise CalibrationFailed("spec.engine.calibration.uri: int8 needs calibration images")
         source = fetch(cal.uri, work / "calibration", field="spec.engine.calibration.uri",
-                       policy=request.fetch_policy, expected_sha256=cal.sha256)
+                       policy=request.fetch_policy, expected_sha256=cal.sha256, folder_ok=True)
         crops = load_images(source, cal.samples, shape, field="spec.engine.calibration.uri",
                             error=CalibrationFailed)
         progress.log(f"calibrating on {len(crops)} crops")
@@ -200,7 +200,8 @@ def _validation_crops(request: BuildRequest, work: Path,
     if samples.uri is None:
         return synthetic_faces(samples.samples, shape, seed=VALIDATION_SEED), "synthetic"
     source = fetch(samples.uri, work / "validation", field="spec.validation.uri",
-                   policy=request.fetch_policy, expected_sha256=samples.sha256)
+                   policy=request.fetch_policy, expected_sha256=samples.sha256,
+                   folder_ok=True)
     return load_images(source, samples.samples, shape, field="spec.validation.uri",
                        error=SamplesInvalid), "validation-set"
 

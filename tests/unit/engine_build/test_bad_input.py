@@ -111,6 +111,22 @@ def test_missing_output(model_spec: dict[str, Any], store: Path, tmp_path: Path)
     assert_nothing_stored(store)
 
 
+def test_external_weights_outside_the_models_folder(reference: tuple[Path, Any],
+                                                    model_spec: dict[str, Any], store: Path,
+                                                    tmp_path: Path) -> None:
+    model = onnx.load(str(reference[0]))
+    weight = next(t for t in model.graph.initializer if t.name == "emotion.logits.w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    entry = weight.external_data.add()
+    entry.key, entry.value = "location", "../../etc/passwd"
+    path = _save(model, tmp_path / "external.onnx")
+    run = run_build(build_spec(_pin(model_spec, path)), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.uri", "'../../etc/passwd'",
+            "outside the model's folder")
+    assert_nothing_stored(store)
+
+
 def test_emotion_labels_that_do_not_match_the_classes(model_spec: dict[str, Any], store: Path,
                                                       tmp_path: Path) -> None:
     model_spec["emotionLabels"] = ["calm", "upset"]
