@@ -99,19 +99,21 @@ def test_a_folder_is_read_in_place_but_cannot_be_pinned(policy: FetchPolicy,
                                                         tmp_path: Path) -> None:
     folder = tmp_path / "faces"
     folder.mkdir()
-    assert fetch(folder.as_uri(), tmp_path / "work", field=FIELD, policy=policy) == folder
+    assert fetch(folder.as_uri(), tmp_path / "work", field=FIELD, policy=policy,
+                 folder_ok=True) == folder
     with pytest.raises(FetchFailed, match=r"pack it as \.tar\.gz"):
         fetch(folder.as_uri(), tmp_path / "work", field=FIELD, policy=policy,
-              expected_sha256=SHA)
+              expected_sha256=SHA, folder_ok=True)
 
 
 def test_policy_from_the_environment() -> None:
     policy = FetchPolicy.from_env({"CLASSROOM_FETCH_TIMEOUT_SECONDS": "7",
                                    "CLASSROOM_FETCH_RETRIES": "0",
                                    "CLASSROOM_FETCH_MAX_BYTES": "123",
+                                   "CLASSROOM_FETCH_DEADLINE_SECONDS": "90",
                                    "CLASSROOM_PVC_ROOT": "/claims",
                                    "CLASSROOM_S3_ENDPOINT": "http://minio.storage:9000/"})
-    assert policy == FetchPolicy(timeout_s=7.0, retries=0, max_bytes=123,
+    assert policy == FetchPolicy(timeout_s=7.0, retries=0, max_bytes=123, deadline_s=90.0,
                                  pvc_root=Path("/claims"),
                                  s3_endpoint="http://minio.storage:9000")
 
