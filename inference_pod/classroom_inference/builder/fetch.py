@@ -4,8 +4,6 @@ Schemes (docs/contracts.md, "Model and sample sources"):
   https://, http://  downloaded with a per-read timeout, retries with backoff, and a size cap.
   s3://bucket/key    an anonymous path-style GET of <CLASSROOM_S3_ENDPOINT>/bucket/key (public or
                      in-cluster object stores; the sha256 pins the content, not the credentials).
-  pvc://claim/path   <CLASSROOM_PVC_ROOT>/claim/path (default root /mnt/pvc): the Job mounts the
-                     claim there.
   file:///path       a path on the builder's filesystem.
 A file is always copied into the build's work folder while it is hashed, so the bytes checked are
 the bytes used. A folder (sample sets only) is read in place; devices, FIFOs and sockets are
@@ -53,7 +51,6 @@ class FetchPolicy:
     max_bytes: int = 2 << 30
     backoff_s: float = 1.0
     deadline_s: float = 600.0
-    pvc_root: Path = Path("/mnt/pvc")
     s3_endpoint: str = "https://s3.amazonaws.com"
 
     @classmethod
@@ -73,7 +70,6 @@ class FetchPolicy:
             max_bytes=int(env.get("CLASSROOM_FETCH_MAX_BYTES", default.max_bytes)),
             backoff_s=float(env.get("CLASSROOM_FETCH_BACKOFF_SECONDS", default.backoff_s)),
             deadline_s=float(env.get("CLASSROOM_FETCH_DEADLINE_SECONDS", default.deadline_s)),
-            pvc_root=Path(env.get("CLASSROOM_PVC_ROOT", str(default.pvc_root))),
             s3_endpoint=env.get("CLASSROOM_S3_ENDPOINT", default.s3_endpoint).rstrip("/"),
         )
 
@@ -95,18 +91,11 @@ def verify_sha256(path: Path, expected: str, field: str) -> None:
         )
 
 
-def local_path(uri: str, field: str, policy: FetchPolicy) -> Path | None:
-    """The filesystem path of a file:// or pvc:// URI, or None for a remote one."""
+def local_path(uri: str) -> Path | None:
+    """The filesystem path of a file:// URI, or None for a remote one."""
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         return Path(unquote(parsed.netloc + parsed.path))
-    if parsed.scheme == "pvc":
-        claim_root = (policy.pvc_root / parsed.netloc).resolve()
-        path = (claim_root / unquote(parsed.path).lstrip("/")).resolve()
-        if not parsed.netloc or not path.is_relative_to(claim_root):
-            raise FetchFailed(f"{field}: {uri!r} must be pvc://<claim>/<path inside the claim>",
-                              permanent=True)
-        return path
     return None
 
 
@@ -127,7 +116,7 @@ def fetch(uri: str, work: Path, *, field: str, policy: FetchPolicy,
     """
     work.mkdir(parents=True, exist_ok=True)
     _check_characters(uri, field)
-    source = local_path(uri, field, policy)
+    source = local_path(uri)
     if source is not None and source.is_dir():
         if not folder_ok:
             raise FetchFailed(f"{field}: {uri} is a folder; give the URL of the file itself",

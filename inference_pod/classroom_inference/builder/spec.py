@@ -23,7 +23,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 MAX_BATCH = 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SCHEMES = ("https://", "http://", "s3://", "pvc://", "file://")
+_SCHEMES = ("https://", "http://", "s3://", "file://")
 
 
 @dataclass(frozen=True)
@@ -157,12 +157,17 @@ class _Fields:
 
 
 def _uri(fields: _Fields, key: str, *, required: bool) -> str | None:
-    value = (fields.required_str(key, "give the URL of the file (https, s3, pvc or file)")
+    value = (fields.required_str(key, "give the URL of the file (https, s3 or file)")
              if required else fields.text(key))
+    if value is not None and value.startswith("pvc://"):
+        raise InvalidSpec(
+            f"{fields.where(key)}: pvc:// is not supported: build Jobs run in the operator's "
+            "namespace and cannot mount your claim; serve the file from an in-cluster http(s) "
+            "server or object store (s3://)")
     if value is not None and not value.startswith(_SCHEMES):
         raise InvalidSpec(
             f"{fields.where(key)}: {value!r} has no supported scheme; use one of "
-            f"{', '.join(s.rstrip('/') for s in _SCHEMES)} (e.g. pvc://models/face.onnx)"
+            f"{', '.join(s.rstrip('/') for s in _SCHEMES)} (e.g. https://models.example.org/face.onnx)"
         )
     return value
 

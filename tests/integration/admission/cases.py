@@ -130,7 +130,7 @@ def _rooms(count: int, streams: int) -> list[Obj]:
 INVALID: dict[str, Invalid] = {
     "model uri with ftp scheme": Invalid(
         _set("spec.model.uri", "ftp://models.example.org/a.onnx"),
-        ("spec.model.uri", "https, http, s3, pvc or file")),
+        ("spec.model.uri", "https, http, s3 or file")),
     "model uri scheme only": Invalid(
         _set("spec.model.uri", "https://"), ("spec.model.uri",)),
     "model sha256 too short": Invalid(
@@ -165,7 +165,7 @@ INVALID: dict[str, Invalid] = {
         ("spec.engine.calibration", "required when spec.engine.precision is int8")),
     "calibration sha256 malformed": Invalid(
         _set("spec.engine", {"precision": "int8", "calibration": {
-            "uri": "pvc://models/calib.tar", "sha256": "not-a-checksum"}}),
+            "uri": "s3://models/calib.tar", "sha256": "not-a-checksum"}}),
         ("spec.engine.calibration.sha256", "64 lowercase hex")),
     "calibration uri with udp scheme": Invalid(
         _set("spec.engine", {"precision": "int8", "calibration": {
@@ -287,8 +287,8 @@ INVALID: dict[str, Invalid] = {
     "model uri with credentials": Invalid(
         _set("spec.model.uri", f"s3://AKIA:{PASSWORD}@district-models/a.onnx"),
         ("spec.model.uri", "must not carry credentials", "Secret")),
-    "pvc uri with credentials": Invalid(
-        _set("spec.model.uri", f"pvc://admin:{PASSWORD}@models/a.onnx"),
+    "http uri with credentials": Invalid(
+        _set("spec.model.uri", f"http://admin:{PASSWORD}@models.models.svc/a.onnx"),
         ("spec.model.uri", "must not carry credentials")),
     "model uri without a host": Invalid(
         _set("spec.model.uri", "https:///a.onnx"), ("spec.model.uri", "needs a host")),
@@ -300,7 +300,7 @@ INVALID: dict[str, Invalid] = {
         ("spec.model.uri", "file:///<absolute path>")),
     "calibration uri with a tab": Invalid(
         _set("spec.engine", {"precision": "int8", "calibration": {
-            "uri": "pvc://models/calib\t.tar", "sha256": SHA}}),
+            "uri": "s3://models/calib\t.tar", "sha256": SHA}}),
         ("spec.engine.calibration.uri", "no whitespace or control characters")),
     "calibration uri with credentials": Invalid(
         _set("spec.engine", {"precision": "int8", "calibration": {
@@ -360,37 +360,32 @@ INVALID: dict[str, Invalid] = {
     "classroom credentials ref without a name": Invalid(
         _set("spec.classrooms.0.credentialsSecretRef", {}),
         ("spec.classrooms[0].credentialsSecretRef.name", "Required")),
-    # -- pvc:// paths stay inside their claim -----------------------------------------------
-    "pvc path climbing out": Invalid(
-        _set("spec.model.uri", "pvc://models/../secrets/a.onnx"),
-        ("spec.model.uri", "'..' path", "inside its pvc or file root")),
-    "pvc path ending in ..": Invalid(
-        _set("spec.model.uri", "pvc://models/a/.."), ("spec.model.uri", "'..' path")),
-    "pvc path absolute": Invalid(
-        _set("spec.model.uri", "pvc://models//etc/passwd"),
-        ("spec.model.uri", "pvc://<claim>/<path>", "relative")),
-    "pvc claim empty": Invalid(
-        _set("spec.model.uri", "pvc:///a.onnx"), ("spec.model.uri", "pvc://<claim>/<path>")),
-    "pvc claim upper case": Invalid(
-        _set("spec.model.uri", "pvc://Models/a.onnx"),
-        ("spec.model.uri", "DNS subdomain")),
-    "pvc claim without a path": Invalid(
-        _set("spec.model.uri", "pvc://models"), ("spec.model.uri", "pvc://<claim>/<path>")),
-    "pvc path with a backslash": Invalid(
-        _set("spec.model.uri", "pvc://models/..\\secrets\\a.onnx"),
+    # -- pvc:// cannot be read by a build Job: refused with the reason and the way out ---------
+    "model uri on a claim": Invalid(
+        _set("spec.model.uri", "pvc://models/a.onnx"),
+        ("spec.model.uri", "pvc:// is not supported", "s3://")),
+    "calibration uri on a claim": Invalid(
+        _set("spec.engine", {"precision": "int8", "calibration": {
+            "uri": "pvc://models/calib.tar", "sha256": SHA}}),
+        ("spec.engine.calibration.uri", "pvc:// is not supported")),
+    "validation uri on a claim": Invalid(
+        _set("spec.validation", {"uri": "pvc://models/v.tar", "sha256": SHA}),
+        ("spec.validation.uri", "pvc:// is not supported")),
+    # -- file:// paths are plain ---------------------------------------------------------------
+    "file path ending in ..": Invalid(
+        _set("spec.model.uri", "file:///models/a/.."), ("spec.model.uri", "'..' path")),
+    "file path with a backslash": Invalid(
+        _set("spec.model.uri", "file:///models/..\\secrets\\a.onnx"),
         ("spec.model.uri", "backslashes")),
-    "pvc path with encoded dots": Invalid(
-        _set("spec.model.uri", "pvc://models/%2E%2e/secrets/a.onnx"),
+    "file path with encoded dots": Invalid(
+        _set("spec.model.uri", "file:///models/%2E%2e/secrets/a.onnx"),
         ("spec.model.uri", "%2e")),
     "file path climbing out": Invalid(
         _set("spec.model.uri", "file:///models/../../etc/shadow"), ("spec.model.uri", "'..' path")),
-    "calibration pvc path climbing out": Invalid(
+    "calibration file path climbing out": Invalid(
         _set("spec.engine", {"precision": "int8", "calibration": {
-            "uri": "pvc://models/../calib.tar", "sha256": SHA}}),
+            "uri": "file:///models/../calib.tar", "sha256": SHA}}),
         ("spec.engine.calibration.uri", "'..' path")),
-    "validation pvc claim too long": Invalid(
-        _set("spec.validation", {"uri": "pvc://" + "a" * 254 + "/v.tar", "sha256": SHA}),
-        ("spec.validation.uri", "at most 253")),
     # -- resources ----------------------------------------------------------------------------
     "negative cpu request": Invalid(
         _resources({"requests": {"cpu": "-1"}}),
@@ -564,7 +559,7 @@ INVALID: dict[str, Invalid] = {
         ("spec.engine.builderImage", "pinned")),
     "calibration of 8 samples": Invalid(
         _set("spec.engine", {"precision": "int8", "calibration": {
-            "uri": "pvc://models/calib.tar", "sha256": SHA, "samples": 8}}),
+            "uri": "s3://models/calib.tar", "sha256": SHA, "samples": 8}}),
         ("spec.engine.calibration.samples", "greater than or equal to 16")),
     "validation samples zero": Invalid(
         _set("spec.validation", {"samples": 0}),
@@ -697,7 +692,7 @@ VALID: dict[str, Obj] = {
                                  {"url": "rtsps://10.0.0.7:322/stream@main",
                                   "credentialsSecretRef": {"name": "seat-cameras"}}]}])),
     "source uris of every scheme": _valid(lambda obj: obj["spec"].update(
-        model={**obj["spec"]["model"], "uri": "pvc://models.v2/attention/v1..final.onnx"},
+        model={**obj["spec"]["model"], "uri": "http://models.v2.svc:8080/attention/v1..final.onnx"},
         engine={"precision": "int8", "calibration": {
             "uri": "s3://district-7.models/calibration/crops.tar", "sha256": SHA}},
         validation={"uri": "file:///var/lib/classroom/validation/.crops.tar",

@@ -82,7 +82,8 @@ def test_gpu_fields_are_carried() -> None:
 
 @pytest.mark.parametrize(("doc", "words"), [
     ({"model": {"sha256": "a" * 64, "outputs": {"emotion": "p"}}}, ["spec.model.uri", "required"]),
-    (_with(uri="ftp://x/face.onnx"), ["spec.model.uri", "pvc://"]),
+    (_with(uri="ftp://x/face.onnx"), ["spec.model.uri", "no supported scheme", "s3"]),
+    (_with(uri="pvc://models/face.onnx"), ["spec.model.uri", "not supported", "s3://"]),
     (_with(sha256="ABC"), ["spec.model.sha256", "sha256sum"]),
     (_with(outputs={}), ["spec.model.outputs", "at least one head"]),
     (_with(outputs={"gaze": "g"}), ["spec.model.outputs", "unknown heads ['gaze']"]),

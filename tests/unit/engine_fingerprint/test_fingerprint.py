@@ -98,7 +98,7 @@ def test_sensitive_to_every_engine_input(raw_spec: dict[str, Any], a100: GpuClas
 
 def test_sensitive_to_calibration_data(raw_spec: dict[str, Any], a100: GpuClass) -> None:
     raw_spec["engine"]["precision"] = "int8"
-    raw_spec["engine"]["calibration"] = {"uri": "pvc://data/cal.tar", "sha256": "c" * 64}
+    raw_spec["engine"]["calibration"] = {"uri": "s3://data/cal.tar", "sha256": "c" * 64}
     base = fp(parse_spec(raw_spec), a100)
     other_data = copy.deepcopy(raw_spec)
     other_data["engine"]["calibration"]["sha256"] = "d" * 64
@@ -126,7 +126,7 @@ def test_onnxruntime_engines_ignore_the_tensorrt_version(spec: ModelSpec) -> Non
 
 
 @pytest.mark.parametrize(("path", "value"), [
-    ("model.uri", "pvc://models/attention.onnx"),
+    ("model.uri", "s3://models/attention.onnx"),
     ("validation", {"maxAttentionError": 0.2, "samples": 64}),
     ("serving", {"targetFps": 5, "nodeSelector": {"school": "x"}}),
     ("analysis", {"distractedAfterSeconds": 10}),
