@@ -29,12 +29,29 @@ HEALTH_PORT = 8080
 METRICS_PORT = 8081
 
 
+class LegacyAnnotationDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """The spec last handled as operators before status.kopf kept it: read when status has none
+    yet, and removed on the next store instead of written."""
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        for key in self.make_keys(self.key, body=body):
+            if key in body.metadata.annotations:
+                patch.metadata.annotations[key] = None
+
+
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger,
                   **_: Any) -> None:
     config: Settings = memo.config
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.SmartProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # The spec last handled goes into status.kopf, not an annotation: annotations hold 256 KiB in
+    # all, and a spec near the CRD's caps (~140 KB) plus the copy a client-side `kubectl apply`
+    # keeps in its own annotation would not fit, leaving the model impossible to delete.
+    settings.persistence.diffbase_storage = kopf.MultiDiffBaseStorage([
+        kopf.StatusDiffBaseStorage(field="status.kopf.last-handled-configuration"),
+        # read-only in effect: models last handled by an operator that kept it there
+        LegacyAnnotationDiffBase(prefix=GROUP),
+    ])
     # Only warnings and the operator's own events become Kubernetes events: a thousand models
     # must not post "handler succeeded" each.
     settings.posting.level = logging.WARNING
