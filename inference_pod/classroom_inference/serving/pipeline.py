@@ -117,6 +117,7 @@ class Pod:
         self.streams: dict[str, StreamRun] = {}
         self.students = StudentIds()
         self.crops_of_removed: Counter[str] = Counter()  # by classroom, for the crops counter
+        self.frames_of_removed: Counter[str] = Counter()  # by classroom, for the frames counter
         self.metrics = PodMetrics(lambda: readings(self), model="", fingerprint="")
         self.failure: str | None = None  # why a task the pod cannot live without ended
         self._delivered = asyncio.Event()  # pulsed as each batch reaches the analysis
@@ -276,6 +277,7 @@ class Pod:
         await run.supervisor.stop()
         run.intake.close()  # a frame being taken in is queued; nothing after it
         self.crops_of_removed[run.assignment.classroom] += run.intake.crops
+        self.frames_of_removed[run.assignment.classroom] += run.intake.frames
 
     async def _remove(self, sid: str) -> None:
         """A stream left the assignment: stop intake, let its queued crops finish, forget it."""
