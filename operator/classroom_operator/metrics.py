@@ -154,6 +154,8 @@ class Metrics:
         this replica first saw it Building (after a fail-over: when the new leader did)."""
         now = time.time() if now is None else now
         engines = list(engines)
+        # The series exists (at 0) from the model's first pass; its setter gives the count.
+        self.builds_unschedulable.labels(namespace, model)
         for state in ENGINE_STATES:
             self.engines.labels(namespace, model, state).set(
                 sum(1 for _, s in engines if s == state))
