@@ -5,6 +5,7 @@ operator's metrics served over HTTP after each of its recorders ran, and a real 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 import urllib.request
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from classroom_operator.metrics import Metrics, RolloutFigures
 from monitoring.queries import (
+    REPO,
     Query,
     alert_queries,
     dashboard_queries,
@@ -114,3 +116,16 @@ async def test_a_misspelt_metric_would_be_caught(pod_page: str,
              for q in alert_queries(rule_groups(rendered)) if "classroom_spool_bytes" in q.expr]
     assert wrong
     assert any("classroom_spool_byte is not exposed" in p for p in unknown_names(wrong, pages))
+
+
+async def test_docs_describe_every_metric(pod_page: str) -> None:
+    docs = (REPO / "docs" / "observability.md").read_text()
+    families = {**exposed(operator_page()), **exposed(pod_page)}
+    undocumented = set()
+    for sample in families:
+        if sample.endswith("_created"):  # the client's creation time of each counter
+            continue
+        family = re.sub(r"_(bucket|sum|count)$", "", sample)
+        if f"`{family}`" not in docs and f"`{sample}`" not in docs:
+            undocumented.add(family)
+    assert undocumented == set()
