@@ -28,6 +28,7 @@ system-deps:
 binaries: $(VENV)/.installed
 	$(LOCALCLUSTER).toolchain >/dev/null
 	cd tests && ../$(PY) -m streams.toolchain >/dev/null
+	cd tests && ../$(PY) -m monitoring.toolchain >/dev/null
 
 demo: $(VENV)/.installed binaries
 	$(LOCALCLUSTER) demo

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import secrets
 import sys
@@ -14,6 +16,7 @@ from classroom_operator.controller import OperatorState, Wakeups
 from classroom_operator.handlers.engines import ensure_catalogue, register
 from classroom_operator.handlers.rollout import INFERENCE_SELECTOR
 from classroom_operator.kube import Kube, load_credentials
+from classroom_operator.leadership import follow_leadership
 from classroom_operator.metrics import Metrics
 from classroom_operator.names import (
     BUILD_COMPONENT,
@@ -72,12 +75,23 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
                           metrics=metrics, wakeups=Wakeups(metrics))
     memo.state = state
     metrics.serve(config.pod_ip, METRICS_PORT)
+    if config.peering is None:
+        metrics.set_leader(True)
+    else:
+        memo.leadership = asyncio.create_task(follow_leadership(
+            state.kube.get, metrics, peering=config.peering,
+            priority=settings.peering.priority, period=settings.peering.lifetime / 4))
     await ensure_catalogue(state)
     logger.info(f"classroom-operator started in {config.namespace}, "
                 f"peering {config.peering or 'standalone'}")
 
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    leadership: asyncio.Task[None] | None = getattr(memo, "leadership", None)
+    if leadership is not None:
+        leadership.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leadership
     state: OperatorState | None = getattr(memo, "state", None)
     if state is not None:
         await state.kube.close()

@@ -26,7 +26,9 @@ RBAC these calls need (the chart grants them; see docs/contracts.md):
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +49,18 @@ SECRETS = "/api/v1/namespaces/{namespace}/secrets"
 MERGE_PATCH = "application/merge-patch+json"
 RETRY_DELAY = 5.0
 CONNECTIONS = 32
+THROTTLE_RETRIES = 3
+MAX_THROTTLE_DELAY = 10.0
+log = logging.getLogger(__name__)
+
+
+def throttle_delay(retry_after: str | None) -> float:
+    """Seconds to wait after a 429: its Retry-After (seconds), bounded; 1 s without one."""
+    try:
+        seconds = float(retry_after) if retry_after is not None else 1.0
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.1), MAX_THROTTLE_DELAY)
 
 
 def _resource(path: str) -> str:
@@ -134,11 +148,21 @@ class Kube:
             data = json.dumps(body)
         resource = _resource(path)
         try:
-            async with self._lanes[lane].request(method, self._credentials.server + path,
-                                                 data=data, headers=headers,
-                                                 params=params) as response:
-                text = await response.text()
-                status = response.status
+            for attempt in range(THROTTLE_RETRIES + 1):
+                async with self._lanes[lane].request(method, self._credentials.server + path,
+                                                     data=data, headers=headers,
+                                                     params=params) as response:
+                    text = await response.text()
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
+                if status != 429 or attempt == THROTTLE_RETRIES:
+                    break
+                # API priority and fairness asks us to wait: a routine answer under load, told
+                # at info and retried here as client-go does, not a failed handler (an error).
+                self._metrics.api_requests.labels(method, resource, "429").inc()
+                delay = throttle_delay(retry_after)
+                log.info("%s %s throttled (HTTP 429), retrying in %.1f s", method, path, delay)
+                await asyncio.sleep(delay)
             payload = json.loads(text) if text.strip() else None
         except ValueError as error:
             self._metrics.api_requests.labels(method, resource, "error").inc()

@@ -20,6 +20,8 @@ from classroom_inference.runners.base import BackendUnavailable, RunnerError
 from classroom_inference.serving.app import create_app
 from classroom_inference.serving.errors import ConfigurationError
 from classroom_inference.serving.listener import listen
+from classroom_inference.serving.logs import access_log
+from classroom_inference.serving.logs import configure as configure_logs
 from classroom_inference.serving.pipeline import Pod, PodSettings
 from classroom_inference.serving.policy import EMOTION_CHOICES, InferencePolicy
 from classroom_inference.serving.pseudonym import SECRET_ENV, SecretInvalid, check_secret
@@ -141,7 +143,7 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
 async def serve(settings: PodSettings, host: str, port: int) -> int:
     pod = Pod(settings)
     # HTTP first: liveness answers while a large engine loads.
-    runner, _ = await listen(create_app(pod), host, port)
+    runner, _ = await listen(create_app(pod), host, port, runner_options=access_log())
     log.info("serving %s as pod %s on http://%s:%d", settings.engine_dir, settings.pod_name,
              host, port)
     stop = asyncio.Event()
@@ -177,8 +179,7 @@ def _is_configuration(error: BaseException | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(args.log_level)
     try:
         settings = settings_from(args, dict(os.environ))
     except ConfigurationError as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -86,10 +87,14 @@ class GuardedSite(web.TCPSite):
 
 async def listen(app: web.Application, host: str | None, port: int, *,
                  header_seconds: float = REQUEST_HEADER_SECONDS,
-                 max_connections: int = MAX_CONNECTIONS) -> tuple[web.AppRunner, GuardedSite]:
-    """Serve `app` on host:port; the caller cleans up the runner."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           keepalive_timeout=header_seconds, logger=ServerLog())
+                 max_connections: int = MAX_CONNECTIONS,
+                 runner_options: Mapping[str, Any] | None = None,
+                 ) -> tuple[web.AppRunner, GuardedSite]:
+    """Serve `app` on host:port; the caller cleans up the runner. `runner_options` are more
+    AppRunner arguments (the access log)."""
+    options: dict[str, Any] = {"access_log": None, **(runner_options or {})}
+    runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=header_seconds,
+                           logger=ServerLog(), **options)
     await runner.setup()
     site = GuardedSite(runner, host, port, max_connections=max_connections)
     await site.start()

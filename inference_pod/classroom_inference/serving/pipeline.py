@@ -120,6 +120,7 @@ class Pod:
         self.leaving: dict[str, StreamRun] = {}  # removed, until their intake is stopped
         self.students = StudentIds()
         self.crops_of_removed: Counter[str] = Counter()  # by classroom, for the crops counter
+        self.frames_of_removed: Counter[str] = Counter()  # by classroom, for the frames counter
         self.metrics = PodMetrics(lambda: readings(self), model="", fingerprint="")
         self.failure: str | None = None  # why a task the pod cannot live without ended
         self._delivered = asyncio.Event()  # pulsed as each batch reaches the analysis
@@ -286,6 +287,7 @@ class Pod:
         await run.supervisor.stop()
         run.intake.close()  # a frame being taken in is queued; nothing after it
         self.crops_of_removed[run.assignment.classroom] += run.intake.crops
+        self.frames_of_removed[run.assignment.classroom] += run.intake.frames
         if self.leaving.get(run.assignment.id) is run:
             del self.leaving[run.assignment.id]
 

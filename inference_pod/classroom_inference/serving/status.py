@@ -14,6 +14,9 @@ from classroom_inference.serving.frames import StreamState
 from classroom_inference.serving.metrics import Reading
 from classroom_inference.serving.sources import without_url
 
+# Every reason is exported from the start, so a rate over drops is 0, not "no data".
+DROP_REASONS = ("lagging", "backlog", "draining", "shape")
+
 if TYPE_CHECKING:
     from classroom_inference.serving.pipeline import Pod, StreamRun
 
@@ -101,19 +104,21 @@ def readings(pod: Pod) -> list[Reading]:
                 float(pod.credentials.error is not None)),
     ]
     states: dict[str, int] = {s.value: 0 for s in StreamState}
-    fps: dict[str, float] = {}
+    # A counter, not a rate: Prometheus takes rate() over any window, and a removed stream's
+    # frames stay counted so the counter never goes back.
+    frames = Counter(pod.frames_of_removed)
     reconnects: dict[str, int] = {}
     for run in pod.streams.values():
         stats = run.supervisor.stats()
         room = run.assignment.classroom
         states[stats.state.value] += 1
-        fps[room] = fps.get(room, 0.0) + stats.fps
+        frames[room] += stats.frames_decoded
         reconnects[room] = reconnects.get(room, 0) + stats.reconnects
     out += [Reading("classroom_streams", "gauge", "Assigned streams by state", n,
                     (("state", state),)) for state, n in states.items()]
-    out += [Reading("classroom_frames_per_second", "gauge",
-                    "Frames per second decoded, summed over the classroom's streams", v,
-                    (("classroom", room),)) for room, v in fps.items()]
+    out += [Reading("classroom_frames_decoded", "counter",
+                    "Frames decoded, summed over the classroom's streams", v,
+                    (("classroom", room),)) for room, v in frames.items()]
     out += [Reading("classroom_stream_reconnects", "counter",
                     "Stream reconnects, summed over the classroom's streams", v,
                     (("classroom", room),)) for room, v in reconnects.items()]
@@ -131,12 +136,17 @@ def readings(pod: Pod) -> list[Reading]:
     out.append(Reading("classroom_live_subscribers_dropped", "counter",
                        "Live event subscribers dropped for being too slow",
                        pod.hub.dropped_subscribers))
+    if pod.runner is not None:
+        out.append(Reading("classroom_engine_batch_max", "gauge",
+                           "The engine profile's largest batch (batch fill's denominator)",
+                           pod.runner.meta.batch.max))
     if pod.batcher is not None:
         b = pod.batcher.stats
         out += [Reading("classroom_crops_dropped", "counter",
                         "Crops dropped before the engine (lagging: a newer frame took its "
                         "place; backlog: the engine is behind; draining; wrong shape)",
-                        v, (("reason", reason),)) for reason, v in b.dropped.items()]
+                        b.dropped[reason], (("reason", reason),))
+                for reason in sorted({*DROP_REASONS, *b.dropped})]
         out += [
             Reading("classroom_queue_depth", "gauge", "Crops waiting for a batch",
                     pod.batcher.depth),

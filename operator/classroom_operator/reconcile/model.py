@@ -9,6 +9,7 @@ nothing twice (Job names are fingerprints).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from classroom_operator.engines.planning import (
     previous_records,
 )
 from classroom_operator.indexes import EngineIndexes, RolloutIndexes
-from classroom_operator.names import ModelKey
+from classroom_operator.names import API_VERSION, ModelKey
 from classroom_operator.reconcile.builds import (
     all_of,
     release_engines,
@@ -40,6 +41,8 @@ from classroom_operator.reconcile.rollout import ModelPass, roll_out
 from classroom_operator.rollout.pools import ModelRef
 from classroom_operator.spec import ModelSpec, SpecError, parse_model
 from classroom_operator.status import RolloutStatus, model_status, status_patch
+
+log = logging.getLogger(__name__)
 
 
 async def _apply_jobs(state: OperatorState, plan: ModelPlan, spec: ModelSpec, key: ModelKey,
@@ -65,6 +68,9 @@ def _count_outcomes(state: OperatorState, world: World, fingerprints: Iterable[s
         outcome = build_outcome(job, world.pods.get(fingerprint, ()))
         if outcome.state == "Ready":
             state.metrics.builds_succeeded.labels(job.gpu_class).inc()
+            seconds = outcome.figures.get("buildSeconds")
+            if isinstance(seconds, int | float):
+                state.metrics.build_seconds.labels(job.gpu_class).observe(seconds)
         else:
             state.metrics.builds_failed.labels(job.gpu_class, outcome.reason).inc()
 
@@ -86,6 +92,17 @@ def _post_transitions(body: kopf.Body, previous: Mapping[str, EngineRecord],
             kopf.event(body, type="Warning", reason="BuildFailed",
                        message=f"engine {record.fingerprint} for {record.gpu_class}: "
                                f"{record.reason}: {record.message}")
+
+
+def _log_decisions(key: ModelKey, uid: str, plan: ModelPlan, patch: Mapping[str, Any]) -> None:
+    """One line per pass that decided something, carrying the model it concerns as the
+    operator's JSON logs carry kopf's own object lines (the `object` key)."""
+    if not (plan.jobs or plan.released or patch):
+        return
+    log.info("reconcile: %d build Jobs to start, %d engines released, status fields changed: %s",
+             len(plan.jobs), len(plan.released), ", ".join(sorted(patch)) or "none",
+             extra={"k8s_ref": {"apiVersion": API_VERSION, "kind": "ClassroomModel",
+                                "namespace": key[0], "name": key[1], "uid": uid}})
 
 
 async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, *,
@@ -122,6 +139,8 @@ async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, 
         await release_engines(state, plan.released, key=key, indexes=engines, body=body)
         _count_outcomes(state, world, (r.fingerprint for r in plan.records))
         records = plan.records
+        state.metrics.record_engines(*key, ((r.fingerprint, r.state) for r in records))
+        state.metrics.set_max_latency(*key, spec.serving.max_latency_ms)
         # Pools are rolled out from the engines as they stand after this pass's writes.
         serving = await roll_out(state, ModelPass(
             model=ModelRef(key[0], key[1], str(body.metadata.get("uid"))),
@@ -131,6 +150,8 @@ async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, 
     desired = model_status(records, view, previous=live, generation=generation,
                            spec_error=spec_error, now=now, serving=serving)
     patch = status_patch(live, desired)
+    if spec is not None:
+        _log_decisions(key, str(body.metadata.get("uid")), plan, patch)
     if patch:
         await state.kube.patch_model_status(key[0], key[1], patch)
         _post_transitions(body, previous, records)

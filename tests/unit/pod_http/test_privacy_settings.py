@@ -115,4 +115,5 @@ async def test_the_spool_retention_shows_in_status_and_metrics(
     assert doc["sink"]["spool"]["expiredEvents"] == 0
     text = await (await client.get("/metrics")).text()
     assert re.search(r'classroom_inference_spool_expired_events_total\{'
-                     r'fingerprint="00000000000000aa",model="school/attention"\} 0\.0', text)
+                     r'fingerprint="00000000000000aa",model="attention",namespace="school"\} 0\.0',
+                     text)
