@@ -34,6 +34,7 @@ from classroom_operator.rollout.assignment import (
     pod_limit,
     pod_ref,
 )
+from classroom_operator.rollout.capacity import room_too_large
 from classroom_operator.rollout.classrooms import Selection
 from classroom_operator.rollout.condition import rolled_out
 from classroom_operator.rollout.gpu_yield import (
@@ -71,6 +72,7 @@ from classroom_operator.spec.pod_settings import PodSettings
 ASSIGNMENT_LIMIT = 1_000_000
 # While rooms move or pods start, look again this soon: pods report by HTTP, not by event.
 TRANSITION_WAKE_SECONDS = 2.0
+TOO_LARGE_SHOWN = 3  # classrooms too large for a pod named in RolledOut; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,10 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
     rolled = rolled_out(facts, result, pools=wanted.pools, holding=wanted.holding,
                         too_large=too_large, selection=selection, pods=cluster.pods,
                         reports=cluster.reports, now=now)
+    if result.too_large:
+        rolled = _with_too_large(rolled, [room_too_large(
+            rooms[name], spec.serving.target_fps, capacity)
+            for name, capacity in sorted(result.too_large.items())])
     given_up = [yield_note(name, pool.gpu_yield) for name, pool in sorted(cluster.pools.items())
                 if pool.gpu_yield is not None and name in kept]
     if given_up:
@@ -333,6 +339,16 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
         wake_after=TRANSITION_WAKE_SECONDS if transition else None,
         pool_patches=_pool_patches(yields, wanted, cluster, result.replicas, observed, now),
     )
+
+
+def _with_too_large(rolled: Condition, rooms: Sequence[str]) -> Condition:
+    """RolledOut naming the classrooms no pod can take alone. Rolled out but for them, it says
+    so in its reason rather than OverCapacity, which asks for more pods."""
+    shown = "; ".join(rooms[:TOO_LARGE_SHOWN]) + (
+        f"; and {len(rooms) - TOO_LARGE_SHOWN} more" if len(rooms) > TOO_LARGE_SHOWN else "")
+    reason = "ClassroomTooLarge" if rolled.status == "True" and rolled.reason == "RolledOut" \
+        else rolled.reason
+    return replace(rolled, reason=reason, message=f"{rolled.message}. {shown}")
 
 
 def _direct(gpu_yield: GpuYield, wanted: _Wanted) -> bool:
