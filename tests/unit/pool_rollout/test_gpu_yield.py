@@ -208,3 +208,50 @@ def test_an_unreadable_record_counts_as_none(text: str) -> None:
 def test_a_record_reads_back_as_written() -> None:
     record = YieldRecord(before=4, replicas=3, at=NOW, waiting="pool p", reason=SHORT)
     assert yield_record(record.to_text()) == record
+
+
+def test_a_full_node_upgrading_its_driver_gives_its_only_pod_up(rollout_one: Rollouts) -> None:
+    """One GPU, one pod, a new driver: the pool goes to no pod, its classrooms wait for the new
+    engine, and it stays (empty) until the new engine's pool takes over."""
+    world = World(gpus={A100.name: 1})
+    world.apply(rollout_one(world, [_record(A100)], _view(A100)))
+    world.start(*world.pools)
+    world.read_assignments()
+    upgraded = A100.name.replace("drv550", "drv580")
+    new_gpu = GpuClass("NVIDIA-A100-SXM4-80GB", "8.0", 580)
+    view = _view(new_gpu)
+    stuck = replace(_stuck_build(NOW), gpu_class=upgraded)
+    world.gpus = {upgraded: 1}
+
+    given = rollout_one(world, [stuck], view, now=NOW + 120)
+    (patch,) = given.pool_patches
+    assert patch.patch["spec"] == {"replicas": 0}
+    assert patch.event.endswith(
+        "4 classrooms are unserved until their new pods are Ready: room-0, room-1, room-2, "
+        "room-3")
+    world.apply(given)
+    waiting = rollout_one(world, [stuck], view, now=NOW + 121)
+    world.apply(waiting)
+    assert world.rooms_on(OLD) == set()
+    emptied = rollout_one(world, [stuck], view, now=NOW + 122)
+    assert emptied.remove == () and OLD in world.pools  # kept until the new engine is ready
+    status, reason, message = _rolled(emptied)
+    assert (status, reason) == ("False", "RollingOver")
+    assert "4 classrooms have no pod" in message
+    assert "its classrooms are unserved until then" in message
+    assert emptied.pool_patches == ()  # nothing left to give
+
+    ready = [EngineRecord(fingerprint=NEW, gpu_class=upgraded, backend="tensorrt", state="Ready",
+                          figures={"throughput": {"batch": 8, "cropsPerSecond": 1000.0}})]
+    world.apply(rollout_one(world, ready, view, now=NOW + 300))
+    world.start(NEW_POOL)
+    for _ in range(3):
+        world.read_assignments()
+        world.apply(rollout_one(world, ready, view, now=NOW + 301))
+    assert sorted(world.pools) == [NEW_POOL]
+    assert world.rooms_on(NEW_POOL) == {room.name for room in ROOMS.rooms}
+
+
+@pytest.fixture
+def rollout_one(spec: ModelSpec, pod_settings: PodSettings, settings: Settings) -> Rollouts:
+    return Rollouts(spec, pod_settings, settings)
