@@ -39,6 +39,8 @@ REQUESTED_BY_ANNOTATION = f"{GROUP}/requested-by"
 # hand-over records (rollout/pool_views.py describes them).
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-sha256"
 HANDOVERS_ANNOTATION = f"{GROUP}/handovers"
+# An old pool that gave up GPUs for its model's new engine (rollout/pool_views.py).
+GPU_YIELD_ANNOTATION = f"{GROUP}/gpu-yield"
 
 # Values of COMPONENT_LABEL: which part of the product an object is.
 BUILD_COMPONENT = "engine-build"

@@ -31,6 +31,9 @@ class Settings:
     build_ttl_seconds: int = 86400
     # How often every model re-checks the world without being woken (missed events, GC timers).
     resync_seconds: float = 60.0
+    # How long a pod of a new engine (its build, or its new pool's pod) may wait for a GPU
+    # before an old pool of the model gives one up (rollout/gpu_yield.py).
+    build_unschedulable_seconds: float = 120.0
 
 
 def _required(env: Mapping[str, str], name: str, fix: str) -> str:
@@ -83,4 +86,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         build_retry_seconds=_number(env, "CLASSROOM_BUILD_RETRY_SECONDS", 30.0, minimum=0),
         build_ttl_seconds=int(_number(env, "CLASSROOM_BUILD_TTL_SECONDS", 86400, minimum=0)),
         resync_seconds=_number(env, "CLASSROOM_RESYNC_SECONDS", 60.0, minimum=1),
+        build_unschedulable_seconds=_number(env, "CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS",
+                                            120.0, minimum=0),
     )

@@ -61,7 +61,8 @@ def engine_conditions(records: Sequence[EngineRecord], view: InventoryView,
         ]
     failed = [r for r in records if r.state == "Failed"]
     retrying = [r for r in records if r.state == "Building" and r.reason
-                and r.reason != "Waiting"]
+                and r.reason not in ("Waiting", "Unschedulable")]
+    unschedulable = [r for r in records if r.state == "Building" and r.reason == "Unschedulable"]
     ready = [r for r in records if r.state == "Ready"]
     waiting = (f" Waiting for the driver upgrade on {_names(view.settling)}."
                if view.settling else "")
@@ -95,6 +96,10 @@ def engine_conditions(records: Sequence[EngineRecord], view: InventoryView,
     problems = []
     if failed:
         problems.append(("BuildFailed", "; ".join(_describe(r) for r in failed)))
+    if unschedulable:
+        # The build waits for a node, often for a GPU the model's own pools hold; the rollout
+        # gives one up after CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS and says so in RolledOut.
+        problems.append(("BuildUnschedulable", "; ".join(_describe(r) for r in unschedulable)))
     if view.incomplete:
         problems.append(("IncompleteGpuLabels",
                          f"nodes {_names(view.incomplete)} have a GPU product label but no "

@@ -7,6 +7,10 @@ the pools taking rooms before the pools giving them up; removals last, and only 
 pods serve nothing. Names come from the model and the fingerprint, so nothing is created twice.
 Each pass also sets the model's rollout figures in the operator's metrics.
 
+An old pool that gives a GPU up for its model's new engine is patched after the ConfigMaps
+(its record, and its replicas where its classrooms cannot move within it), with a GpuYielded
+Event that states the cost.
+
 RBAC these calls need (the chart grants them; see docs/contracts.md): statefulsets.apps,
 services and configmaps create/patch/delete; secrets create; reads come from the watches
 (statefulsets, pods, configmaps, classrooms get/list/watch).
@@ -14,6 +18,7 @@ services and configmaps create/patch/delete; secrets create; reads come from the
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -26,8 +31,8 @@ from classroom_operator.controller import OperatorState
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 from classroom_operator.indexes import RolloutIndexes
-from classroom_operator.kube import Kube
 from classroom_operator.metrics import RolloutFigures
+from classroom_operator.names import GPU_YIELD_ANNOTATION
 from classroom_operator.pod_client import fetch_reports
 from classroom_operator.rollout.capacity import gpus_by_class
 from classroom_operator.rollout.classrooms import ClassroomResource, select_rooms
@@ -60,8 +65,9 @@ def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryVie
                    assignments=assignments, reports=reports, gpus=gpus_by_class(view, nodes))
 
 
-async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
+async def _write(state: OperatorState, rollout: Rollout, pods: Sequence[ServingPod],
                  body: kopf.Body) -> None:
+    kube = state.kube
     namespace = rollout.namespace
     missing_key = any(PSEUDONYM_SECRET in pod.waiting for pod in pods)
     if rollout.statefulsets or missing_key:
@@ -83,6 +89,22 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
                                f"{statefulset['spec']['replicas']} pods")
         else:
             await kube.patch_statefulset(namespace, statefulset)
+    for change in rollout.pool_patches:
+        # A stale view would give the same GPU up twice; its record is the claim.
+        claim = f"gpu-yield/{namespace}/{change.name}"
+        note = change.patch.get("metadata", {}).get("annotations", {}).get(GPU_YIELD_ANNOTATION)
+        if note is not None and not state.recent.claim(claim, _without_time(note)):
+            continue
+        try:
+            written = await kube.patch_statefulset(
+                namespace, {**change.patch, "metadata": {
+                    "name": change.name, **change.patch.get("metadata", {})}})
+        except BaseException:
+            if note is not None:
+                state.recent.drop(claim)
+            raise
+        if written and change.event:
+            kopf.event(body, type="Warning", reason="GpuYielded", message=change.event)
     if rollout.moved:
         moved = list(rollout.moved)
         kopf.event(body, type="Normal", reason="ClassroomsMoved",
@@ -95,6 +117,15 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
         kopf.event(body, type="Normal", reason="PoolRemoved",
                    message=f"inference pool {name} removed: its classrooms are served by the "
                            "new pods")
+
+
+def _without_time(record: str) -> str:
+    """A yield record less its time: the same GPU given up, whenever a pass decided it."""
+    try:
+        document = json.loads(record)
+    except ValueError:
+        return record
+    return json.dumps({**document, "at": None, "reason": None}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -123,7 +154,7 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
                            pod_settings=spec.pod_settings, records=target.records, view=view,
                            selection=selection, cluster=_cluster(label, indexes, view, reports),
                            settings=state.settings, now=time.time())
-    await _write(state.kube, rollout, pods, body)
+    await _write(state, rollout, pods, body)
     status = rollout.status
     state.metrics.record_rollout(model.namespace, model.name, RolloutFigures(
         pools=len(status["pools"]), pods_wanted=status["podsWanted"],

@@ -3,8 +3,9 @@
 A small site lists its rooms inline (spec.classrooms); a district labels `Classroom` resources,
 owned by school IT, and the model's spec.classroomSelector picks those of its own namespace (an
 empty selector picks all). Either way the rollout sees one list of `Room`s. A room's load is the
-face crops per frame its streams give: one per per-student stream; a room camera gives the room's
-seats (school IT's spec.seats), or a typical class when the seat count is unknown.
+face crops per frame its streams give: one per per-student stream; each room camera gives the
+room's seats (spec.seats of the Classroom, or of the inline classroom), as it sees every
+student, or a typical class when the seat count is not declared.
 """
 
 from __future__ import annotations
@@ -28,12 +29,22 @@ class Room:
     seats: int | None = None
 
     @property
+    def students(self) -> int:
+        """Its per-student streams."""
+        return sum(1 for stream in self.streams if stream.layout == "per-student")
+
+    @property
+    def cameras(self) -> int:
+        """Its room cameras."""
+        return len(self.streams) - self.students
+
+    @property
+    def faces_per_camera(self) -> int:
+        return self.seats or FACES_PER_ROOM_CAMERA
+
+    @property
     def crops_per_frame(self) -> float:
-        students = sum(1 for stream in self.streams if stream.layout == "per-student")
-        cameras = len(self.streams) - students
-        if cameras == 0:
-            return float(students)
-        return float(students + (self.seats or FACES_PER_ROOM_CAMERA * cameras))
+        return float(self.students + self.cameras * self.faces_per_camera)
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ class Selection:
 def select_rooms(spec: ModelSpec, resources: Iterable[ClassroomResource]) -> Selection:
     """The model's rooms, by name: inline ones, or the Classrooms its selector picks."""
     if spec.classroom_selector is None:
-        rooms = (Room(room.name, room.streams) for room in spec.classrooms)
+        rooms = (Room(room.name, room.streams, room.seats) for room in spec.classrooms)
         return Selection(tuple(sorted(rooms, key=lambda r: r.name)))
     selector = spec.selector if spec.selector is not None \
         else parse_selector(spec.classroom_selector)

@@ -113,6 +113,7 @@ class Stream:
 class Classroom:
     name: str
     streams: tuple[Stream, ...]
+    seats: int | None = None  # faces a room camera sees; None: not declared
 
 
 @dataclass(frozen=True)

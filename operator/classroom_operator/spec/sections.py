@@ -49,6 +49,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # FER-2013 order, the CRD's default: facial-expression models trained on FER give it.
 EMOTION_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 MAX_BATCH = 1024
+SEATS = (1, 500)  # the CRD's range for spec.classrooms[].seats and a Classroom's spec.seats
 
 
 def parse_model_section(raw: Mapping[str, Any]) -> Model:
@@ -228,7 +229,9 @@ def parse_classrooms(raw: Any) -> tuple[Classroom, ...]:
                 layout=read_choice(stream, "layout", stream_path, "per-student",
                                ("per-student", "room")),
             ))
-        rooms.append(Classroom(name=name, streams=tuple(streams)))
+        seats = None if item.get("seats") is None else \
+            read_integer(item, "seats", path, 0, SEATS[0], SEATS[1])
+        rooms.append(Classroom(name=name, streams=tuple(streams), seats=seats))
     return tuple(rooms)
 
 

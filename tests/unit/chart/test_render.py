@@ -38,6 +38,7 @@ def test_operator_runs_the_console_script_with_the_contract_env(render: Render) 
     assert chart.env["CLASSROOM_ENGINE_STORE_CLAIM"] == "classroom-classroom-operator-engines"
     assert chart.env["CLASSROOM_PEERING"] == "classroom-operator"
     assert chart.env["CLASSROOM_ENGINE_GC_SECONDS"] == "3600"
+    assert chart.env["CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS"] == "120"
     assert all(isinstance(value, str | dict) for value in chart.env.values())
 
 
@@ -96,13 +97,15 @@ def test_replicas_and_peering(render: Render) -> None:
 
 def test_custom_backend_and_builder(render: Render) -> None:
     chart = render({
-        "engines": {"gpuBackend": "onnxruntime-cuda", "gcGraceSeconds": 600},
+        "engines": {"gpuBackend": "onnxruntime-cuda", "gcGraceSeconds": 600,
+                    "yieldGpuAfterSeconds": 30},
         "builder": {"image": "registry.example.org/classroom-inference:0.2.0-trt11.0",
                     "tensorrtVersion": "11.0.0"},
         "image": {"repository": "registry.example.org/classroom-operator", "tag": "0.2.0"},
     })
     assert chart.env["CLASSROOM_GPU_BACKEND"] == "onnxruntime-cuda"
     assert chart.env["CLASSROOM_ENGINE_GC_SECONDS"] == "600"
+    assert chart.env["CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS"] == "30"
     assert chart.env["CLASSROOM_BUILDER_IMAGE"] == (
         "registry.example.org/classroom-inference:0.2.0-trt11.0")
     assert chart.env["CLASSROOM_TENSORRT_VERSION"] == "11.0.0"

@@ -97,6 +97,12 @@ def _set(raw: dict[str, Any], path: str, value: Any) -> None:
     ("classrooms", [{"name": "a", "streams": [{"url": "smb://c"}]}],
      "spec.classrooms[0].streams[0].url", "rtsp"),
     ("classrooms", [{"name": "a", "streams": []}], "spec.classrooms[0].streams", "at least one"),
+    ("classrooms", [{"name": "a", "seats": 0, "streams": [{"url": "rtsp://c"}]}],
+     "spec.classrooms[0].seats", "from 1 to 500"),
+    ("classrooms", [{"name": "a", "seats": 501, "streams": [{"url": "rtsp://c"}]}],
+     "spec.classrooms[0].seats", "from 1 to 500"),
+    ("classrooms", [{"name": "a", "seats": "thirty", "streams": [{"url": "rtsp://c"}]}],
+     "spec.classrooms[0].seats", "whole number"),
     ("classroomSelector", {"matchLabels": {"school": "x"}}, "spec.classroomSelector",
      "not both"),
 ])
@@ -119,3 +125,11 @@ def test_parsing_never_changes_the_stored_spec(raw_spec: dict[str, Any]) -> None
     before = copy.deepcopy(raw_spec)
     parse_spec(raw_spec)
     assert raw_spec == before
+
+
+def test_inline_classrooms_may_declare_their_seats(raw_spec: dict[str, Any]) -> None:
+    raw_spec["classrooms"] = [
+        {"name": "room-a", "seats": 24, "streams": [{"url": "rtsp://c/a", "layout": "room"}]},
+        {"name": "room-b", "streams": [{"url": "rtsp://c/b"}]}]
+    rooms = parse_spec(raw_spec).classrooms
+    assert [(room.name, room.seats) for room in rooms] == [("room-a", 24), ("room-b", None)]
