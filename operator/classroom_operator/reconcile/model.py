@@ -141,6 +141,8 @@ async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, 
         records = plan.records
         state.metrics.record_engines(*key, ((r.fingerprint, r.state) for r in records))
         state.metrics.set_max_latency(*key, spec.serving.max_latency_ms)
+        state.metrics.set_builds_unschedulable(*key, sum(
+            1 for r in records if r.state == "Building" and r.reason == "Unschedulable"))
         # Pools are rolled out from the engines as they stand after this pass's writes.
         serving = await roll_out(state, ModelPass(
             model=ModelRef(key[0], key[1], str(body.metadata.get("uid"))),

@@ -75,7 +75,12 @@ def test_a_rebuild_on_a_full_cluster_makes_progress_by_itself(
                                          classrooms=classrooms, serving=two_pods,
                                          engine={"batch": {"min": 1, "opt": 4, "max": 16}})])
 
+    # The alert ClassroomBuildUnschedulable reads this gauge while the build waits.
+    gauge = f'classroom_operator_builds_unschedulable{{model="attention",namespace="{pool}"}}'
+    counted: list[float] = []
+
     def unschedulable() -> Object | None:
+        counted.append(patient_operator.metrics().get(gauge, 0.0))
         degraded = condition(_model(api, pool), "Degraded")
         return degraded if degraded.get("reason") == "BuildUnschedulable" else None
 
@@ -83,7 +88,8 @@ def test_a_rebuild_on_a_full_cluster_makes_progress_by_itself(
                         show=lambda: _model(api, pool).get("status"))
     assert degraded["status"] == "True"
     assert "Insufficient nvidia.com/gpu" in degraded["message"]
-
+    wait_for(lambda: counted.append(patient_operator.metrics().get(gauge, 0.0)) or
+             1.0 in counted, "the waiting build counted in /metrics", timeout=10)
     yielded = wait_for(lambda: _gpu_yields(cluster, pool), "a GpuYielded Event", timeout=60)
     assert yielded[0].startswith(f"pool {old_pool} runs 1 of 2 pods until engine ")
     assert "1 classrooms move to its other pods" in yielded[0]
