@@ -1,9 +1,10 @@
 """Camera logins in Secrets, a signing key, and the emotion policy, end to end: a real pod reads
-a camera that refuses to stream without its login, and every byte the product puts out (webhook
-deliveries, the live feed, the pod's status document, the pods' and the operator's logs,
-Events, the model's status, the assignment ConfigMaps) is scanned for the login and the other
-secret values, the camera URL, raw student identifiers and pixels. The scanner is shown to find
-each of them when they are planted where the product's outputs are collected."""
+a camera that refuses to stream without its login (named on school IT's Classroom), and every
+byte the product puts out (webhook deliveries, the live feed, the pod's status document, the
+pods' and the operator's logs, Events, the model's and the Classroom's status, the assignment
+ConfigMaps) is scanned for the login and the other secret values, the camera URL (allowed only
+in the assignment file, where the contract puts it), raw student identifiers and pixels. The
+scanner is shown to find each of them when they are planted where the outputs are collected."""
 
 from __future__ import annotations
 
@@ -90,6 +91,8 @@ def _collect(cluster: LocalCluster, api: Api, pool: str, operator: OperatorProce
     outputs.append(Output("operator log", operator.logs.read_text(errors="replace")))
     outputs.append(_events_output(cluster, pool))
     outputs.append(Output("model status", json.dumps(stream_status(api, pool, "privacy"))))
+    room = api.get(f"/apis/classroom-operator.io/v1alpha1/namespaces/{pool}/classrooms/room-a")
+    outputs.append(Output("Classroom status", json.dumps(room.get("status") or {})))
     configmaps = api.get(f"/api/v1/namespaces/{pool}/configmaps?labelSelector={INFERENCE}")
     outputs += [Output(f"ConfigMap {item['metadata']['name']}", json.dumps(item.get("data")),
                        urls_allowed=True) for item in configmaps["items"]]
@@ -111,14 +114,18 @@ def test_no_login_url_student_id_or_pixel_leaves_the_product(
         _secret("room-a-cameras", {"username": camera.login.username,
                                    "password": camera.login.password}),
         _secret("labels-sink", {"token": token, "signing-key": signing_key}),
+        # School IT's room, with the login named on the room; the model selects it.
+        {"apiVersion": "classroom-operator.io/v1alpha1", "kind": "Classroom",
+         "metadata": {"name": "room-a", "labels": {"school": "privacy"}},
+         "spec": {"credentialsSecretRef": {"name": "room-a-cameras"}, "seats": 1,
+                  "streams": [{"url": camera.url, "layout": "per-student"}]}},
         model_manifest(
             "privacy", pool, model=model_spec, serving={"targetFps": 5},
             analysis={"distractedAfterSeconds": 2, "smoothingSeconds": 1,
                       "summaryEverySeconds": 3},
             sink={"webhook": {"url": receiver.url,
                               "secretRef": {"name": "labels-sink", "key": "token"}}},
-            classrooms=[{"name": "room-a", "credentialsSecretRef": {"name": "room-a-cameras"},
-                         "streams": [{"url": camera.url}]}]),
+            classroomSelector={"matchLabels": {"school": "privacy"}}),
     ])
 
     # Healthy means the pod logged in: the camera refuses a reader without the login.
