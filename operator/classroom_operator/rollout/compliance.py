@@ -67,7 +67,8 @@ def signing_condition(sink: Sink, found: SecretLookup) -> Condition:
                          "with it; replace it with a longer random key")
     return Condition("WebhookSigned", "True", "Signed",
                      f"pods sign every delivery with the key {signing.key} of Secret "
-                     f"{signing.name} (header Classroom-Signature)")
+                     f"{signing.name} (header Classroom-Signature); a pod started before the "
+                     "key was added signs once it restarts")
 
 
 def emotion_condition(spec: ModelSpec, settings: Settings) -> Condition:
