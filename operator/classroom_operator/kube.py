@@ -21,7 +21,8 @@ that wants its own integration tests, so not part of this module's restructuring
 
 RBAC these calls need (the chart grants them; see docs/contracts.md):
   jobs.batch create/delete, configmaps get/create/patch/delete, classroommodels/status patch,
-  statefulsets.apps and services create/patch/delete, secrets create.
+  statefulsets.apps and services create/patch/delete, secrets get/create/patch/delete (a
+  Secret is only ever read by name: the operator cannot list or watch them).
 """
 
 from __future__ import annotations
@@ -266,6 +267,27 @@ class Kube:
     async def create_secret(self, namespace: str, secret: dict[str, Any]) -> bool:
         """False when a Secret of that name exists; it is never rewritten."""
         return await self.create(SECRETS.format(namespace=namespace), secret)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's `data` (base64 values, as the API gives them); None when it is missing."""
+        found = await self.get(f"{SECRETS.format(namespace=namespace)}/{name}")
+        return None if found is None else dict(found.get("data") or {})
+
+    async def write_secret(self, namespace: str, name: str, data: dict[str, str],
+                           create: dict[str, Any] | None) -> bool:
+        """Set a Secret's `data` keys (a patch that changes nothing leaves it as it is), or create
+        it whole when it is missing and `create` is given. False when neither happened."""
+        path = f"{SECRETS.format(namespace=namespace)}/{name}"
+        if await self.merge_patch(path, {"data": data}):
+            return True
+        if create is None:
+            return False
+        if await self.create(SECRETS.format(namespace=namespace), create):
+            return True
+        return await self.merge_patch(path, {"data": data})  # created meanwhile by another pass
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        return await self.delete(f"{SECRETS.format(namespace=namespace)}/{name}")
 
     async def create_configmap(self, namespace: str, configmap: dict[str, Any]) -> bool:
         return await self.create(CONFIGMAPS.format(namespace=namespace), configmap)

@@ -11,32 +11,45 @@ An old pool that gives a GPU up for its model's new engine is patched after the 
 (its record, and its replicas where its classrooms cannot move within it), with a GpuYielded
 Event that states the cost.
 
+Secrets are read by name with every pass: the camera logins the model's streams name and the
+sink's Secret (for WebhookSigned). The operator may not list or watch Secrets (a watch would
+hold every Secret of the cluster in its memory), so a changed login reaches the pods at the
+model's next pass: within CLASSROOM_RESYNC_SECONDS (60 s by default), at once when the model or
+its rooms change, and every 2 s while pods start or rooms move. Each pool's own login Secret is
+then written before its ConfigMap and StatefulSet, and the pods re-read the file (the kubelet
+refreshes a mounted Secret within about a minute).
+
 RBAC these calls need (the chart grants them; see docs/contracts.md): statefulsets.apps,
-services and configmaps create/patch/delete; secrets create; reads come from the watches
-(statefulsets, pods, configmaps, classrooms get/list/watch).
+services and configmaps create/patch/delete; secrets get/create/patch/delete; reads of the rest
+come from the watches (statefulsets, pods, configmaps, classrooms get/list/watch).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
+from classroom_operator.conditions import Condition
 from classroom_operator.controller import OperatorState
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 from classroom_operator.indexes import RolloutIndexes
+from classroom_operator.kube import Kube, KubeError
 from classroom_operator.metrics import RolloutFigures
 from classroom_operator.names import GPU_YIELD_ANNOTATION
 from classroom_operator.pod_client import fetch_reports
 from classroom_operator.rollout.capacity import gpus_by_class
 from classroom_operator.rollout.classrooms import ClassroomResource, select_rooms
-from classroom_operator.rollout.planning import Cluster, Rollout, plan_rollout
+from classroom_operator.rollout.compliance import SecretLookup
+from classroom_operator.rollout.credentials import LoginLookup, login_from_secret, secrets_named
+from classroom_operator.rollout.planning import Cluster, Rollout, SecretsRead, plan_rollout
 from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     PoolObject,
@@ -48,6 +61,7 @@ from classroom_operator.rollout.pools import (
     PORT,
     PSEUDONYM_SECRET,
     ModelRef,
+    credentials_secret_name,
     model_label,
     pseudonym_secret,
 )
@@ -65,6 +79,49 @@ def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryVie
                    assignments=assignments, reports=reports, gpus=gpus_by_class(view, nodes))
 
 
+# Secrets read at once by one pass; a district's rooms may name hundreds.
+SECRET_READS = 16
+# Conditions whose turn to one of these reasons is also told as a Warning Event.
+WARNINGS = {"CameraCredentials": {"CredentialsMissing"},
+            "EmotionPolicy": {"EmotionDropped", "EmotionOnlyModel"},
+            "WebhookSigned": {"Unsigned", "SigningKeyTooShort", "SinkSecretMissing"}}
+
+
+async def _read(kube: Kube, namespace: str, name: str) -> SecretLookup:
+    try:
+        return await kube.read_secret(namespace, name)
+    except KubeError as error:  # e.g. forbidden: told in the condition, the pass goes on
+        return str(error)
+
+
+async def _read_secrets(kube: Kube, namespace: str, logins: Iterable[str],
+                        sink: str | None) -> SecretsRead:
+    gate = asyncio.Semaphore(SECRET_READS)
+
+    async def read(name: str) -> SecretLookup:
+        async with gate:
+            return await _read(kube, namespace, name)
+
+    names = list(logins)
+    found = await asyncio.gather(*(read(name) for name in names))
+    lookups: dict[str, LoginLookup] = {}
+    for name, data in zip(names, found, strict=True):
+        lookups[name] = f"Secret {name} could not be read: {data}" if isinstance(data, str) \
+            else login_from_secret(name, data)
+    return SecretsRead(logins=lookups,
+                       sink=await read(sink) if sink is not None else None)
+
+
+def _warn(body: kopf.Body, conditions: Sequence[Condition]) -> None:
+    """A Warning Event when a condition turns to a reason someone should act on."""
+    before = {c.get("type"): c.get("reason")
+              for c in (body.get("status") or {}).get("conditions") or []}
+    for condition in conditions:
+        if condition.reason in WARNINGS.get(condition.type, ()) \
+                and before.get(condition.type) != condition.reason:
+            kopf.event(body, type="Warning", reason=condition.reason, message=condition.message)
+
+
 async def _write(state: OperatorState, rollout: Rollout, pods: Sequence[ServingPod],
                  body: kopf.Body) -> None:
     kube = state.kube
@@ -73,6 +130,8 @@ async def _write(state: OperatorState, rollout: Rollout, pods: Sequence[ServingP
     if rollout.statefulsets or missing_key:
         # Created once with a random key and never rewritten: student ids must stay stable.
         await kube.create_secret(namespace, pseudonym_secret(namespace, secrets.token_urlsafe(32)))
+    for login in rollout.secrets:
+        await kube.write_secret(namespace, login.name, dict(login.data), login.create)
     for write in rollout.configmaps:
         if write.create is not None and await kube.create_configmap(namespace, write.create):
             continue
@@ -114,6 +173,7 @@ async def _write(state: OperatorState, rollout: Rollout, pods: Sequence[ServingP
         await kube.delete_statefulset(namespace, name)
         await kube.delete_service(namespace, name)
         await kube.delete_configmap(namespace, name)
+        await kube.delete_secret(namespace, credentials_secret_name(name))
         kopf.event(body, type="Normal", reason="PoolRemoved",
                    message=f"inference pool {name} removed: its classrooms are served by the "
                            "new pods")
@@ -150,11 +210,15 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
     reports = await fetch_reports(state.pods.get(), {p.name: p.ip for p in pods if p.ip}, PORT)
     resources: list[ClassroomResource] = list(indexes.classrooms.get(model.namespace, ()))
     selection = select_rooms(spec, resources)
+    signing = spec.pod_settings.sink.signing
+    found = await _read_secrets(state.kube, model.namespace, secrets_named(selection.rooms),
+                                signing.name if signing is not None else None)
     rollout = plan_rollout(model, generation=target.generation, spec=spec,
                            pod_settings=spec.pod_settings, records=target.records, view=view,
                            selection=selection, cluster=_cluster(label, indexes, view, reports),
-                           settings=state.settings, now=time.time())
+                           settings=state.settings, now=time.time(), secrets=found)
     await _write(state, rollout, pods, body)
+    _warn(body, rollout.conditions)
     status = rollout.status
     state.metrics.record_rollout(model.namespace, model.name, RolloutFigures(
         pools=len(status["pools"]), pods_wanted=status["podsWanted"],

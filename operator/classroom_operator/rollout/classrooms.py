@@ -14,7 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from classroom_operator.spec.fields import STREAM_SCHEMES
+from classroom_operator.spec.fields import (
+    STREAM_SCHEMES,
+    SpecError,
+    carries_credentials,
+    read_secret_ref,
+)
 from classroom_operator.spec.model import ModelSpec, Stream
 from classroom_operator.spec.selector import parse_selector
 
@@ -64,17 +69,30 @@ def classroom_from_resource(name: str, labels: Mapping[str, str],
     streams_raw = spec.get("streams")
     if not isinstance(streams_raw, list) or not streams_raw:
         return ClassroomResource(name, dict(labels), problem="spec.streams lists no stream")
+    try:
+        room_login = read_secret_ref(spec, "credentialsSecretRef", "")
+    except SpecError as error:
+        return ClassroomResource(name, dict(labels), problem=str(error))
     streams = []
     for index, item in enumerate(streams_raw):
         url = item.get("url") if isinstance(item, Mapping) else None
         if not isinstance(url, str) or not url.startswith(STREAM_SCHEMES) or url in STREAM_SCHEMES:
             return ClassroomResource(name, dict(labels), problem=f"spec.streams[{index}].url is "
                                      "not an rtsp, rtsps, http, https or file URL")
+        if carries_credentials(url):
+            # Set aside rather than served: its URL would put the login into the assignment.
+            return ClassroomResource(name, dict(labels), problem=f"spec.streams[{index}].url "
+                                     "carries credentials; put them in a Secret with keys "
+                                     "username and password and name it in credentialsSecretRef")
         layout = item.get("layout", "per-student")
         if layout not in ("per-student", "room"):
             return ClassroomResource(name, dict(labels), problem=f"spec.streams[{index}].layout "
                                      "must be per-student or room")
-        streams.append(Stream(url=url, layout=layout))
+        try:
+            login = read_secret_ref(item, "credentialsSecretRef", f"streams[{index}].")
+        except SpecError as error:
+            return ClassroomResource(name, dict(labels), problem=str(error))
+        streams.append(Stream(url=url, layout=layout, credentials=login or room_login))
     seats = spec.get("seats")
     seats = seats if isinstance(seats, int) and not isinstance(seats, bool) and seats > 0 \
         else None

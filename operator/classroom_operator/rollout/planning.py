@@ -9,6 +9,12 @@ the new engine's build or pods wait for GPUs that only the old pool can free, th
 them up one at a time (rollout/gpu_yield.py). From there `assignment.plan` decides rooms,
 hand-overs, sizes and removals; this module turns its plan into the objects to write, in a safe
 order, and into status.
+
+Each pool's camera logins (rollout/credentials.py) are written as the Secret
+`<pool>-credentials` with every pass, before its assignment names the streams, holding only the
+streams its pods are listed for (hand-over copies included). The assignment ConfigMap never holds
+a login. Beside RolledOut and StreamsHealthy the rollout reports CameraCredentials, WebhookSigned
+and EmotionPolicy (rollout/compliance.py).
 """
 
 from __future__ import annotations
@@ -36,7 +42,17 @@ from classroom_operator.rollout.assignment import (
 )
 from classroom_operator.rollout.capacity import room_too_large
 from classroom_operator.rollout.classrooms import Selection
+from classroom_operator.rollout.compliance import (
+    SecretLookup,
+    emotion_condition,
+    signing_condition,
+)
 from classroom_operator.rollout.condition import rolled_out
+from classroom_operator.rollout.credentials import (
+    LoginLookup,
+    credentials_condition,
+    pool_credentials,
+)
 from classroom_operator.rollout.gpu_yield import (
     GpuYield,
     blocked_builds,
@@ -61,6 +77,8 @@ from classroom_operator.rollout.pools import (
     assignment_configmap,
     assignment_document,
     assignment_text,
+    credentials_secret,
+    credentials_secret_name,
     headless_service,
     statefulset,
 )
@@ -105,8 +123,27 @@ class PoolPatch:
 
 
 @dataclass(frozen=True)
+class SecretWrite:
+    """A pool's camera logins: patched with `data`, or created whole when missing."""
+
+    name: str
+    data: Mapping[str, str] = field(repr=False)
+    create: dict[str, Any] | None = field(repr=False)  # None for pools the plan does not want
+
+
+@dataclass(frozen=True)
+class SecretsRead:
+    """The Secrets a pass read by name: the camera logins by Secret name, and the sink's Secret
+    (its data, None when missing, or why it could not be read)."""
+
+    logins: Mapping[str, LoginLookup] = field(default_factory=dict)
+    sink: SecretLookup = None
+
+
+@dataclass(frozen=True)
 class Rollout:
     namespace: str
+    secrets: tuple[SecretWrite, ...]  # before any ConfigMap: pods read them as they start
     configmaps: tuple[ConfigMapWrite, ...]  # in order: pools gaining rooms first
     statefulsets: tuple[dict[str, Any], ...]  # missing or changed; each after its ConfigMap
     services: tuple[dict[str, Any], ...]
@@ -223,7 +260,8 @@ def _observed(cluster: Cluster) -> Observed:
 def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
                  pod_settings: PodSettings, records: Sequence[EngineRecord],
                  view: InventoryView, selection: Selection, cluster: Cluster,
-                 settings: Settings, now: float) -> Rollout:
+                 settings: Settings, now: float,
+                 secrets: SecretsRead = SecretsRead()) -> Rollout:
     """Every write that moves the model's pools toward wanted, and the status they give.
 
     A model with no classroom runs no pods: GPUs are not held for nothing, and its first
@@ -247,6 +285,13 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
     # An old pool holding a class stays until the class's new engine is ready, even emptied.
     removed = tuple(name for name in result.remove if name not in wanted.holding)
     kept = sorted(name for name in {*cluster.pools, *wanted.pools} if name not in removed)
+
+    logins: list[SecretWrite] = []
+    for name in kept:
+        listed = {room for names in result.rooms_by_pod(name).values() for room in names}
+        data = pool_credentials((rooms[r] for r in sorted(listed)), secrets.logins).data()
+        create = credentials_secret(wanted.pools[name], data) if name in wanted.pools else None
+        logins.append(SecretWrite(credentials_secret_name(name), data, create))
 
     writes: list[ConfigMapWrite] = []
     too_large: list[str] = []
@@ -323,6 +368,7 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
                       or ready_pods < wanted_pods or rolled.status != "True")
     return Rollout(
         namespace=model.namespace,
+        secrets=tuple(logins),
         configmaps=tuple(writes),
         statefulsets=tuple(statefulsets),
         services=tuple(services),
@@ -333,7 +379,10 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
             "podsReady": ready_pods,
             "podsWanted": wanted_pods,
         },
-        conditions=(rolled, summary.condition),
+        conditions=(rolled, summary.condition,
+                    credentials_condition(selection.rooms, secrets.logins),
+                    signing_condition(pod_settings.sink, secrets.sink),
+                    emotion_condition(spec, settings)),
         moved=moved,
         handovers=result.handovers,
         wake_after=TRANSITION_WAKE_SECONDS if transition else None,

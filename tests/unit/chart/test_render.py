@@ -17,9 +17,11 @@ def test_defaults_render_every_component(render: Render) -> None:
     assert kinds == sorted([
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
         "PersistentVolumeClaim", "ClusterKopfPeering", "Deployment", "Service", "Pod",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ])
-    namespaced = [obj for obj in chart.objects
-                  if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering")]
+    cluster_wide = ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering",
+                    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    namespaced = [obj for obj in chart.objects if obj["kind"] not in cluster_wide]
     assert {obj["metadata"]["namespace"] for obj in namespaced} == {"classroom-system"}
 
 
@@ -186,3 +188,29 @@ def test_every_object_carries_the_release_labels(render: Render) -> None:
         labels = obj["metadata"]["labels"]
         assert labels["app.kubernetes.io/instance"] == "classroom", obj["kind"]
         assert labels["app.kubernetes.io/managed-by"] == "Helm", obj["kind"]
+
+
+def test_emotion_is_disabled_by_default_at_admission_and_in_the_operator(
+        render: Render) -> None:
+    chart = render()
+    assert chart.env["CLASSROOM_EMOTION_POLICY"] == "disabled"
+    policy = chart.one("ValidatingAdmissionPolicy")
+    binding = chart.one("ValidatingAdmissionPolicyBinding")
+    assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["classroommodels"]
+    assert set(rule["operations"]) == {"CREATE", "UPDATE"}
+    (validation,) = policy["spec"]["validations"]
+    for words in ("spec.model.outputs.emotion", policy["metadata"]["name"],
+                  "compliance.emotion=enabled", "Art. 5(1)(f)", "Drop the emotion head"):
+        assert words in validation["message"]
+    assert policy["spec"]["failurePolicy"] == "Fail"
+
+
+def test_emotion_enabled_installs_no_policy(render: Render) -> None:
+    chart = render({"compliance": {"emotion": "enabled"}})
+    assert chart.env["CLASSROOM_EMOTION_POLICY"] == "enabled"
+    assert chart.all("ValidatingAdmissionPolicy") == []
+    assert chart.all("ValidatingAdmissionPolicyBinding") == []

@@ -34,6 +34,8 @@ REFUSED: dict[str, tuple[dict[str, Any], list[str]]] = {
     "node selector value not text": ({"operator": {"nodeSelector": {"gpu": True}}},
                                      ["nodeSelector"]),
     "peering name not DNS": ({"operator": {"peering": "Classroom Operator"}}, ["peering"]),
+    "emotion policy not offered": ({"compliance": {"emotion": "off"}}, ["emotion"]),
+    "misspelt compliance key": ({"compliance": {"emotions": "enabled"}}, ["emotions"]),
 }
 
 

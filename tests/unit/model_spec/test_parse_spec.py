@@ -103,6 +103,14 @@ def _set(raw: dict[str, Any], path: str, value: Any) -> None:
      "spec.classrooms[0].seats", "from 1 to 500"),
     ("classrooms", [{"name": "a", "seats": "thirty", "streams": [{"url": "rtsp://c"}]}],
      "spec.classrooms[0].seats", "whole number"),
+    ("classrooms", [{"name": "a", "streams": [{"url": "rtsp://admin:hunter2@cam/1"}]}],
+     "spec.classrooms[0].streams[0].url", "credentialsSecretRef"),
+    ("classrooms", [{"name": "a", "credentialsSecretRef": {"name": "Cams!"},
+                     "streams": [{"url": "rtsp://cam/1"}]}],
+     "spec.classrooms[0].credentialsSecretRef.name", "username and password"),
+    ("classrooms", [{"name": "a", "streams": [{"url": "rtsp://cam/1",
+                                               "credentialsSecretRef": "cams"}]}],
+     "spec.classrooms[0].streams[0].credentialsSecretRef.name", "Secret"),
     ("classroomSelector", {"matchLabels": {"school": "x"}}, "spec.classroomSelector",
      "not both"),
 ])
@@ -114,6 +122,13 @@ def test_bad_input_names_the_field_and_the_fix(raw_spec: dict[str, Any], path: s
     assert caught.value.field == field
     assert str(caught.value).startswith(f"{field}:")
     assert hint in str(caught.value)
+
+
+def test_a_url_with_a_login_is_refused_without_repeating_it(raw_spec: dict[str, Any]) -> None:
+    raw_spec["classrooms"] = [{"name": "a", "streams": [{"url": "ftp://admin:hunter2@cam/1"}]}]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw_spec)
+    assert "hunter2" not in str(caught.value)
 
 
 def test_missing_model_is_an_error_not_a_crash() -> None:

@@ -15,6 +15,15 @@ def test_required_only_gives_defaults(required_env: dict[str, str]) -> None:
     assert settings.engine_gc_seconds == 3600
     assert settings.pod_ip == "127.0.0.1"
     assert settings.build_unschedulable_seconds == 120
+    # Without the chart (which always sets it) the pods keep their own default.
+    assert settings.emotion_policy == "enabled" and settings.emotion_allowed
+
+
+def test_emotion_policy_from_the_chart(required_env: dict[str, str]) -> None:
+    settings = load_settings({**required_env, "CLASSROOM_EMOTION_POLICY": "disabled"})
+    assert settings.emotion_policy == "disabled" and not settings.emotion_allowed
+    with pytest.raises(SettingsError, match=r"CLASSROOM_EMOTION_POLICY='off'.*enabled or disabled"):
+        load_settings({**required_env, "CLASSROOM_EMOTION_POLICY": "off"})
 
 
 def test_everything_set(required_env: dict[str, str]) -> None:
