@@ -26,7 +26,7 @@ from classroom_operator.controller import OperatorState
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 from classroom_operator.indexes import RolloutIndexes
-from classroom_operator.kube import Kube
+from classroom_operator.kube import Kube, WriteRefusedError, writing
 from classroom_operator.metrics import RolloutFigures
 from classroom_operator.pod_client import fetch_reports
 from classroom_operator.rollout.capacity import gpus_by_class
@@ -47,7 +47,7 @@ from classroom_operator.rollout.pools import (
     pseudonym_secret,
 )
 from classroom_operator.spec import ModelSpec
-from classroom_operator.status import RolloutStatus
+from classroom_operator.status import RefusedWrite, RolloutStatus
 
 
 def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryView,
@@ -62,36 +62,45 @@ def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryVie
 
 async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
                  body: kopf.Body) -> None:
+    """The rollout's writes in their safe order; a refused one stops the rest of the pass
+    (raises WriteRefusedError), so no later write runs ahead of one it depends on."""
     namespace = rollout.namespace
     missing_key = any(PSEUDONYM_SECRET in pod.waiting for pod in pods)
     if rollout.statefulsets or missing_key:
         # Created once with a random key and never rewritten: student ids must stay stable.
-        await kube.create_secret(namespace, pseudonym_secret(namespace, secrets.token_urlsafe(32)))
+        with writing(f"Secret {namespace}/{PSEUDONYM_SECRET}"):
+            await kube.create_secret(namespace,
+                                     pseudonym_secret(namespace, secrets.token_urlsafe(32)))
     for write in rollout.configmaps:
-        if write.create is not None and await kube.create_configmap(namespace, write.create):
-            continue
-        # The file and its hand-over records change in one write, so they always agree.
-        await kube.patch_configmap(namespace, write.name, {
-            "metadata": {"annotations": {HANDOVERS_ANNOTATION: write.handovers or None}},
-            "data": {ASSIGNMENT_FILE: write.text}})
+        with writing(f"ConfigMap {namespace}/{write.name}"):
+            if write.create is not None and await kube.create_configmap(namespace, write.create):
+                continue
+            # The file and its hand-over records change in one write, so they always agree.
+            await kube.patch_configmap(namespace, write.name, {
+                "metadata": {"annotations": {HANDOVERS_ANNOTATION: write.handovers or None}},
+                "data": {ASSIGNMENT_FILE: write.text}})
     for service in rollout.services:
-        await kube.create_service(namespace, service)
+        with writing(f"Service {namespace}/{service['metadata']['name']}"):
+            await kube.create_service(namespace, service)
     for statefulset in rollout.statefulsets:
-        if await kube.create_statefulset(namespace, statefulset):
-            kopf.event(body, type="Normal", reason="PoolCreated",
-                       message=f"inference pool {statefulset['metadata']['name']} created with "
-                               f"{statefulset['spec']['replicas']} pods")
-        else:
-            await kube.patch_statefulset(namespace, statefulset)
+        name = statefulset["metadata"]["name"]
+        with writing(f"StatefulSet {namespace}/{name}"):
+            if await kube.create_statefulset(namespace, statefulset):
+                kopf.event(body, type="Normal", reason="PoolCreated",
+                           message=f"inference pool {name} created with "
+                                   f"{statefulset['spec']['replicas']} pods")
+            else:
+                await kube.patch_statefulset(namespace, statefulset)
     if rollout.moved:
         moved = list(rollout.moved)
         kopf.event(body, type="Normal", reason="ClassroomsMoved",
                    message=f"{len(moved)} classrooms handed over to their new pods: "
                            f"{', '.join(moved[:5])}" + (" and more" if len(moved) > 5 else ""))
     for name in rollout.remove:
-        await kube.delete_statefulset(namespace, name)
-        await kube.delete_service(namespace, name)
-        await kube.delete_configmap(namespace, name)
+        with writing(f"inference pool {namespace}/{name}"):
+            await kube.delete_statefulset(namespace, name)
+            await kube.delete_service(namespace, name)
+            await kube.delete_configmap(namespace, name)
         kopf.event(body, type="Normal", reason="PoolRemoved",
                    message=f"inference pool {name} removed: its classrooms are served by the "
                            "new pods")
@@ -111,8 +120,9 @@ class ModelPass:
 
 
 async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
-                   indexes: RolloutIndexes) -> RolloutStatus:
-    """One pass: the model's pools a step closer to wanted; the status that describes them."""
+                   indexes: RolloutIndexes, *, hold_writes: bool = False) -> RolloutStatus:
+    """One pass: the model's pools a step closer to wanted; the status that describes them.
+    With `hold_writes` (writes refused moments ago, controller.Refusals) it only looks."""
     model, spec, view = target.model, target.spec, target.view
     label = (model.namespace, model_label(model.name))
     pods: tuple[ServingPod, ...] = tuple(indexes.pods.get(label, ()))
@@ -123,7 +133,12 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
                            pod_settings=spec.pod_settings, records=target.records, view=view,
                            selection=selection, cluster=_cluster(label, indexes, view, reports),
                            settings=state.settings, now=time.time())
-    await _write(state.kube, rollout, pods, body)
+    refused: tuple[RefusedWrite, ...] = ()
+    if not hold_writes:
+        try:
+            await _write(state.kube, rollout, pods, body)
+        except WriteRefusedError as error:
+            refused = (error.refused,)
     status = rollout.status
     state.metrics.record_rollout(model.namespace, model.name, RolloutFigures(
         pools=len(status["pools"]), pods_wanted=status["podsWanted"],
@@ -137,4 +152,5 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
         summary={"pods": f"{status['podsReady']}/{status['podsWanted']}",
                  "streams": f"{status['streams']['healthy']}/{status['streams']['assigned']}"},
         wake_after=rollout.wake_after,
+        refused=refused,
     )
