@@ -32,7 +32,7 @@ def test_the_oldest_undelivered_event_ages_until_delivered(tmp_path: Path, event
         spool.offer(event(i))
         spool.flush()
     assert spool.oldest_undelivered_age() == 204
-    records, position = spool.read(100, 1 << 30)
+    _, position = spool.read(100, 1 << 30)
     spool.commit(position)
     # Event 100 is the oldest left; it came 105 s after event 0, which is 204 s old.
     assert spool.oldest_undelivered_age() == 99
