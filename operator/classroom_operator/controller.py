@@ -283,6 +283,10 @@ class OperatorState:
     pods: PodClient = field(default_factory=PodClient)
     created_jobs: CreatedJobs = field(default_factory=CreatedJobs)
     refusals: Refusals = field(default_factory=Refusals)
+    # Per model, since when each pod's webhook deliveries have been seen failing.
+    sinks_failing: dict[ModelKey, dict[str, float]] = field(default_factory=dict)
+    # Each Classroom's labels and spec as last seen, so its status writes wake no model.
+    classrooms_seen: dict[tuple[str, str], str] = field(default_factory=dict)
     # Node changes' build passes, over the placements the changes touched, and what each
     # placement's nodes looked like to its engines at its last pass (node_changes.Outlook).
     node_passes: Coalesced[Placement] = field(default_factory=Coalesced)
@@ -304,6 +308,7 @@ class OperatorState:
     def forget(self, key: ModelKey) -> None:
         self.engine_counts.pop(key, None)
         self.refusals.clear(key)
+        self.sinks_failing.pop(key, None)
         self._update_gauges()
         self.metrics.forget_model(*key)
 

@@ -20,7 +20,8 @@ their managed fields, and create kept for the Secret and the Jobs; a change of w
 that wants its own integration tests, so not part of this module's restructuring.
 
 RBAC these calls need (the chart grants them; see docs/contracts.md):
-  jobs.batch create/delete, configmaps get/create/patch/delete, classroommodels/status patch,
+  jobs.batch get/create/delete, configmaps get/create/patch/delete, classroommodels/status and
+  classrooms/status patch,
   statefulsets.apps and services create/patch/delete, secrets create.
 """
 
@@ -41,6 +42,7 @@ from classroom_operator.names import API_VERSION
 from classroom_operator.status import RefusedWrite
 
 MODELS = f"/apis/{API_VERSION}/namespaces/{{namespace}}/classroommodels/{{name}}"
+CLASSROOMS = f"/apis/{API_VERSION}/namespaces/{{namespace}}/classrooms/{{name}}"
 JOBS = "/apis/batch/v1/namespaces/{namespace}/jobs"
 CONFIGMAPS = "/api/v1/namespaces/{namespace}/configmaps"
 STATEFULSETS = "/apis/apps/v1/namespaces/{namespace}/statefulsets"
@@ -247,6 +249,11 @@ class Kube:
 
     async def patch_model_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
         path = MODELS.format(namespace=namespace, name=name) + "/status"
+        return await self.merge_patch(path, {"status": status}, lane="status")
+
+    async def patch_classroom_status(self, namespace: str, name: str,
+                                     status: dict[str, Any]) -> bool:
+        path = CLASSROOMS.format(namespace=namespace, name=name) + "/status"
         return await self.merge_patch(path, {"status": status}, lane="status")
 
     async def ensure_configmap(self, configmap: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,12 @@ services and configmaps create/patch/delete; secrets create; reads come from the
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -30,8 +32,9 @@ from classroom_operator.kube import Kube, WriteRefusedError, writing
 from classroom_operator.metrics import RolloutFigures
 from classroom_operator.pod_client import fetch_reports
 from classroom_operator.rollout.capacity import gpus_by_class
-from classroom_operator.rollout.classrooms import ClassroomResource, select_rooms
+from classroom_operator.rollout.classrooms import ClassroomResource, Room, select_rooms
 from classroom_operator.rollout.planning import Cluster, Rollout, plan_rollout
+from classroom_operator.rollout.pod_reports import PodReport
 from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     PoolObject,
@@ -46,8 +49,13 @@ from classroom_operator.rollout.pools import (
     model_label,
     pseudonym_secret,
 )
+from classroom_operator.rollout.room_status import changed_rooms
+from classroom_operator.rollout.sink_health import failing_since, sink_health
 from classroom_operator.spec import ModelSpec
 from classroom_operator.status import RefusedWrite, RolloutStatus
+
+# Classroom status patches in flight at once, per model pass.
+ROOM_WRITES = 16
 
 
 def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryView,
@@ -106,6 +114,35 @@ async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
                            "new pods")
 
 
+async def _write_rooms(kube: Kube, model: ModelRef, rollout: Rollout,
+                       reports: Mapping[str, PodReport | str], indexes: RolloutIndexes,
+                       selected: Sequence[Room]) -> tuple[RefusedWrite, ...]:
+    """Each selected Classroom's status, written only where it changed (a few at a time)."""
+    namespace = model.namespace
+    leaving: dict[str, list[str]] = {}
+    for handover in rollout.handovers:
+        leaving.setdefault(handover.room, []).append(handover.source.name)
+    patches = changed_rooms(
+        f"{namespace}/{model.name}", selected,
+        {room.name: room for room in indexes.room_statuses.get(namespace, ())},
+        assigned=rollout.assigned, leaving=leaving, reports=reports,
+        models=(f"{ns}/{name}" for ns, name in indexes.models.get(namespace, ())),
+        now=datetime.now(UTC))
+    gate = asyncio.Semaphore(ROOM_WRITES)
+
+    async def one(name: str, patch: dict[str, Any]) -> RefusedWrite | None:
+        async with gate:
+            try:
+                with writing(f"status of Classroom {namespace}/{name}"):
+                    await kube.patch_classroom_status(namespace, name, patch)
+            except WriteRefusedError as error:
+                return error.refused
+            return None
+
+    results = await asyncio.gather(*(one(name, patch) for name, patch in patches.items()))
+    return tuple(r for r in results if r is not None)
+
+
 @dataclass(frozen=True)
 class ModelPass:
     """What a reconcile pass knows of the model when it rolls out: which model at which
@@ -139,6 +176,9 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
             await _write(state.kube, rollout, pods, body)
         except WriteRefusedError as error:
             refused = (error.refused,)
+        refused += await _write_rooms(state.kube, model, rollout, reports, indexes,
+                                      selection.rooms if spec.classroom_selector is not None
+                                      else ())
     status = rollout.status
     state.metrics.record_rollout(model.namespace, model.name, RolloutFigures(
         pools=len(status["pools"]), pods_wanted=status["podsWanted"],
@@ -146,9 +186,14 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
         streams_healthy=status["streams"]["healthy"],
         handovers=len({h.room for h in rollout.handovers}),
         moves=tuple(rollout.moved.items())))
+    now = time.time()
+    since = failing_since(reports, state.sinks_failing.get((model.namespace, model.name), {}),
+                          now)
+    state.sinks_failing[(model.namespace, model.name)] = since
+    sink, sink_condition = sink_health(reports, since, now)
     return RolloutStatus(
-        fields=status,
-        conditions=rollout.conditions,
+        fields={**status, "sink": sink},
+        conditions=(*rollout.conditions, sink_condition),
         summary={"pods": f"{status['podsReady']}/{status['podsWanted']}",
                  "streams": f"{status['streams']['healthy']}/{status['streams']['assigned']}"},
         wake_after=rollout.wake_after,

@@ -99,6 +99,7 @@ class Rollout:
     moved: Mapping[str, str]  # room -> the pod it moves to in this pass
     handovers: tuple[Handover, ...]  # rooms listed on their previous pods as well
     wake_after: float | None
+    assigned: Mapping[str, str] = field(default_factory=dict)  # room -> its pod's name
 
 
 def _spec_hash(obj: Mapping[str, Any]) -> str:
@@ -297,6 +298,7 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
         moved=moved,
         handovers=result.handovers,
         wake_after=TRANSITION_WAKE_SECONDS if transition else None,
+        assigned={room: pod.name for room, pod in result.assigned.items()},
     )
 
 
