@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,8 @@ def _analysis(doc: Mapping[str, Any]) -> AnalysisSettings:
             values[attr] = getattr(defaults, attr)
             continue
         value = _require(raw, key, (int, float), "analysis.")
+        if not math.isfinite(value):  # JSON's NaN and Infinity, which Python's parser accepts
+            raise AssignmentInvalid(f"analysis.{key} must be a finite number, got {value}")
         too_low = value < low if low_ok else value <= low
         if too_low or (high is not None and value > high):
             bound = f"in [{low}, {high}]" if high is not None else (

@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from classroom_inference.runners.base import BackendUnavailable, RunnerError
 from classroom_inference.serving.app import create_app
 from classroom_inference.serving.errors import ConfigurationError
+from classroom_inference.serving.listener import listen
 from classroom_inference.serving.pipeline import Pod, PodSettings
 from classroom_inference.serving.policy import EMOTION_CHOICES, InferencePolicy
 from classroom_inference.serving.pseudonym import SECRET_ENV, SecretInvalid, check_secret
@@ -141,10 +140,8 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
 
 async def serve(settings: PodSettings, host: str, port: int) -> int:
     pod = Pod(settings)
-    runner = web.AppRunner(create_app(pod), handle_signals=False, access_log=None)
-    await runner.setup()
     # HTTP first: liveness answers while a large engine loads.
-    await web.TCPSite(runner, host, port).start()
+    runner, _ = await listen(create_app(pod), host, port)
     log.info("serving %s as pod %s on http://%s:%d", settings.engine_dir, settings.pod_name,
              host, port)
     stop = asyncio.Event()

@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 # This many failed batches in a row and the pod stops calling itself ready.
 FAILING_ENGINE_BATCHES = 10
+# Streams started between two turns of the event loop while an assignment is applied.
+START_SLICE = 100
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class Pod:
         self.credentials = StreamCredentials(settings.stream_credentials,
                                              poll_seconds=settings.assignment_poll_seconds)
         self.streams: dict[str, StreamRun] = {}
+        self.leaving: dict[str, StreamRun] = {}  # removed, until their intake is stopped
         self.students = StudentIds()
         self.crops_of_removed: Counter[str] = Counter()  # by classroom, for the crops counter
         self.metrics = PodMetrics(lambda: readings(self), model="", fingerprint="")
@@ -208,7 +211,9 @@ class Pod:
             # thousands of streams one by one while they still fed the engine kept the loop,
             # which stops them, busy with their batches for seconds.
             self.batcher.close()
-        await asyncio.gather(*(self._stop_stream(sid) for sid in list(self.streams)),
+        runs = list(self.streams.values())
+        self.streams.clear()
+        await asyncio.gather(*(self._stop_stream(run) for run in runs),
                              *self._removals.values(), return_exceptions=True)
         delivered = True
         if self.batcher is not None and self._batcher_task is not None:
@@ -244,10 +249,18 @@ class Pod:
         wanted = assignment.streams
         for sid, run in list(self.streams.items()):
             if wanted.get(sid) != run.assignment:
-                self._removals[sid] = asyncio.create_task(self._remove(sid))
-        for sid, stream in wanted.items():
-            if sid not in self.streams:
+                # A changed url, layout or classroom is another stream under the same id: the
+                # old one leaves now, and the new one starts below once the old one is gone.
+                del self.streams[sid]
+                self.leaving[sid] = run
+                self._removals[sid] = asyncio.create_task(self._remove(run))
+        starting = [stream for sid, stream in wanted.items() if sid not in self.streams]
+        for first in range(0, len(starting), START_SLICE):
+            for stream in starting[first:first + START_SLICE]:
                 await self._start_stream(stream)
+            # Thousands of streams start in slices, so probes and batches are answered
+            # between them instead of after the whole assignment.
+            await asyncio.sleep(0)
         if self.phase == "WaitingForAssignment":
             self.phase = "Ready"
         if not self._removals:
@@ -269,18 +282,19 @@ class Pod:
         supervisor.start()
         self.streams[stream.id] = StreamRun(stream, supervisor, intake)
 
-    async def _stop_stream(self, sid: str) -> None:
-        run = self.streams.pop(sid, None)
-        if run is None:
-            return
+    async def _stop_stream(self, run: StreamRun) -> None:
         await run.supervisor.stop()
         run.intake.close()  # a frame being taken in is queued; nothing after it
         self.crops_of_removed[run.assignment.classroom] += run.intake.crops
+        if self.leaving.get(run.assignment.id) is run:
+            del self.leaving[run.assignment.id]
 
-    async def _remove(self, sid: str) -> None:
-        """A stream left the assignment: stop intake, let its queued crops finish, forget it."""
+    async def _remove(self, run: StreamRun) -> None:
+        """A stream left the assignment (or changed): stop intake, let its queued crops
+        finish, forget it."""
+        sid = run.assignment.id
         try:
-            await self._stop_stream(sid)
+            await self._stop_stream(run)
             await self._settled(sid)
             assert self.analysis is not None
             self.analysis.remove_stream(sid, time.monotonic())

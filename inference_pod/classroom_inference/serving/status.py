@@ -2,7 +2,7 @@
 document") and the readings behind /metrics.
 
 Neither carries pixels, stream URLs or student ids: streams appear by their assignment id, and
-a stream's error has its URL replaced by the stream id before it leaves the pod.
+a stream's error has its URL (and any password) replaced by the stream id before it leaves.
 """
 
 from __future__ import annotations
@@ -13,18 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from classroom_inference.serving.frames import StreamState
 from classroom_inference.serving.metrics import Reading
-from classroom_inference.serving.sources import mask_password
+from classroom_inference.serving.sources import without_url
 
 if TYPE_CHECKING:
     from classroom_inference.serving.pipeline import Pod, StreamRun
 
 
 def _without_url(message: str | None, url: str, stream_id: str) -> str | None:
-    if message is None:
-        return None
-    for shown in (url, mask_password(url)):
-        message = message.replace(shown, f"<stream {stream_id}>")
-    return message
+    return None if message is None else without_url(message, url, stream_id)
 
 
 def _utc(seconds: float | None) -> str | None:
@@ -136,7 +132,7 @@ def readings(pod: Pod) -> list[Reading]:
                     "Stream reconnects, summed over the classroom's streams", v,
                     (("classroom", room),)) for room, v in reconnects.items()]
     crops = Counter(pod.crops_of_removed)
-    for run in pod.streams.values():
+    for run in (*pod.streams.values(), *pod.leaving.values()):
         crops[run.assignment.classroom] += run.intake.crops
     out += [Reading("classroom_crops", "counter", "Face crops queued for the engine", v,
                     (("classroom", room),)) for room, v in crops.items()]

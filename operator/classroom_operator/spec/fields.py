@@ -9,7 +9,7 @@ from typing import Any
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # URLs the operator and the data plane can read: model files, and classroom streams.
-DATA_SCHEMES = ("https://", "http://", "s3://", "pvc://", "file://")
+DATA_SCHEMES = ("https://", "http://", "s3://", "file://")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "https://", "http://", "file://")
 
 

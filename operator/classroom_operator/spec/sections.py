@@ -46,7 +46,8 @@ from classroom_operator.spec.model import (
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-EMOTION_LABELS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger")
+# FER-2013 order, the CRD's default: facial-expression models trained on FER give it.
+EMOTION_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 MAX_BATCH = 1024
 
 

@@ -23,6 +23,8 @@ MINIMAL: dict[str, Any] = {
                "calibration": {"uri": "https://models.example.org/crops.tar", "sha256": SHA}},
     "serving": {"tolerations": [{"key": "nvidia.com/gpu", "value": "shared"}]},
     "classrooms": [{"name": "room-101", "streams": [{"url": "rtsp://cam/1"}]}],
+    "sink": {"webhook": {"url": "https://labels.example.org/v1",
+                         "secretRef": {"name": "sink", "key": "token"}}},
 }
 
 

@@ -32,7 +32,14 @@ from .errors import (
 )
 from .options import SourceOptions
 from .synthetic import BrightnessPattern, SyntheticSource
-from .urls import SCHEMES, StreamUrl, mask_password, parse_stream_url
+from .urls import (
+    SCHEMES,
+    StreamUrl,
+    mask_password,
+    parse_stream_url,
+    without_password,
+    without_url,
+)
 
 __all__ = [
     "SCHEMES",
@@ -52,6 +59,8 @@ __all__ = [
     "mask_password",
     "open_source",
     "parse_stream_url",
+    "without_password",
+    "without_url",
 ]
 
 
