@@ -21,7 +21,9 @@ ROOMS = "/apis/classroom-operator.io/v1alpha1/namespaces/{namespace}/classrooms"
 def _classroom(media: Media, name: str, school: str, streams: int = 1) -> dict[str, Any]:
     return {"apiVersion": "classroom-operator.io/v1alpha1", "kind": "Classroom",
             "metadata": {"name": name, "labels": {"school": school}},
-            "spec": {"streams": [{"url": media.video} for _ in range(streams)], "seats": 2}}
+            # Admission wants distinct URLs per room: the same looping video, paced as always.
+            "spec": {"streams": [{"url": media.video + "&realtime=1" * index}
+                                 for index in range(streams)], "seats": 2}}
 
 
 def _room(api: Api, pool: str, name: str) -> dict[str, Any]:
@@ -56,7 +58,7 @@ def test_a_selected_classroom_names_its_pod_and_counts_its_streams(
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Assigned": "True", "StreamsHealthy": "True"}
     # kubectl's columns show it too.
-    columns = cluster.kubectl("get", "rooms", "room-1", "-n", pool, "--no-headers").stdout
+    columns = cluster.kubectl("get", "room", "room-1", "-n", pool, "--no-headers").stdout
     assert pod in columns and "2/2" in columns
     # A room the model does not select is not written.
     assert "status" not in _room(api, pool, "room-9") or \
@@ -68,7 +70,7 @@ def test_a_selected_classroom_names_its_pod_and_counts_its_streams(
     assert _room(api, pool, "room-1")["metadata"]["resourceVersion"] == version
 
     # School IT relabels the room: the model lets it go and its status says so.
-    cluster.kubectl("label", "classroom", "room-1", "-n", pool, "school=washington",
+    cluster.kubectl("label", "room", "room-1", "-n", pool, "school=washington",
                     "--overwrite")
 
     def released() -> dict[str, Any] | None:
