@@ -194,9 +194,15 @@ class Refusals:
             return None
         return refusal
 
-    def record(self, key: ModelKey, generation: int,
-               writes: tuple[RefusedWrite, ...]) -> Refusal:
+    def record(self, key: ModelKey, generation: int, writes: tuple[RefusedWrite, ...], *,
+               same_attempt: bool = False) -> Refusal:
+        """The writes refused at an attempt; with `same_attempt`, more of the attempt already
+        recorded (its backoff stays)."""
         before = self.of(key, generation)
+        if same_attempt and before is not None:
+            refusal = Refusal(generation, writes, before.attempts, before.retry_at)
+            self._by_model[key] = refusal
+            return refusal
         attempts = 1 if before is None else before.attempts + 1
         delay = min(REFUSAL_BACKOFF_CAP, REFUSAL_BACKOFF * 2 ** (attempts - 1))
         refusal = Refusal(generation, writes, attempts, time.monotonic() + delay)

@@ -103,12 +103,17 @@ def _refused(state: OperatorState, key: ModelKey, generation: int,
     """Remember refused writes for the backoff, and tell them in a Warning event each time
     they are tried and refused."""
     refusal = state.refusals.record(key, generation, tuple(refused))
-    retry = refusal.retry_at - time.monotonic()
+    _announce(state, key, generation, refused, body)
+    return refusal
+
+
+def _announce(state: OperatorState, key: ModelKey, generation: int,
+              refused: Sequence[RefusedWrite], body: kopf.Body) -> None:
+    retry = _delay(state, key, generation)
     for write in refused:
         kopf.event(body, type="Warning", reason="WriteRefused",
                    message=f"the API server refused {write.describe()}; tried again in "
                            f"{retry:.0f}s or when the spec changes")
-    return refusal
 
 
 def _delay(state: OperatorState, key: ModelKey, generation: int) -> float:
@@ -122,7 +127,9 @@ async def _status_refused(state: OperatorState, key: ModelKey, generation: int,
                           now: datetime) -> None:
     """The status patch itself was refused: say so with the smallest status that can be
     written, the phase and conditions (the refused fields may be the other ones)."""
-    _refused(state, key, generation, refused[-1:], body)
+    # This pass's other refusals, if any, are recorded already: one attempt, not two.
+    state.refusals.record(key, generation, tuple(refused), same_attempt=len(refused) > 1)
+    _announce(state, key, generation, refused[-1:], body)
     conditions = merge_conditions(live.get("conditions") or [], _refusal_conditions(
         desired, refused), generation, now)
     minimal = status_patch(live, {"observedGeneration": generation,
@@ -215,7 +222,8 @@ async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, 
             with writing(f"status of ClassroomModel {key[0]}/{key[1]}"):
                 await state.kube.patch_model_status(key[0], key[1], patch)
         except WriteRefusedError as error:
-            await _status_refused(state, key, generation, [*refused, error.refused], body,
+            others = [r for r in refused if r.what != error.refused.what]
+            await _status_refused(state, key, generation, [*others, error.refused], body,
                                   live=live, desired=desired, now=now)
             raise kopf.TemporaryError(error.refused.describe(),
                                       delay=_delay(state, key, generation)) from error
