@@ -1,13 +1,15 @@
-"""A write the API server refuses shows in the model's status: a StatefulSet whose resources
-request more CPU than their limit passes the CRD's admission but not the API server's
-validation of the StatefulSet. The model says so (Degraded, WriteRefused, the object and the
-API server's message; phase Failed while nothing serves; a Warning event), the operator does not
-retry it in a hot loop, and a fixed spec recovers."""
+"""A write the API server refuses shows in the model's status: the namespace's ResourceQuota
+allows no StatefulSet, so the pool's StatefulSet, which the ClassroomModel's admission could
+not foresee, is refused. The model says so (Degraded, WriteRefused, the object and the API
+server's message; phase Failed while nothing serves; a Warning event), the operator does not
+retry it in a hot loop, and once the quota allows it the pool is created and Degraded clears."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bench.operator_harness import (
     OperatorProcess,
@@ -35,12 +37,14 @@ def test_a_statefulset_the_api_server_refuses_degrades_the_model(
         cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
         operator: Callable[..., OperatorProcess]) -> None:
     nodes(l4(f"{stem}-l4-0", runner="kwok"))
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota",
+             "metadata": {"name": "no-statefulsets", "namespace": pool},
+             "spec": {"hard": {"count/statefulsets.apps": "0"}}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(quota))
     process = operator(CLASSROOM_RESYNC_SECONDS="1")
-    refused = {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}
-    apply(cluster, pool, [model_manifest("attention", pool, classrooms=ROOMS,
-                                         serving={"resources": refused})])
+    apply(cluster, pool, [model_manifest("attention", pool, classrooms=ROOMS)])
 
-    def degraded() -> dict[str, object] | None:
+    def degraded() -> dict[str, Any] | None:
         found = model(api, pool, "attention")
         if condition(found, "Degraded").get("reason") == "WriteRefused":
             return found
@@ -48,27 +52,24 @@ def test_a_statefulset_the_api_server_refuses_degrades_the_model(
 
     found = wait_for(degraded, "Degraded WriteRefused", timeout=90,
                      show=lambda: (model(api, pool, "attention") or {}).get("status"))
-    assert found is not None
     message = str(condition(found, "Degraded")["message"])
-    assert "StatefulSet" in message and "HTTP 422" in message, message
-    assert "less than or equal to cpu limit" in message, message
-    assert found["status"]["phase"] == "Failed"  # type: ignore[index]
+    assert f"StatefulSet {pool}/attention-" in message and "HTTP 403" in message, message
+    assert "exceeded quota" in message, message
+    assert found["status"]["phase"] == "Failed"  # nothing serves
     ready = condition(found, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "WriteRefused")
     events = cluster.kubectl("get", "events", "-n", pool, "--field-selector",
                              "involvedObject.name=attention,type=Warning", "-o",
                              "jsonpath={.items[*].reason}").stdout.split()
     assert "WriteRefused" in events
-    # Backed off, not hammered: resync every second, yet a handful of attempts in 12 s.
-    first = _posts(process, "422")
+    # Backed off, not hammered: a pass every second, yet a handful of attempts in 12 s.
+    first = _posts(process, "403")
     time.sleep(12)
-    assert _posts(process, "422") - first <= 3
+    assert _posts(process, "403") - first <= 3
 
-    fixed = {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}
-    apply(cluster, pool, [model_manifest("attention", pool, classrooms=ROOMS,
-                                         serving={"resources": fixed})])
+    cluster.kubectl("delete", "resourcequota", "no-statefulsets", "-n", pool)
     wait_for(lambda: api.get(STATEFULSETS.format(namespace=pool))["items"],
-             "the pool's StatefulSet", timeout=30)
+             "the pool's StatefulSet once the quota allows it", timeout=90)
     wait_for(lambda: condition(model(api, pool, "attention"), "Degraded").get("status")
              == "False", "Degraded cleared", timeout=30,
              show=lambda: condition(model(api, pool, "attention"), "Degraded"))
