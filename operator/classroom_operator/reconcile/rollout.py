@@ -32,6 +32,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -41,15 +42,16 @@ from classroom_operator.controller import OperatorState
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 from classroom_operator.indexes import RolloutIndexes
-from classroom_operator.kube import Kube, KubeError
+from classroom_operator.kube import Kube, KubeError, WriteRefusedError, writing
 from classroom_operator.metrics import RolloutFigures
 from classroom_operator.names import GPU_YIELD_ANNOTATION
 from classroom_operator.pod_client import fetch_reports
 from classroom_operator.rollout.capacity import gpus_by_class
-from classroom_operator.rollout.classrooms import ClassroomResource, select_rooms
+from classroom_operator.rollout.classrooms import ClassroomResource, Room, select_rooms
 from classroom_operator.rollout.compliance import SecretLookup
 from classroom_operator.rollout.credentials import LoginLookup, login_from_secret, secrets_named
 from classroom_operator.rollout.planning import Cluster, Rollout, SecretsRead, plan_rollout
+from classroom_operator.rollout.pod_reports import PodReport
 from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     PoolObject,
@@ -65,8 +67,13 @@ from classroom_operator.rollout.pools import (
     model_label,
     pseudonym_secret,
 )
+from classroom_operator.rollout.room_status import changed_rooms
+from classroom_operator.rollout.sink_health import failing_since, sink_health
 from classroom_operator.spec import ModelSpec
-from classroom_operator.status import RolloutStatus
+from classroom_operator.status import RefusedWrite, RolloutStatus
+
+# Classroom status patches in flight at once, per model pass.
+ROOM_WRITES = 16
 
 
 def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryView,
@@ -124,30 +131,39 @@ def _warn(body: kopf.Body, conditions: Sequence[Condition]) -> None:
 
 async def _write(state: OperatorState, rollout: Rollout, pods: Sequence[ServingPod],
                  body: kopf.Body) -> None:
+    """The rollout's writes in their safe order; a refused one stops the rest of the pass
+    (raises WriteRefusedError), so no later write runs ahead of one it depends on."""
     kube = state.kube
     namespace = rollout.namespace
     missing_key = any(PSEUDONYM_SECRET in pod.waiting for pod in pods)
     if rollout.statefulsets or missing_key:
         # Created once with a random key and never rewritten: student ids must stay stable.
-        await kube.create_secret(namespace, pseudonym_secret(namespace, secrets.token_urlsafe(32)))
+        with writing(f"Secret {namespace}/{PSEUDONYM_SECRET}"):
+            await kube.create_secret(namespace,
+                                     pseudonym_secret(namespace, secrets.token_urlsafe(32)))
     for login in rollout.secrets:
-        await kube.write_secret(namespace, login.name, dict(login.data), login.create)
+        with writing(f"Secret {namespace}/{login.name}"):
+            await kube.write_secret(namespace, login.name, dict(login.data), login.create)
     for write in rollout.configmaps:
-        if write.create is not None and await kube.create_configmap(namespace, write.create):
-            continue
-        # The file and its hand-over records change in one write, so they always agree.
-        await kube.patch_configmap(namespace, write.name, {
-            "metadata": {"annotations": {HANDOVERS_ANNOTATION: write.handovers or None}},
-            "data": {ASSIGNMENT_FILE: write.text}})
+        with writing(f"ConfigMap {namespace}/{write.name}"):
+            if write.create is not None and await kube.create_configmap(namespace, write.create):
+                continue
+            # The file and its hand-over records change in one write, so they always agree.
+            await kube.patch_configmap(namespace, write.name, {
+                "metadata": {"annotations": {HANDOVERS_ANNOTATION: write.handovers or None}},
+                "data": {ASSIGNMENT_FILE: write.text}})
     for service in rollout.services:
-        await kube.create_service(namespace, service)
+        with writing(f"Service {namespace}/{service['metadata']['name']}"):
+            await kube.create_service(namespace, service)
     for statefulset in rollout.statefulsets:
-        if await kube.create_statefulset(namespace, statefulset):
-            kopf.event(body, type="Normal", reason="PoolCreated",
-                       message=f"inference pool {statefulset['metadata']['name']} created with "
-                               f"{statefulset['spec']['replicas']} pods")
-        else:
-            await kube.patch_statefulset(namespace, statefulset)
+        name = statefulset["metadata"]["name"]
+        with writing(f"StatefulSet {namespace}/{name}"):
+            if await kube.create_statefulset(namespace, statefulset):
+                kopf.event(body, type="Normal", reason="PoolCreated",
+                           message=f"inference pool {name} created with "
+                                   f"{statefulset['spec']['replicas']} pods")
+            else:
+                await kube.patch_statefulset(namespace, statefulset)
     for change in rollout.pool_patches:
         # A stale view would give the same GPU up twice; its record is the claim.
         claim = f"gpu-yield/{namespace}/{change.name}"
@@ -155,9 +171,10 @@ async def _write(state: OperatorState, rollout: Rollout, pods: Sequence[ServingP
         if note is not None and not state.recent.claim(claim, _without_time(note)):
             continue
         try:
-            written = await kube.patch_statefulset(
-                namespace, {**change.patch, "metadata": {
-                    "name": change.name, **change.patch.get("metadata", {})}})
+            with writing(f"StatefulSet {namespace}/{change.name}"):
+                written = await kube.patch_statefulset(
+                    namespace, {**change.patch, "metadata": {
+                        "name": change.name, **change.patch.get("metadata", {})}})
         except BaseException:
             if note is not None:
                 state.recent.drop(claim)
@@ -170,10 +187,11 @@ async def _write(state: OperatorState, rollout: Rollout, pods: Sequence[ServingP
                    message=f"{len(moved)} classrooms handed over to their new pods: "
                            f"{', '.join(moved[:5])}" + (" and more" if len(moved) > 5 else ""))
     for name in rollout.remove:
-        await kube.delete_statefulset(namespace, name)
-        await kube.delete_service(namespace, name)
-        await kube.delete_configmap(namespace, name)
-        await kube.delete_secret(namespace, credentials_secret_name(name))
+        with writing(f"inference pool {namespace}/{name}"):
+            await kube.delete_statefulset(namespace, name)
+            await kube.delete_service(namespace, name)
+            await kube.delete_configmap(namespace, name)
+            await kube.delete_secret(namespace, credentials_secret_name(name))
         kopf.event(body, type="Normal", reason="PoolRemoved",
                    message=f"inference pool {name} removed: its classrooms are served by the "
                            "new pods")
@@ -186,6 +204,35 @@ def _without_time(record: str) -> str:
     except ValueError:
         return record
     return json.dumps({**document, "at": None, "reason": None}, sort_keys=True)
+
+
+async def _write_rooms(kube: Kube, model: ModelRef, rollout: Rollout,
+                       reports: Mapping[str, PodReport | str], indexes: RolloutIndexes,
+                       selected: Sequence[Room]) -> tuple[RefusedWrite, ...]:
+    """Each selected Classroom's status, written only where it changed (a few at a time)."""
+    namespace = model.namespace
+    leaving: dict[str, list[str]] = {}
+    for handover in rollout.handovers:
+        leaving.setdefault(handover.room, []).append(handover.source.name)
+    patches = changed_rooms(
+        f"{namespace}/{model.name}", selected,
+        {room.name: room for room in indexes.room_statuses.get(namespace, ())},
+        assigned=rollout.assigned, leaving=leaving, reports=reports,
+        models=(f"{ns}/{name}" for ns, name in indexes.models.get(namespace, ())),
+        now=datetime.now(UTC))
+    gate = asyncio.Semaphore(ROOM_WRITES)
+
+    async def one(name: str, patch: dict[str, Any]) -> RefusedWrite | None:
+        async with gate:
+            try:
+                with writing(f"status of Classroom {namespace}/{name}"):
+                    await kube.patch_classroom_status(namespace, name, patch)
+            except WriteRefusedError as error:
+                return error.refused
+            return None
+
+    results = await asyncio.gather(*(one(name, patch) for name, patch in patches.items()))
+    return tuple(r for r in results if r is not None)
 
 
 @dataclass(frozen=True)
@@ -202,8 +249,9 @@ class ModelPass:
 
 
 async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
-                   indexes: RolloutIndexes) -> RolloutStatus:
-    """One pass: the model's pools a step closer to wanted; the status that describes them."""
+                   indexes: RolloutIndexes, *, hold_writes: bool = False) -> RolloutStatus:
+    """One pass: the model's pools a step closer to wanted; the status that describes them.
+    With `hold_writes` (writes refused moments ago, controller.Refusals) it only looks."""
     model, spec, view = target.model, target.spec, target.view
     label = (model.namespace, model_label(model.name))
     pods: tuple[ServingPod, ...] = tuple(indexes.pods.get(label, ()))
@@ -217,7 +265,15 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
                            pod_settings=spec.pod_settings, records=target.records, view=view,
                            selection=selection, cluster=_cluster(label, indexes, view, reports),
                            settings=state.settings, now=time.time(), secrets=found)
-    await _write(state, rollout, pods, body)
+    refused: tuple[RefusedWrite, ...] = ()
+    if not hold_writes:
+        try:
+            await _write(state, rollout, pods, body)
+        except WriteRefusedError as error:
+            refused = (error.refused,)
+        refused += await _write_rooms(state.kube, model, rollout, reports, indexes,
+                                      selection.rooms if spec.classroom_selector is not None
+                                      else ())
     _warn(body, rollout.conditions)
     status = rollout.status
     state.metrics.record_rollout(model.namespace, model.name, RolloutFigures(
@@ -226,10 +282,16 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
         streams_healthy=status["streams"]["healthy"],
         handovers=len({h.room for h in rollout.handovers}),
         moves=tuple(rollout.moved.items())))
+    now = time.time()
+    since = failing_since(reports, state.sinks_failing.get((model.namespace, model.name), {}),
+                          now)
+    state.sinks_failing[(model.namespace, model.name)] = since
+    sink, sink_condition = sink_health(reports, since, now)
     return RolloutStatus(
-        fields=status,
-        conditions=rollout.conditions,
+        fields={**status, "sink": sink},
+        conditions=(*rollout.conditions, sink_condition),
         summary={"pods": f"{status['podsReady']}/{status['podsWanted']}",
                  "streams": f"{status['streams']['healthy']}/{status['streams']['assigned']}"},
         wake_after=rollout.wake_after,
+        refused=refused,
     )

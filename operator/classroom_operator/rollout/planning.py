@@ -154,6 +154,7 @@ class Rollout:
     handovers: tuple[Handover, ...]  # rooms listed on their previous pods as well
     wake_after: float | None
     pool_patches: tuple[PoolPatch, ...] = ()  # old pools only, after the ConfigMaps
+    assigned: Mapping[str, str] = field(default_factory=dict)  # room -> its pod's name
 
 
 def _spec_hash(obj: Mapping[str, Any]) -> str:
@@ -387,6 +388,7 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
         handovers=result.handovers,
         wake_after=TRANSITION_WAKE_SECONDS if transition else None,
         pool_patches=_pool_patches(yields, wanted, cluster, result.replicas, observed, now),
+        assigned={room: pod.name for room, pod in result.assigned.items()},
     )
 
 
