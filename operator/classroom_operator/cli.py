@@ -8,7 +8,7 @@ import contextlib
 import logging
 import secrets
 import sys
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -42,19 +42,63 @@ class LegacyAnnotationDiffBase(kopf.AnnotationsDiffBaseStorage):
                 patch.metadata.annotations[key] = None
 
 
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger,
-                  **_: Any) -> None:
-    config: Settings = memo.config
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.SmartProgressStorage(prefix=GROUP)
-    # The spec last handled goes into status.kopf, not an annotation: annotations hold 256 KiB in
-    # all, and a spec near the CRD's caps (~140 KB) plus the copy a client-side `kubectl apply`
-    # keeps in its own annotation would not fit, leaving the model impossible to delete.
-    settings.persistence.diffbase_storage = kopf.MultiDiffBaseStorage([
+class SpecDiffBase(kopf.MultiDiffBaseStorage):
+    """kopf builds an object's essence on every watch event of every kind it watches, starting
+    from a deep copy of the whole body and then dropping the status and most of the metadata.
+    For a thousand models (and the nodes, Jobs and pods) the copy of what is dropped anyway
+    (status, managedFields) was the largest single cost of an event; only the parts the essence
+    keeps are handed on here, so the essence is the same and the copy much smaller."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        kept = {".".join(field) if isinstance(field, tuple | list) else str(field)
+                for field in extra_fields or ()}
+        heads = {field.split(".", 1)[0] for field in kept}
+        lean: dict[str, Any] = {key: value for key, value in body.items()
+                                if key not in ("metadata", "status") or key in heads}
+        if "metadata" not in heads:
+            lean["metadata"] = {key: value for key, value in body.get("metadata", {}).items()
+                                if key in ("labels", "annotations")}
+        return super().build(body=kopf.Body(cast(kopf.RawBody, lean)), extra_fields=extra_fields)
+
+
+class LegacyAnnotationProgress(kopf.AnnotationsProgressStorage):
+    """Handler progress as operators kept it in annotations before status.kopf: read while a
+    model still has it, purged, never written (nor kopf's marker annotation with it)."""
+
+    def store(self, **_: Any) -> None:
+        pass
+
+    def touch(self, **_: Any) -> None:
+        pass
+
+
+def progress_storage() -> kopf.ProgressStorage:
+    """Handler progress in status.kopf, beside the spec last handled: a model's first handling
+    is then one status patch, where annotations cost a patch of the object as well (and a watch
+    event each, a thousand at once when a thousand models are applied)."""
+    return kopf.MultiProgressStorage([
+        kopf.StatusProgressStorage(field="status.kopf.progress", touch_field="status.kopf.dummy"),
+        LegacyAnnotationProgress(prefix=GROUP),
+    ])
+
+
+def diffbase_storage() -> kopf.DiffBaseStorage:
+    """The spec last handled, in status.kopf rather than an annotation: annotations hold 256 KiB
+    in all, and a spec near the CRD's caps (~140 KB) plus the copy a client-side `kubectl apply`
+    keeps in its own annotation would not fit, leaving the model impossible to delete."""
+    return SpecDiffBase([
         kopf.StatusDiffBaseStorage(field="status.kopf.last-handled-configuration"),
         # read-only in effect: models last handled by an operator that kept it there
         LegacyAnnotationDiffBase(prefix=GROUP),
     ])
+
+
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger,
+                  **_: Any) -> None:
+    config: Settings = memo.config
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = progress_storage()
+    settings.persistence.diffbase_storage = diffbase_storage()
     # Only warnings and the operator's own events become Kubernetes events: a thousand models
     # must not post "handler succeeded" each.
     settings.posting.level = logging.WARNING
