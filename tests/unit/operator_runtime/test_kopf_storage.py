@@ -41,6 +41,7 @@ def _body(**extra: Any) -> kopf.Body:
 
 @pytest.mark.parametrize("extra_fields", [
     None, [("spec",)], [("spec", "model")], [("status", "phase")], [("metadata", "generation")],
+    [("status", "kopf")], [("metadata", "annotations")],
     ["status.phase", "metadata.labels"],
 ])
 def test_the_essence_is_kopfs_own(extra_fields: Any) -> None:
@@ -51,6 +52,32 @@ def test_the_essence_is_kopfs_own(extra_fields: Any) -> None:
     assert ours.build(body=body, extra_fields=extra_fields) == kopfs.build(
         body=body, extra_fields=extra_fields)
     assert dict(body) == before  # the body itself is left as it was
+
+
+@pytest.mark.parametrize("raw", [
+    {"spec": {"a": 1}},
+    {"metadata": {"annotations": {f"{PREFIX}/check_spec": "{}", "x": "1"}}, "spec": {}},
+    {"metadata": {"labels": {}, "annotations": {}}, "status": {"kopf": {"progress": {"a": {}}}}},
+    {"status": {"kopf": {"progress": {"a": {}}, "dummy": "x"}, "phase": "Ready"}},
+    {"status": {"kopf": {"dummy": "x"}}},
+])
+def test_progress_is_cleared_from_an_essence_as_kopf_clears_it(raw: dict[str, Any]) -> None:
+    ours = progress_storage()
+    kopfs = kopf.MultiProgressStorage(list(ours.storages))  # type: ignore[attr-defined]
+    before = copy.deepcopy(raw)
+    essence = cast(kopf.BodyEssence, raw)
+    assert ours.clear(essence=essence) == kopfs.clear(essence=essence)
+    assert raw == before
+
+
+def test_the_essence_without_the_older_annotation_is_kopfs_own() -> None:
+    ours = diffbase_storage()
+    kopfs = kopf.MultiDiffBaseStorage(list(ours.storages))  # type: ignore[attr-defined]
+    body = _body(metadata={"name": "grade-7", "annotations": {
+        f"{PREFIX}/last-handled-configuration": '{"spec": {}}'}})
+    essence = ours.build(body=body)
+    assert essence == kopfs.build(body=body)
+    assert "metadata" not in essence  # its only annotation gone, the stanza goes with it
 
 
 def test_the_essence_is_a_copy() -> None:
