@@ -138,8 +138,7 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
     results: dict[str, Any] = {"models": models, "distinctModels": distinct, "nodes": nodes,
                                "gpuClasses": len(CLASSES), "resyncSeconds": resync}
     try:
-        # The chart's resync period (the harness's default, 10 s, is for tests that wait on it):
-        # at 10 s a thousand models make a hundred passes a second that change nothing.
+        # The chart's resync period; the harness's default (10 s) is for tests that wait on it.
         operator = operators.start(CLASSROOM_RESYNC_SECONDS=str(resync))
         recorder = JobRecorder(api, NAMESPACE)
         expected = distinct * len(CLASSES)
