@@ -56,7 +56,7 @@ class Directory:
         classrooms = await self._api.items(CLASSROOMS)
         configmaps = await self._api.items(f"/api/v1/configmaps?labelSelector={INFERENCE}")
         pods = await self._api.items(f"/api/v1/pods?labelSelector={INFERENCE}")
-        self.rooms = rooms_from(models, classrooms)
+        self.rooms = rooms_from(models, classrooms, configmaps)
         self.pods = serving_pods(configmaps, pods)
         for key in list(self.watched):
             await self._follow(key)

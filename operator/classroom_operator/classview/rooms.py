@@ -8,7 +8,7 @@ listed any more is let go.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +48,11 @@ class ServingPod:
     uid: str  # a new pod of the same name starts a new event sequence
 
 
-def rooms_from(models: Iterable[Object], classrooms: Iterable[Object]) -> dict[str, RoomRef]:
-    """Every room by `namespace/name`: inline classrooms and the Classroom resources a model
-    serves (status.model)."""
+def rooms_from(models: Iterable[Object], classrooms: Iterable[Object],
+               configmaps: Iterable[Object] = ()) -> dict[str, RoomRef]:
+    """Every room by `namespace/name`: inline classrooms and every Classroom resource (access to
+    one is asked of the Classroom itself; its model, for the page, comes from its status or from
+    the assignment file that lists it)."""
     rooms: dict[str, RoomRef] = {}
     for model in models:
         meta = model.get("metadata") or {}
@@ -58,21 +60,36 @@ def rooms_from(models: Iterable[Object], classrooms: Iterable[Object]) -> dict[s
             room = RoomRef(meta.get("namespace", ""), str(entry.get("name")), meta.get("name", ""),
                            inline=True)
             rooms[room.key] = room
+    assigned = {key: model for key, model, _ in _assignments(configmaps)}
     for classroom in classrooms:
         meta = classroom.get("metadata") or {}
+        key = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
         served_by = str((classroom.get("status") or {}).get("model") or "")
-        namespace, _, model_name = served_by.partition("/")
-        if model_name and namespace == meta.get("namespace"):
-            room = RoomRef(namespace, meta.get("name", ""), model_name, inline=False)
-            rooms[room.key] = room
+        model_name = served_by.partition("/")[2] or assigned.get(key, "")
+        rooms[key] = RoomRef(meta.get("namespace", ""), meta.get("name", ""), model_name,
+                             inline=False)
     return rooms
+
+
+def _assignments(configmaps: Iterable[Object]) -> Iterator[tuple[str, str, str]]:
+    """(`namespace/room`, model name, pod name) for every entry of every assignment file. A
+    ConfigMap whose file is not JSON is skipped: the operator writes them, a broken one is not
+    ours to fix."""
+    for configmap in configmaps:
+        namespace = (configmap.get("metadata") or {}).get("namespace", "")
+        try:
+            document = json.loads((configmap.get("data") or {}).get(ASSIGNMENT_FILE) or "{}")
+        except ValueError:
+            continue
+        model = str(document.get("model") or "").partition("/")[2]
+        for pod_name, entries in (document.get("pods") or {}).items():
+            for entry in entries or []:
+                yield f"{namespace}/{entry.get('name')}", model, pod_name
 
 
 def serving_pods(configmaps: Iterable[Object], pods: Iterable[Object]
                  ) -> dict[str, list[ServingPod]]:
-    """`namespace/room` -> the pods whose assignment file lists it and that have an IP. A
-    ConfigMap whose file is not JSON is skipped: the operator writes them, a broken one is not
-    ours to fix."""
+    """`namespace/room` -> the pods whose assignment file lists it and that have an IP."""
     running: dict[tuple[str, str], ServingPod] = {}
     for pod in pods:
         meta, status = pod.get("metadata") or {}, pod.get("status") or {}
@@ -81,16 +98,8 @@ def serving_pods(configmaps: Iterable[Object], pods: Iterable[Object]
                 meta.get("namespace", ""), meta.get("name", ""), status["podIP"],
                 meta.get("uid", ""))
     served: dict[str, list[ServingPod]] = {}
-    for configmap in configmaps:
-        namespace = (configmap.get("metadata") or {}).get("namespace", "")
-        try:
-            document = json.loads((configmap.get("data") or {}).get(ASSIGNMENT_FILE) or "{}")
-        except ValueError:
-            continue
-        for pod_name, entries in (document.get("pods") or {}).items():
-            serving = running.get((namespace, pod_name))
-            if serving is None:
-                continue
-            for entry in entries or []:
-                served.setdefault(f"{namespace}/{entry.get('name')}", []).append(serving)
+    for key, _, pod_name in _assignments(configmaps):
+        serving = running.get((key.split("/", 1)[0], pod_name))
+        if serving is not None:
+            served.setdefault(key, []).append(serving)
     return {key: sorted(pods, key=lambda p: p.name) for key, pods in served.items()}

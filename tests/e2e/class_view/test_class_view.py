@@ -90,6 +90,16 @@ def test_a_teacher_follows_their_classroom_live_through_alerts_a_dropped_camera_
 
     began = time.monotonic()
     timings: dict[str, float] = {}
+
+    def on_page(selector: str) -> list[dict[str, str]]:
+        """The matching rows as the page shows them now, read in one go: the page redraws
+        every second, so element handles would go stale between two reads."""
+        rows: list[dict[str, str]] = browser.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map(r => "
+            "({student: r.dataset.student || '', state: r.dataset.state || '', "
+            "since: r.dataset.since || '', "
+            "text: r.innerText}))", selector)
+        return rows
     # Two GPUs: the new pool's pod starts beside the old one during the rollover.
     nodes(a100(f"{pool[:20]}-a100", count=2))
     cameras.rtsp.publish("seat-3", cameras.live)
@@ -112,9 +122,8 @@ def test_a_teacher_follows_their_classroom_live_through_alerts_a_dropped_camera_
     assert status == 200 and listing["rooms"] == []
     assert classview.get(f"/api/rooms/{pool}/room-101", visitor)[0] == 403
     assert classview.get(f"/api/rooms/{pool}/room-102", teacher)[0] == 403
-    # The view learns a Classroom's model from its status, which the operator writes.
-    poll(lambda: [r["name"] for r in classview.get("/api/rooms", teacher)[1]["rooms"]]
-         == ["room-101"], "room-101 listed for the teacher, alone", 30)
+    status, listing = classview.get("/api/rooms", teacher)
+    assert [r["name"] for r in listing["rooms"]] == ["room-101"], listing
 
     # -- sign in: the token goes into a session cookie the page cannot read ---------------------
     browser.get(classview.url + "/")
@@ -135,21 +144,15 @@ def test_a_teacher_follows_their_classroom_live_through_alerts_a_dropped_camera_
 
     # -- a distracted student: the alert is on screen within distractedAfterSeconds + bound ------
     browser.get(f"{classview.url}/rooms/{pool}/room-101")
-    poll(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#students tr")) >= 3,
-         "three students on the page", 60)
-    seen_alerts: dict[str, float] = {}
+    poll(lambda: len(on_page("#students tr")) >= 3, "three students on the page", 60)
+    seen_alerts: dict[str, float] = {}  # an alert's start -> when it was first on screen
 
     def fresh_alert() -> tuple[str, float] | None:
-        for row in browser.find_elements(By.CSS_SELECTOR, "#alerts tr.alert"):
-            student = row.get_attribute("data-student")
-            seen_alerts.setdefault(student, time.time())
-        _, room = classview.get(f"/api/rooms/{pool}/room-101", teacher)
-        for alert in room["alerts"]:
-            first_seen = seen_alerts.get(alert["student"])
-            # only an alert whose start this test saw on screen, not one already open
-            if first_seen is not None and stamp(alert["since"]) > began_watching:
-                return alert["since"], first_seen
-        return None
+        for row in on_page("#alerts tr.alert"):
+            seen_alerts.setdefault(row["since"], time.time())
+        # only an alert that began while this test watched, not one already open
+        fresh = [since for since in seen_alerts if stamp(since) > began_watching]
+        return (fresh[0], seen_alerts[fresh[0]]) if fresh else None
 
     began_watching = time.time()
     since, on_screen = poll(fresh_alert, "an alert for the wandering student", 60, every=0.1)
@@ -161,12 +164,10 @@ def test_a_teacher_follows_their_classroom_live_through_alerts_a_dropped_camera_
     # -- the live camera dies: its stream shows as dropped ---------------------------------------
     live_camera.kill()
     dropped_at = time.monotonic()
-    poll(lambda: browser.find_elements(
-        By.CSS_SELECTOR, '#streams tr[data-stream="room-101-2"][data-state="Failed"]'),
-        "the dead camera shown Failed", 90, every=0.5)
+    (row,) = poll(lambda: on_page('#streams tr[data-stream="room-101-2"][data-state="Failed"]'),
+                  "the dead camera shown Failed", 90, every=0.5)
     timings["camera_dropped_shown_after"] = time.monotonic() - dropped_at
-    row = browser.find_element(By.CSS_SELECTOR, '#streams tr[data-stream="room-101-2"]')
-    assert "camera dropped" in row.text
+    assert "camera dropped" in row["text"]
     browser.save_screenshot(str(screenshots / "4-camera-dropped.png"))
 
     # -- a rollover to a new engine: the timeline has no gap -------------------------------------

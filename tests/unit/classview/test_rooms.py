@@ -36,8 +36,12 @@ def pod(name: str, ip: str | None, uid: str = "u1", deleting: bool = False) -> d
 def test_inline_rooms_are_checked_against_their_model_and_classrooms_against_themselves() -> None:
     rooms = rooms_from([model("attention", ["room-101"])],
                        [classroom("room-201", "school/attention"), classroom("room-301", None),
-                        classroom("room-401", "other/attention")])
-    assert sorted(rooms) == ["school/room-101", "school/room-201"]
+                        classroom("room-401", None, namespace="other")],
+                       [configmap({"web-0": ["room-301"]})])
+    assert sorted(rooms) == ["other/room-401", "school/room-101", "school/room-201",
+                             "school/room-301"]
+    # the model, for the page: from the Classroom's status, else the file that assigns it
+    assert [rooms[k].model for k in sorted(rooms)] == ["", "attention", "attention", "attention"]
     assert rooms["school/room-101"].resource_attributes() == {
         "group": "classroom-operator.io", "resource": "classroommodels", "verb": "get",
         "namespace": "school", "name": "attention"}
