@@ -4,7 +4,7 @@ During a hand-over two pods label the same students, each complete on its own. S
 merged per (student, at), preferring one that is not `missing` (the new pod reports its students
 missing until their first crop), so the timeline has no gap. Alerts and gaps are kept per
 (student, pod): the old pod clearing its alert with reason `unassigned` does not clear the new
-pod's. Events are applied idempotently, so a replay after a reconnect (`Last-Event-ID`) that
+pod's. A sample's second is the whole UTC second of its `at`. Events are applied idempotently, so a replay after a reconnect (`Last-Event-ID`) that
 repeats an event changes nothing.
 """
 
@@ -60,7 +60,9 @@ class RoomTimeline:
             self.summary = event
 
     def _sample(self, pod: str, event: Event) -> None:
-        at = parse_time(str(event["at"]))
+        # Each pod ticks its seconds at its own phase (12.251 on one, 12.730 on the other): the
+        # merge is per whole second, so the two pods' samples of one second meet.
+        at = float(int(parse_time(str(event["at"]))))
         sample = Sample(at, str(event.get("state")), event.get("attention"), pod)
         series = self.samples.setdefault(str(event["student"]), {})
         held = series.get(at)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bench.operator_harness import apply, wait_for
-from integration.pool_rollout.kit import serving, statefulsets
+from integration.pool_rollout.kit import ready_pods, serving, statefulsets
 from localcluster.cluster import LocalCluster
 from localcluster.kubeapi import Api
 from localcluster.nodes import a100
@@ -115,6 +117,13 @@ def test_a_teacher_follows_their_classroom_live_through_alerts_a_dropped_camera_
     visitor = token(cluster, pool, "visitor")
 
     # -- refusals ----------------------------------------------------------------------------
+    # The pods' own labels are not open to the pod network: their token is needed.
+    (pod,) = ready_pods(api, pool).values()
+    try:
+        urllib.request.urlopen(f"http://{pod['status']['podIP']}:8080/v1/status", timeout=5)
+        raise AssertionError("the pod answered /v1/status without its token")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 401
     assert classview.get("/api/rooms")[0] == 401
     assert classview.get(f"/api/rooms/{pool}/room-101")[0] == 401
     assert classview.get("/api/rooms", "not-a-token")[0] == 401

@@ -38,6 +38,15 @@ def test_during_a_hand_over_a_sample_that_is_not_missing_wins_whichever_pod_came
                                          (3, "distracted"), (4, "focused")]
 
 
+def test_the_two_pods_samples_of_one_second_meet_whatever_their_phase() -> None:
+    timeline = RoomTimeline()
+    old = series("stu_a", 7, "focused")
+    new = {**series("stu_a", 7, "missing"), "at": "2026-12-07T09:00:07.730Z"}
+    timeline.add("new-0", new)
+    timeline.add("old-0", {**old, "at": "2026-12-07T09:00:07.251Z"})
+    assert states(timeline, "stu_a") == [(7, "focused")]
+
+
 def test_a_replayed_event_changes_nothing() -> None:
     timeline = RoomTimeline()
     events = [series("stu_a", 1, "focused"),
