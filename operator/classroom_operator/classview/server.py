@@ -129,8 +129,14 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if person is None:
         return _refusal_page(401, "Sign-in failed", "The cluster does not accept this token: "
                              "it may have expired. Ask for a new one.")
+    view = request.app[VIEW]
+    # Forget what expired, here where new state is added, so memory follows the people signed in.
+    for stale in [k for k, s in view.sessions.items()
+                  if time.time() - s.started > SESSION_SECONDS]:
+        del view.sessions[stale]
+    view.access.forget_expired()
     session_id = secrets.token_urlsafe(32)
-    request.app[VIEW].sessions[session_id] = Session(token, person.username, time.time())
+    view.sessions[session_id] = Session(token, person.username, time.time())
     response = web.HTTPSeeOther("/")
     response.set_cookie(COOKIE, session_id, httponly=True, samesite="Strict", path="/",
                         secure=request.secure or

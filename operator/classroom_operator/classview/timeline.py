@@ -2,14 +2,17 @@
 
 During a hand-over two pods label the same students, each complete on its own. Samples are
 merged per (student, at), preferring one that is not `missing` (the new pod reports its students
-missing until their first crop), so the timeline has no gap. Alerts and gaps are kept per
-(student, pod): the old pod clearing its alert with reason `unassigned` does not clear the new
-pod's. A sample's second is the whole UTC second of its `at`. Events are applied idempotently, so a replay after a reconnect (`Last-Event-ID`) that
-repeats an event changes nothing.
+missing until their first crop), so the timeline has no gap. Each pod closes its seconds at its
+own phase (12.25 on one, 12.70 on the other), so samples of two pods less than half a second
+apart count as the same moment. Alerts and gaps are
+kept per (student, pod): the old pod clearing its alert with reason `unassigned` does not clear
+the new pod's. Events are applied idempotently, so a replay after a reconnect
+(`Last-Event-ID`) that repeats an event changes nothing.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +21,7 @@ from typing import Any
 Event = Mapping[str, Any]
 WINDOW_SECONDS = 300.0
 HEALTH_ORDER = ("Healthy", "Connecting", "Failed", "Unassigned")
+SAME_MOMENT_SECONDS = 0.5
 
 
 def parse_time(text: str) -> float:
@@ -60,17 +64,32 @@ class RoomTimeline:
             self.summary = event
 
     def _sample(self, pod: str, event: Event) -> None:
-        # Each pod ticks its seconds at its own phase (12.251 on one, 12.730 on the other): the
-        # merge is per whole second, so the two pods' samples of one second meet.
-        at = float(int(parse_time(str(event["at"]))))
+        at = parse_time(str(event["at"]))
         sample = Sample(at, str(event.get("state")), event.get("attention"), pod)
         series = self.samples.setdefault(str(event["student"]), {})
-        held = series.get(at)
-        if held is None or (held.state == "missing" and sample.state != "missing"):
+        held = self._same_moment(series, sample)
+        if held is None:
+            series[at] = sample
+        elif held.state == "missing" and sample.state != "missing":
+            del series[held.at]
             series[at] = sample
         if at > self.newest:
             self.newest = at
             self._forget_before(at - self.window_seconds)
+
+    @staticmethod
+    def _same_moment(series: dict[float, Sample], sample: Sample) -> Sample | None:
+        """The held sample of the same moment: the same pod's at that very time (a replay), or
+        another pod's less than SAME_MOMENT_SECONDS away."""
+        if sample.at in series:
+            return series[sample.at]
+        times = sorted(series)  # a few hundred at most (the window)
+        index = bisect.bisect_left(times, sample.at)
+        for near in times[max(0, index - 1):index + 1]:
+            held = series[near]
+            if held.pod != sample.pod and abs(near - sample.at) < SAME_MOMENT_SECONDS:
+                return held
+        return None
 
     def _forget_before(self, oldest: float) -> None:
         for student in list(self.samples):

@@ -38,13 +38,18 @@ def test_during_a_hand_over_a_sample_that_is_not_missing_wins_whichever_pod_came
                                          (3, "distracted"), (4, "focused")]
 
 
-def test_the_two_pods_samples_of_one_second_meet_whatever_their_phase() -> None:
+def test_two_pods_samples_of_one_moment_meet_whatever_their_phase() -> None:
     timeline = RoomTimeline()
-    old = series("stu_a", 7, "focused")
-    new = {**series("stu_a", 7, "missing"), "at": "2026-12-07T09:00:07.730Z"}
-    timeline.add("new-0", new)
-    timeline.add("old-0", {**old, "at": "2026-12-07T09:00:07.251Z"})
-    assert states(timeline, "stu_a") == [(7, "focused")]
+    timeline.add("new-0", {**series("stu_a", 7, "missing"), "at": "2026-12-07T09:00:07.630Z"})
+    timeline.add("old-0", {**series("stu_a", 7, "focused"), "at": "2026-12-07T09:00:07.251Z"})
+    timeline.add("old-0", {**series("stu_a", 8, "focused"), "at": "2026-12-07T09:00:08.401Z"})
+    timeline.add("new-0", {**series("stu_a", 8, "focused"), "at": "2026-12-07T09:00:08.760Z"})
+    # one pod's own samples are never merged, however close (a late tick)
+    timeline.add("new-0", {**series("stu_a", 9, "focused"), "at": "2026-12-07T09:00:09.100Z"})
+    picture = timeline.snapshot(parse_time(at(59)))
+    (row,) = picture["students"]
+    assert [(round(t - parse_time(T0), 3), state) for t, state, _ in row["samples"]] == [
+        (7.251, "focused"), (8.401, "focused"), (9.1, "focused")]
 
 
 def test_a_replayed_event_changes_nothing() -> None:
