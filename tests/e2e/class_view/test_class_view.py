@@ -205,6 +205,10 @@ def test_a_teacher_follows_their_classroom_live_through_alerts_a_dropped_camera_
     timings["rollover_seconds"] = time.monotonic() - rolled
     browser.save_screenshot(str(screenshots / "5-after-rollover.png"))
     assert any(len(p) == 2 for p in pods_followed), pods_followed  # the hand-over was followed
+    # The new pod's feed opened with Last-Event-ID and the pod replayed what it held: the
+    # seconds before the view found the new pod are in the timeline too.
+    _, after = classview.get(f"/api/rooms/{pool}/room-101", teacher)
+    assert all(feed["resumes"] >= 1 for feed in after["feeds"]), after["feeds"]
     seconds = sorted(samples)
     during = [at for at in seconds if at >= rolled_wall - 2]
     # A pod closes a second on the first of its 0.25 s ticks after it: 1.0 to 1.25 s apart.
