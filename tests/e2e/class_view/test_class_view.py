@@ -177,6 +177,9 @@ def test_a_teacher_follows_their_classroom_live_through_alerts_a_dropped_camera_
                   "the dead camera shown Failed", 90, every=0.5)
     timings["camera_dropped_shown_after"] = time.monotonic() - dropped_at
     assert "camera dropped" in row["text"]
+    # and the student it filmed: a gap for a failed stream, not a distraction
+    poll(lambda: [r for r in on_page("#students tr") if "camera dropped" in r["text"]
+                  and r["state"] == "missing"], "the student of the dead camera shown", 30)
     browser.save_screenshot(str(screenshots / "4-camera-dropped.png"))
 
     # -- a rollover to a new engine: the timeline has no gap -------------------------------------
