@@ -32,7 +32,9 @@ def grant(namespace: str, account: str, resource: str, name: str) -> list[dict[s
 
 @pytest.fixture
 def view_api(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[ViewApi]:
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    # The client library reads $KUBECONFIG once, at import: point its default at the cluster.
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION",
+                        str(cluster.kubeconfig))
     yield ViewApi(load_credentials())
 
 
