@@ -186,6 +186,11 @@ class ControlPlane:
             "--allow-privileged=true", "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false", "--max-requests-inflight=2000",
             "--max-mutating-requests-inflight=1000", "--v=1",
+            # Logs, exec and port-forward of a real node's pods: its kubelet is reached on its
+            # InternalIP (node names do not resolve here) and authorizes the API server by this
+            # client certificate.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={admin.cert}", f"--kubelet-client-key={admin.key}",
         ])
         context = ssl.create_default_context(cafile=str(ca.cert))
         context.load_cert_chain(str(admin.cert), str(admin.key))
