@@ -409,6 +409,7 @@ shutdownGracePeriod: 0s
             _run(["iptables", "-t", "nat", "-D", *rule], "", check=False)
             rule_file.unlink()
         _run(["ip", "link", "delete", self.bridge], "", check=False)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def _end_containers(self) -> None:
         """SIGKILL every process of the node's pod cgroups, then the node's containerd shims

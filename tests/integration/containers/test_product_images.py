@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import urllib.request
 from typing import Any
 
@@ -159,17 +160,26 @@ def test_build_job_writes_the_engine_to_the_volume_and_a_pod_serves_it(
                           namespace=restricted.name)
     _assert_confined(containers.container_spec(restricted.name, "serve-0", "inference"))
     # Reached from this machine at the pod's own address on the node's bridge.
-    url = f"http://{pod['status']['podIP']}:8080/v1/status"
+    base = f"http://{pod['status']['podIP']}:8080"
+    with urllib.request.urlopen(f"{base}/v1/status", timeout=10) as answer:
+        status = json.loads(answer.read())
+    assert [s["id"] for room in status["classrooms"] for s in room["streams"]] == ["room-101-0"]
+    # The pseudonymous student id is keyed by the Secret: it matches only if the pod read it.
+    expected = Pseudonyms(SECRET).student("room-101", "room-101-0", "0")
+    assert expected in _events(f"{base}/v1/events?classroom=room-101", seconds=30)
 
-    def student_seen() -> dict[str, Any] | None:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            document: dict[str, Any] = json.loads(answer.read())
-        return document if Pseudonyms(SECRET).student("room-101", "room-101-0", "0") \
-            in json.dumps(document) else None
 
-    # The pseudonymous id is keyed by the Secret: it matches only if the pod read it.
-    containers.wait("the student's pseudonym in /v1/status", student_seen, timeout=60,
-                    namespace=restricted.name)
+def _events(url: str, seconds: float) -> str:
+    """The live event stream's text until a `series` event arrived or `seconds` passed."""
+    seen: list[str] = []
+    deadline = time.monotonic() + seconds
+    with urllib.request.urlopen(url, timeout=seconds) as stream:
+        while time.monotonic() < deadline:
+            line = stream.readline().decode()
+            seen.append(line)
+            if '"series"' in line:
+                break
+    return "".join(seen)
 
 
 def _serving_pod(restricted: Restricted, image: str) -> dict[str, Any]:
