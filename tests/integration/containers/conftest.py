@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from localcluster.cluster import LocalCluster
 from localcluster.images import INFERENCE, OPERATOR, ImageError, image_reference
-from localcluster.nodes import CpuNode
+from localcluster.nodes import l4
 from localcluster.processes import ComponentFailed
 from localcluster.realnode import RealNode, RealNodeError, missing_capabilities
 from localcluster.toolchain import ToolchainError
 
-NODE = "real-cpu-0"
+# An L4 as GPU Feature Discovery labels one, with two `nvidia.com/gpu` advertised as a device
+# plugin would: the operator's Jobs and pools for that class land on it and run the CPU backend.
+NODE = "real-l4-0"
 # Only the tests of this folder run here: their pods tolerate it, nothing else lands by chance.
 TAINT = {"key": "classroom-operator.io/real-node", "value": "true", "effect": "NoSchedule"}
 TOLERATION = {"key": TAINT["key"], "operator": "Equal", "value": "true", "effect": "NoSchedule"}
@@ -87,7 +89,7 @@ def containers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerCl
     local = LocalCluster(tmp_path_factory.mktemp("containers"))
     try:
         local.start(nodes=[])
-        node = local.add_real_node(CpuNode(NODE, runner="agent", taints=(TAINT,)))
+        node = local.add_real_node(l4(NODE, count=2, taints=(TAINT,)))
     except (ComponentFailed, ToolchainError, RealNodeError, ImageError) as failure:
         local.stop()
         pytest.fail(f"the cluster with a real node did not start: {failure}", pytrace=False)

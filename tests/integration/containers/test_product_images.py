@@ -103,7 +103,10 @@ def _build(containers: ContainerCluster, restricted: Restricted, inference_image
                         engine_store_claim=restricted.claim, peering=None, engine_gc_seconds=600,
                         pod_ip="127.0.0.1", build_deadline_seconds=600, build_backoff_limit=0,
                         build_ttl_seconds=3600)
-    job = build_job(EngineNeed(FINGERPRINT, GpuClass(), "onnxruntime-cpu"), spec, settings,
+    # The L4 class, built for the CPU backend (no GPU here): the Job asks for one nvidia.com/gpu
+    # and selects the node by its GFD labels, as on a real GPU node.
+    need = EngineNeed(FINGERPRINT, GpuClass("NVIDIA-L4", "8.9", 550), "onnxruntime-cpu")
+    job = build_job(need, spec, settings,
                     attempt=1, requested_by=f"{restricted.name}/reference")
     containers.apply(job)
     name = job["metadata"]["name"]
