@@ -8,12 +8,14 @@ import gzip
 import io
 import json
 import re
+import shutil
 import tarfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from integration.containers.conftest import IMAGE_TOOLS
 from localcluster.images import (
     INFERENCE,
     LOCKS,
@@ -60,6 +62,10 @@ def _packages(paths: set[str]) -> set[str]:
 
 @pytest.fixture(scope="module", params=[OPERATOR, INFERENCE], ids=lambda s: s.name)
 def image(request: pytest.FixtureRequest) -> tuple[ImageSpec, set[str]]:
+    missing = [tool for tool in IMAGE_TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"this machine cannot build images: it lacks {', '.join(missing)} "
+                    "(apt-get install buildah podman mmdebstrap)")
     spec: ImageSpec = request.param
     return spec, set(_layer_paths(ensure_image(spec).archive))
 
