@@ -48,7 +48,9 @@ binaries: $(VENV)/.installed
 	$(LOCALCLUSTER).toolchain >/dev/null
 	cd tests && ../$(PY) -m streams.toolchain >/dev/null
 
-demo: $(VENV)/.installed binaries
+# On real kubelets (every pod a container from `make images`) where this machine can run them;
+# elsewhere the node agent runs the pods as local processes, and the demo says why.
+demo: $(VENV)/.installed binaries container-deps
 	$(LOCALCLUSTER) demo
 
 lint: $(VENV)/.installed

@@ -9,12 +9,14 @@
           [--kwok | --real] [--driver 550.54.15] [--count 1]
     nodes relabel NAME KEY=VALUE... KEY-    set or remove labels (as GFD would)
     nodes swap NAME PRESET|cpu [--driver ...]   the node's GPU changed: GFD labels and capacity
-    demo                        the whole lifecycle on the local default (see localcluster/demo.py)
+    demo [--processes]          the whole lifecycle on the local default (see localcluster/demo.py):
+                                on real kubelets (containers) where this machine can
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ from localcluster.cluster import CommandFailed, LocalCluster, default_state
 from localcluster.images import ImageError
 from localcluster.nodes import PRESETS, CpuNode, GpuNode, Runner
 from localcluster.processes import ComponentFailed
-from localcluster.realnode import RealNodeError
+from localcluster.realnode import RealNodeError, missing_capabilities
 from localcluster.toolchain import ToolchainError
 
 
@@ -66,7 +68,13 @@ def up(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from localcluster.demo import run
 
-    return run(_cluster(args))
+    lacking = [] if args.processes else missing_capabilities() + [
+        f"{tool} (make container-deps)" for tool in ("buildah", "podman", "mmdebstrap")
+        if shutil.which(tool) is None]
+    if lacking:
+        print(f"[demo] pods run as local processes: this machine lacks {'; '.join(lacking)}",
+              file=sys.stderr)
+    return run(_cluster(args), containers=not args.processes and not lacking)
 
 
 def down(args: argparse.Namespace) -> int:
@@ -137,8 +145,11 @@ def parser() -> argparse.ArgumentParser:
                       "~/.cache/classroom-operator/clusters/<name>)")
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start and detach").set_defaults(run=up)
-    commands.add_parser("demo", help="the whole lifecycle: chart, model, rollout, driver upgrade"
-                        ).set_defaults(run=demo)
+    show = commands.add_parser("demo", help="the whole lifecycle: chart, model, rollout, driver "
+                               "upgrade; on real kubelets (containers) where this machine can")
+    show.add_argument("--processes", action="store_true",
+                      help="run the pods as local processes of the node agent instead")
+    show.set_defaults(run=demo)
     stop = commands.add_parser("down", help="stop everything")
     stop.add_argument("--purge", action="store_true", help="also remove the state folder")
     stop.set_defaults(run=down)

@@ -28,7 +28,7 @@ from localcluster.nodes import (
     write_agent_node,
 )
 from localcluster.processes import ComponentFailed, log_tail, stop_pidfile
-from localcluster.realnode import RealNode, stop_real_nodes
+from localcluster.realnode import RealNode, next_index, stop_real_nodes
 from localcluster.toolchain import Binaries, cache_root, ensure_binaries
 
 NODE_READY_TIMEOUT = 60.0
@@ -110,11 +110,11 @@ class LocalCluster:
     def add_real_node(self, node: GpuNode | CpuNode) -> RealNode:
         """Start a node run by a real kubelet with containerd and runc, carrying `node`'s labels
         (GFD's for a GPU node), taints and extended resources, with the images of `make images`
-        loaded. Raises RealNodeError naming what this machine lacks for one."""
+        loaded (up to four per cluster). Raises RealNodeError naming what this machine lacks."""
         spec = node.spec()
         block = cluster_block(self.state, cache_root() / "address-blocks")
-        real = RealNode(spec.name, self.state, block, self.binaries, labels=spec.labels,
-                        taints=spec.taints)
+        real = RealNode(spec.name, self.state, block, next_index(self.state, spec.name),
+                        self.binaries, labels=spec.labels, taints=spec.taints)
         api = self.api()
         real.start(api, (self.state / "server").read_text().strip(), ensure_images(),
                    ensure_pause_image(self.binaries.pause))

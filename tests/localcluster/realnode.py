@@ -4,11 +4,13 @@ Its pods are containers made from the images of `make images`, imported into con
 registry is reachable, so nothing is pulled: pods use imagePullPolicy Never or IfNotPresent).
 Every real node belongs to one local cluster and keeps all of its state under the cluster's
 state folder (`realnode/<name>/`): containerd's root and state, the kubelet's root, the CNI
-configuration and address leases. Its sockets live under /run/classroom-operator/<block>/ (a unix
-socket path may not exceed 107 bytes).
+configuration and address leases. Its sockets live under /run/classroom-operator/<block>-<index>/
+(a unix socket path may not exceed 107 bytes).
 
-Networking: one Linux bridge per cluster (`clop<block>`), pod addresses from 100.64.<block>.0/24
-(host-local IPAM), so clusters side by side never share a bridge or an address. There is no
+Networking: one Linux bridge per node (`clop<block>n<index>`), pod addresses from a quarter of
+100.64.<block>.0/24 (host-local IPAM): up to four real nodes per cluster, and clusters side by side
+never share a bridge or an address. Pods on two nodes reach each other through this machine's
+routing between the bridges. There is no
 kube-proxy: the one Service pods need, `kubernetes` (10.96.0.1:443, the address kubelet puts in
 KUBERNETES_SERVICE_HOST), is translated by one DNAT rule to the API server on 127.0.0.1, which
 the bridge may route to because its `route_localnet` is on.
@@ -45,6 +47,7 @@ KUBERNETES_SERVICE = ("10.96.0.1", 443)
 NOFILE = 16384
 NPROC = 8192
 READY_TIMEOUT = 90.0
+MAX_NODES = 4
 
 
 class RealNodeError(RuntimeError):
@@ -75,11 +78,13 @@ def _run(argv: list[str], what: str, check: bool = True) -> str:
 
 @dataclass
 class RealNode:
-    """One real node of the cluster rooted at `state`, whose pod network is block `block`."""
+    """Real node `index` (0 to 3) of the cluster rooted at `state`, whose addresses are block
+    `block`."""
 
     name: str
     state: Path
     block: int
+    index: int
     binaries: Binaries
     labels: Mapping[str, str] = field(default_factory=dict)
     taints: list[dict[str, str]] = field(default_factory=list)
@@ -93,7 +98,13 @@ class RealNode:
 
     @property
     def run_dir(self) -> Path:
-        return Path("/run/classroom-operator") / str(self.block)
+        return Path("/run/classroom-operator") / f"{self.block}-{self.index}"
+
+    @property
+    def kubelet_root(self) -> Path:
+        """The kubelet's root: short, because it holds unix sockets (pod-resources, plugins)
+        and a cluster's state folder may be deep."""
+        return Path("/var/lib/classroom-operator") / f"{self.block}-{self.index}" / "kubelet"
 
     @property
     def containerd_socket(self) -> Path:
@@ -101,15 +112,15 @@ class RealNode:
 
     @property
     def bridge(self) -> str:
-        return f"clop{self.block}"
+        return f"clop{self.block}n{self.index}"
 
     @property
     def pod_subnet(self) -> str:
-        return f"100.64.{self.block}.0/24"
+        return f"100.64.{self.block}.{64 * self.index}/26"
 
     @property
     def gateway(self) -> str:
-        return f"100.64.{self.block}.1"
+        return f"100.64.{self.block}.{64 * self.index + 1}"
 
     @property
     def logs(self) -> Path:
@@ -123,7 +134,9 @@ class RealNode:
             raise RealNodeError("this machine cannot run a real node: it lacks "
                                 + "; ".join(missing))
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "node.json").write_text(json.dumps({"name": self.name, "block": self.block}))
+        self.kubelet_root.mkdir(parents=True, exist_ok=True)
+        (self.root / "node.json").write_text(json.dumps(
+            {"name": self.name, "block": self.block, "index": self.index}))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._network(server)
         self._make_cgroups()
@@ -141,7 +154,7 @@ class RealNode:
         # The gateway's address is also the node's InternalIP: the kubelet refuses a loopback
         # node IP, and the API server reaches the kubelet (logs, exec) on it.
         if f"{self.gateway}/" not in _run(["ip", "-4", "addr", "show", self.bridge], ""):
-            _run(["ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge],
+            _run(["ip", "addr", "add", f"{self.gateway}/26", "dev", self.bridge],
                  "giving the bridge its gateway address")
         Path(f"/proc/sys/net/ipv4/conf/{self.bridge}/route_localnet").write_text("1")
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
@@ -155,7 +168,7 @@ class RealNode:
         net_d.mkdir(parents=True, exist_ok=True)
         (net_d / "10-classroom.conflist").write_text(json.dumps({
             "cniVersion": "1.0.0",
-            "name": f"classroom-{self.block}",
+            "name": f"classroom-{self.block}-{self.index}",
             "plugins": [
                 {"type": "bridge", "bridge": self.bridge, "isGateway": True,
                  # No masquerading: pods talk to this machine and each other only.
@@ -173,11 +186,12 @@ class RealNode:
         return ["PREROUTING", "-s", self.pod_subnet, "-d", host, "-p", "tcp",
                 "--dport", str(service_port), "-j", "DNAT", "--to-destination",
                 f"127.0.0.1:{port}", "-m", "comment", "--comment",
-                f"classroom-operator local cluster {self.block}: kubernetes service"]
+                f"classroom-operator local cluster {self.block} node {self.index}: "
+                "kubernetes service"]
 
     @property
     def cgroup_root(self) -> str:
-        return f"classroom-operator-{self.block}"
+        return f"classroom-operator-{self.block}-{self.index}"
 
     def _hierarchies(self) -> list[Path]:
         """The cgroup hierarchies mounted under /sys/fs/cgroup: the v1 controllers (and the v2
@@ -348,6 +362,10 @@ maxPods: 30
 resolvConf: /etc/resolv.conf
 # Status every 10 s keeps the node Ready under a busy machine without flooding the API.
 nodeStatusUpdateFrequency: 10s
+# ConfigMap volumes (the inference pods' assignments) are rewritten at pod syncs: with the
+# default minute a room takes one to two minutes to move between pods (a pool rollover waits for
+# it); 10 s keeps local rollovers short. Production nodes keep the default.
+syncFrequency: 10s
 serializeImagePulls: false
 # Containers stop as the pod's grace period says; the node itself stops by the harness.
 shutdownGracePeriod: 0s
@@ -365,7 +383,7 @@ shutdownGracePeriod: 0s
         labels = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
         taints = ",".join(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in self.taints)
         argv = [str(self.binaries.kubelet), f"--config={config}", f"--kubeconfig={kubeconfig}",
-                f"--root-dir={self.root / 'kubelet'}", f"--hostname-override={self.name}",
+                f"--root-dir={self.kubelet_root}", f"--hostname-override={self.name}",
                 f"--node-ip={self.gateway}", f"--cert-dir={self.root / 'kubelet-pki'}", "--v=1"]
         if labels:
             argv.append(f"--node-labels={labels}")
@@ -409,7 +427,11 @@ shutdownGracePeriod: 0s
             _run(["iptables", "-t", "nat", "-D", *rule], "", check=False)
             rule_file.unlink()
         _run(["ip", "link", "delete", self.bridge], "", check=False)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        # Removed only with nothing mounted below: a volume still mounted must not be emptied.
+        mounted = Path("/proc/self/mounts").read_text()
+        for folder in (self.run_dir, self.kubelet_root.parent):
+            if f" {folder}/" not in mounted:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _end_containers(self) -> None:
         """SIGKILL every process of the node's pod cgroups, then the node's containerd shims
@@ -433,7 +455,8 @@ shutdownGracePeriod: 0s
     def _unmount_all(self) -> None:
         """Unmount what the kubelet and containerd mounted under the node's folders (volumes,
         rootfs overlays, network namespaces), deepest first."""
-        prefixes = (str(self.root) + "/", str(self.run_dir) + "/")
+        prefixes = (str(self.root) + "/", str(self.run_dir) + "/",
+                    str(self.kubelet_root) + "/")
         mounts = []
         for line in Path("/proc/self/mounts").read_text().splitlines():
             target = line.split()[1].replace("\\040", " ")
@@ -447,7 +470,22 @@ def stop_real_nodes(state: Path, binaries: Binaries) -> None:
     """Stop every real node of the cluster rooted at `state` (each recorded its block)."""
     for record in sorted((state / "realnode").glob("*/node.json")):
         data = json.loads(record.read_text())
-        RealNode(data["name"], state, int(data["block"]), binaries).stop()
+        RealNode(data["name"], state, int(data["block"]), int(data.get("index", 0)),
+                 binaries).stop()
+
+
+def next_index(state: Path, name: str) -> int:
+    """The index a real node named `name` has (a restart keeps it) or the lowest free one."""
+    taken = {}
+    for record in (state / "realnode").glob("*/node.json"):
+        data = json.loads(record.read_text())
+        taken[data["name"]] = int(data.get("index", 0))
+    if name in taken:
+        return taken[name]
+    free = [i for i in range(MAX_NODES) if i not in taken.values()]
+    if not free:
+        raise RealNodeError(f"a cluster has at most {MAX_NODES} real nodes; remove one first")
+    return free[0]
 
 
 def _with_limits(component: Component) -> None:
@@ -468,4 +506,4 @@ def _with_limits(component: Component) -> None:
 
 
 __all__ = ["ComponentFailed", "RealNode", "RealNodeError", "missing_capabilities",
-           "stop_real_nodes"]
+           "next_index", "stop_real_nodes"]
