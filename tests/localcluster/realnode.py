@@ -455,12 +455,12 @@ shutdownGracePeriod: 0s
     def _unmount_all(self) -> None:
         """Unmount what the kubelet and containerd mounted under the node's folders (volumes,
         rootfs overlays, network namespaces), deepest first."""
-        prefixes = (str(self.root) + "/", str(self.run_dir) + "/",
-                    str(self.kubelet_root) + "/")
+        # The kubelet bind-mounts its root onto itself (shared propagation): that one too.
+        roots = (str(self.root), str(self.run_dir), str(self.kubelet_root))
         mounts = []
         for line in Path("/proc/self/mounts").read_text().splitlines():
             target = line.split()[1].replace("\\040", " ")
-            if target.startswith(prefixes):
+            if target in roots or target.startswith(tuple(f"{r}/" for r in roots)):
                 mounts.append(target)
         for target in sorted(set(mounts), key=len, reverse=True):
             subprocess.run(["umount", "-l", target], capture_output=True, check=False)
