@@ -1,7 +1,9 @@
 """The lifecycle on containers: the chart's operator, running from its image on a real kubelet
 under the restricted Pod Security Standard, takes a ClassroomModel from Building to Ready. Its
 build Job runs the data-plane image on the node its GFD labels select and writes the engine to
-the PersistentVolume; its pool's inference pod serves it and every camera stream is healthy."""
+the PersistentVolume; its pool's inference pod serves it and every camera stream is healthy. The
+node's driver upgrade (GFD relabels it) rebuilds the engine and rolls the pool over, every room
+assigned throughout."""
 
 from __future__ import annotations
 
@@ -21,12 +23,14 @@ from integration.containers.conftest import (
     ContainerCluster,
     Restricted,
 )
+from localcluster.nodes import driver_labels
 from streams.videos import face, write_video
 
 MODEL = "attention-containers"
 SIZE = 64
 ROOMS = ("room-201", "room-202")
 GPU_CLASS = "nvidia-l4-sm89-drv550"
+UPGRADED_CLASS = "nvidia-l4-sm89-drv580"
 
 
 def _on_the_store(restricted: Restricted) -> tuple[dict[str, object], list[str]]:
@@ -110,6 +114,26 @@ def test_a_model_goes_ready_with_every_pod_a_container(
             assert pod["spec"]["nodeName"] == NODE
             for container in pod["status"].get("containerStatuses", []):
                 assert container["containerID"].startswith("containerd://")
+
+        containers.cluster.relabel_node(NODE, dict(driver_labels("580.65.06")))
+        unassigned: list[dict[str, Any]] = []
+
+        def rolled_over() -> dict[str, Any] | None:
+            status = containers.get("classroommodel", MODEL, restricted.name).get("status", {})
+            streams = status.get("streams", {})
+            if streams.get("assigned", 0) < len(ROOMS):
+                unassigned.append(streams)
+            pools = [p["gpuClass"] for p in status.get("pools") or []]
+            done = (pools == [UPGRADED_CLASS] and status.get("phase") == "Ready"
+                    and streams.get("healthy") == len(ROOMS))
+            return status if done else None
+
+        upgraded = containers.wait("the pool rolled over to the driver 580 engine", rolled_over,
+                                   timeout=420, namespace=restricted.name)
+        assert not unassigned, unassigned
+        rebuilt = {e["gpuClass"]: e for e in upgraded["engines"]}[UPGRADED_CLASS]
+        assert rebuilt["state"] == "Ready" and rebuilt["fingerprint"] != engine["fingerprint"]
+        assert (restricted.store / rebuilt["fingerprint"] / "meta.json").is_file()
     finally:
         containers.kubectl("delete", "classroommodel", MODEL, "-n", restricted.name,
                            "--ignore-not-found", "--wait=true", "--timeout=60s")
