@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from classroom_operator.engines.build_jobs import CONTAINER, PERMANENT_EXIT_CODE
+from classroom_operator.engines.build_progress import is_step_line
 from classroom_operator.names import (
     ATTEMPT_ANNOTATION,
     BUILD_SPEC_HASH_ANNOTATION,
@@ -51,7 +52,8 @@ class JobView:
 
 @dataclass(frozen=True)
 class PodView:
-    """A build pod's state: where it is stuck, or how its build container ended."""
+    """A build pod's state: where it is stuck, since when its build container runs, or how it
+    ended."""
 
     name: str
     job: str
@@ -60,6 +62,11 @@ class PodView:
     termination_message: str = ""
     finished_at: datetime | None = None
     waiting: str = ""
+    started_at: datetime | None = None  # set while the build container runs
+
+    @property
+    def running(self) -> bool:
+        return self.phase == "Running" and self.started_at is not None and self.exit_code is None
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
     labels = meta.get("labels") or {}
     job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or ""
     waiting = ""
+    started_at = None
     for condition in status.get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             waiting = f"{condition.get('reason', 'Unschedulable')}: {condition.get('message', '')}"
@@ -129,6 +137,8 @@ def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
         if "waiting" in state:
             reason = state["waiting"].get("reason", "")
             waiting = f"{reason}: {state['waiting'].get('message', '')}".strip(": ")
+        if "running" in state:
+            started_at = parse_time((state["running"] or {}).get("startedAt"))
         terminated = state.get("terminated")
         if terminated:
             return PodView(
@@ -138,7 +148,7 @@ def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
                 finished_at=parse_time(terminated.get("finishedAt")),
             )
     return PodView(name=str(meta.get("name", "")), job=str(job),
-                   phase=str(status.get("phase", "")), waiting=waiting)
+                   phase=str(status.get("phase", "")), waiting=waiting, started_at=started_at)
 
 
 def parse_summary(message: str) -> Summary | None:
@@ -170,7 +180,9 @@ def _last_finished(pods: Iterable[PodView]) -> PodView | None:
 
 
 def _tail(message: str) -> str:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
+    """The last line of a crashed builder's log that says something: not its step lines."""
+    lines = [line for line in message.strip().splitlines()
+             if line.strip() and not is_step_line(line)]
     return lines[-1][:300] if lines else ""
 
 
