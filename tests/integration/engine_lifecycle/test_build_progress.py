@@ -72,9 +72,11 @@ def test_a_running_build_shows_its_step_and_time_until_ready(
         cluster: LocalCluster, api: Api, pool: str, builder_node: str,
         reference_model: tuple[str, str], slow_server: SlowModelServer,
         operator: Callable[..., OperatorProcess]) -> None:
-    operator(CLASSROOM_BUILD_PROGRESS_SECONDS="1")
-    apply(cluster, pool, [model_manifest("attention", pool, uri=slow_server.url,
-                                         sha256=reference_model[1])])
+    process = operator(CLASSROOM_BUILD_PROGRESS_SECONDS="1")
+    # Two models of one engine: one build, whose log is read once a second, not once per model.
+    apply(cluster, pool, [model_manifest(name, pool, uri=slow_server.url,
+                                         sha256=reference_model[1])
+                          for name in ("attention", "attention-copy")])
     assert slow_server.asked.wait(120), "the builder never fetched the model"
 
     def show() -> dict[str, Any]:
@@ -98,6 +100,12 @@ def test_a_running_build_shows_its_step_and_time_until_ready(
     assert "BUILD" in header.split() and "1 building: fetch" in row, wide
     plain = cluster.kubectl("get", "cmodel", "attention", "-n", pool).stdout
     assert "BUILD" not in plain.split()
+    reads = sum(value for name, value in process.metrics().items()
+                if name.startswith("classroom_operator_api_requests_total")
+                and 'resource="pods/log"' in name)
+    running = _progress(api, pool, "attention")["seconds"]
+    assert _progress(api, pool, "attention-copy")["step"] == "fetch"
+    assert 1 <= reads <= running + 2, f"{reads} log reads in {running}s of one build"
 
     slow_server.release.set()
     ready = wait_for(lambda: (s := _status(api, pool, "attention")).get("phase") == "Ready"
@@ -105,3 +113,6 @@ def test_a_running_build_shows_its_step_and_time_until_ready(
     (engine,) = ready["engines"]
     assert engine["state"] == "Ready" and "progress" not in engine
     assert ready["summary"]["build"] == ""
+    wait_for(lambda: _status(api, pool, "attention-copy").get("phase") == "Ready",
+             "the other model Ready", timeout=60)
+    assert _status(api, pool, "attention-copy")["summary"]["build"] == ""
