@@ -149,6 +149,7 @@ class StepReads:
         self.interval = interval
         self._read_at: dict[str, float] = {}
         self._steps: dict[str, StepLine] = {}
+        self._unreadable: set[str] = set()
 
     def claim(self, pod: str, now: float) -> bool:
         if self.interval <= 0:
@@ -167,8 +168,16 @@ class StepReads:
     def step(self, pod: str) -> StepLine | None:
         return self._steps.get(pod)
 
+    def unreadable(self, pod: str) -> bool:
+        """A read of this pod's log failed; True the first time only, so a cluster that
+        refuses every read (no pods/log grant) says so once per build, not every interval."""
+        first = pod not in self._unreadable
+        self._unreadable.add(pod)
+        return first
+
     def keep_only(self, running: Iterable[str]) -> None:
         keep = set(running)
         for pod in [pod for pod in self._read_at if pod not in keep]:
             del self._read_at[pod]
             self._steps.pop(pod, None)
+        self._unreadable &= keep

@@ -37,7 +37,11 @@ async def _read_step(state: OperatorState, pod: PodView) -> None:
                                               container=CONTAINER, lines=LOG_TAIL_LINES,
                                               limit_bytes=LOG_LIMIT_BYTES)
     except (KubeError, kopf.TemporaryError) as error:
-        log.warning("build progress: cannot read the log of %s: %s", pod.name, error)
+        if state.build_steps.unreadable(pod.name):
+            log.warning("build progress: cannot read the log of %s (its step stays unknown): "
+                        "%s", pod.name, error)
+        else:
+            log.debug("build progress: cannot read the log of %s: %s", pod.name, error)
         return
     state.build_steps.seen(pod.name, last_step(tail or ""))
 

@@ -50,3 +50,13 @@ def test_an_interval_of_zero_reads_nothing() -> None:
     assert not reads.claim("pod-a", 0.0)
     reads.seen("pod-a", FETCH)
     assert reads.step("pod-a") is None
+
+
+def test_an_unreadable_log_is_told_once_per_build() -> None:
+    reads = StepReads(interval=15)
+    reads.claim("pod-a", 0.0)
+    assert reads.unreadable("pod-a")
+    assert not reads.unreadable("pod-a")
+    assert reads.unreadable("pod-b")
+    reads.keep_only(["pod-b"])
+    assert reads.unreadable("pod-a")  # a new pod of that name
