@@ -63,6 +63,10 @@ class PodView:
     finished_at: datetime | None = None
     waiting: str = ""
     started_at: datetime | None = None  # set while the build container runs
+    # The scheduler's message while it finds no node for the pod (PodScheduled=False,
+    # Unschedulable), and since when: a build that waits for a GPU the pools hold.
+    unschedulable: str = ""
+    unschedulable_since: datetime | None = None
 
     @property
     def running(self) -> bool:
@@ -88,6 +92,7 @@ class Outcome:
     permanent: bool = False
     figures: Mapping[str, Any] = field(default_factory=dict)
     finished_at: datetime | None = None
+    unschedulable_since: datetime | None = None  # reason Unschedulable: since when
 
 
 def job_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> JobView:
@@ -125,11 +130,15 @@ def _with(view: JobView, **changes: Any) -> JobView:
 def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
     labels = meta.get("labels") or {}
     job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or ""
-    waiting = ""
+    waiting = unschedulable = ""
+    since = None
     started_at = None
     for condition in status.get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             waiting = f"{condition.get('reason', 'Unschedulable')}: {condition.get('message', '')}"
+            if condition.get("reason", "Unschedulable") == "Unschedulable":
+                unschedulable = str(condition.get("message") or "no node fits the pod")
+                since = parse_time(condition.get("lastTransitionTime"))
     for container in status.get("containerStatuses") or []:
         if container.get("name") != CONTAINER:
             continue
@@ -148,7 +157,8 @@ def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
                 finished_at=parse_time(terminated.get("finishedAt")),
             )
     return PodView(name=str(meta.get("name", "")), job=str(job),
-                   phase=str(status.get("phase", "")), waiting=waiting, started_at=started_at)
+                   phase=str(status.get("phase", "")), waiting=waiting,
+                   unschedulable=unschedulable, unschedulable_since=since, started_at=started_at)
 
 
 def parse_summary(message: str) -> Summary | None:
@@ -216,6 +226,11 @@ def build_outcome(job: JobView, pods: Iterable[PodView]) -> Outcome:
         return Outcome("Failed", job.reason or "Failed", job.message or "the build Job failed",
                        permanent=permanent, finished_at=job.finished_at)
     running = [pod for pod in pods if pod.exit_code is None]
+    stuck = next((pod for pod in running if pod.unschedulable), None)
+    if stuck is not None:
+        return Outcome("Building", "Unschedulable",
+                       f"the build pod cannot be scheduled: {stuck.unschedulable}",
+                       unschedulable_since=stuck.unschedulable_since)
     waiting = next((pod.waiting for pod in running if pod.waiting), "")
     if waiting:
         return Outcome("Building", "Waiting", waiting)

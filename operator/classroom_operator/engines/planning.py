@@ -47,6 +47,9 @@ class EngineRecord:
     attempts: int = 0
     built_at: str | None = None
     figures: Mapping[str, Any] = field(default_factory=dict)
+    # Reason Unschedulable: since when the scheduler has found no node for the build pod
+    # (from the pod itself, so it is not kept in status).
+    unschedulable_since: datetime | None = None
     progress: BuildProgress | None = None
 
     def to_status(self) -> dict[str, Any]:
@@ -187,8 +190,10 @@ def decide_engine(need: EngineNeed, *, previous: EngineRecord | None, generation
     attempts = job.attempt
     if outcome.state == "Building":
         return Decision(replace(base, state="Building", attempts=attempts,
-                                reason=outcome.reason if outcome.reason == "Waiting" else "",
-                                message=outcome.message))
+                                reason=outcome.reason
+                                if outcome.reason in ("Waiting", "Unschedulable") else "",
+                                message=outcome.message,
+                                unschedulable_since=outcome.unschedulable_since))
     if outcome.state == "Ready":
         built_at = (outcome.finished_at or now).strftime("%Y-%m-%dT%H:%M:%SZ")
         figures = {key: value for key, value in outcome.figures.items() if key != "builtAt"}

@@ -31,7 +31,8 @@ def test_engines_ready_but_pods_not_yet_is_still_building() -> None:
     assert status["streams"] == {"assigned": 4, "healthy": 3}
     assert (status["podsReady"], status["podsWanted"]) == (1, 2)
     kinds = [c["type"] for c in status["conditions"]]
-    assert kinds == ["EnginesReady", "Validated", "RolledOut", "StreamsHealthy", "Degraded"]
+    assert kinds == ["Ready", "EnginesReady", "Validated", "RolledOut", "StreamsHealthy",
+                     "Degraded"]
     rolled = next(c for c in status["conditions"] if c["type"] == "RolledOut")
     assert (rolled["status"], rolled["reason"], rolled["observedGeneration"]) == \
         ("False", "PodsNotReady", 3)
