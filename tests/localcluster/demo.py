@@ -267,7 +267,7 @@ def run(cluster: LocalCluster) -> int:
               f"{pool.get('replicas')} streams {pool.get('streamsHealthy')}/"
               f"{pool.get('streamsAssigned')}")
 
-    say("Labels arriving at the webhook (anonymised; no pixels, no camera URLs)")
+    say("Labels arriving at the webhook (pseudonymous ids; no pixels, no camera URLs)")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not inbox.first("alert"):
         time.sleep(1.0)
