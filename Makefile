@@ -47,6 +47,7 @@ images: $(VENV)/.installed container-deps
 binaries: $(VENV)/.installed
 	$(LOCALCLUSTER).toolchain >/dev/null
 	cd tests && ../$(PY) -m streams.toolchain >/dev/null
+	cd tests && ../$(PY) -m monitoring.toolchain >/dev/null
 
 # On real kubelets (every pod a container from `make images`) where this machine can run them;
 # elsewhere the node agent runs the pods as local processes, and the demo says why.

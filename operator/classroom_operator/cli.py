@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import secrets
 import sys
@@ -10,19 +12,34 @@ from typing import Any
 
 import kopf
 
-from classroom_operator.builds import BUILD_COMPONENT, COMPONENT_LABEL, FINGERPRINT_LABEL
-from classroom_operator.catalogue import COMPONENT as CATALOGUE_COMPONENT
-from classroom_operator.handlers import ensure_catalogue, register
+from classroom_operator.controller import OperatorState, Wakeups
+from classroom_operator.handlers.engines import ensure_catalogue, register
+from classroom_operator.handlers.rollout import INFERENCE_SELECTOR
 from classroom_operator.kube import Kube, load_credentials
+from classroom_operator.leadership import follow_leadership
 from classroom_operator.metrics import Metrics
-from classroom_operator.pools import COMPONENT as INFERENCE_COMPONENT
-from classroom_operator.rollout_handlers import INFERENCE_SELECTOR
-from classroom_operator.runtime import OperatorState, Wakeups
+from classroom_operator.names import (
+    BUILD_COMPONENT,
+    CATALOGUE_COMPONENT,
+    COMPONENT_LABEL,
+    FINGERPRINT_LABEL,
+    GROUP,
+    INFERENCE_COMPONENT,
+)
 from classroom_operator.settings import Settings, SettingsError, load_settings
 
-GROUP = "classroom-operator.io"
 HEALTH_PORT = 8080
 METRICS_PORT = 8081
+
+
+class LegacyAnnotationDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """The spec last handled as operators before status.kopf kept it: read when status has none
+    yet, and removed on the next store instead of written."""
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        for key in self.make_keys(self.key, body=body):
+            if key in body.metadata.annotations:
+                patch.metadata.annotations[key] = None
 
 
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger,
@@ -30,7 +47,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     config: Settings = memo.config
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.SmartProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # The spec last handled goes into status.kopf, not an annotation: annotations hold 256 KiB in
+    # all, and a spec near the CRD's caps (~140 KB) plus the copy a client-side `kubectl apply`
+    # keeps in its own annotation would not fit, leaving the model impossible to delete.
+    settings.persistence.diffbase_storage = kopf.MultiDiffBaseStorage([
+        kopf.StatusDiffBaseStorage(field="status.kopf.last-handled-configuration"),
+        # read-only in effect: models last handled by an operator that kept it there
+        LegacyAnnotationDiffBase(prefix=GROUP),
+    ])
     # Only warnings and the operator's own events become Kubernetes events: a thousand models
     # must not post "handler succeeded" each.
     settings.posting.level = logging.WARNING
@@ -51,12 +75,23 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
                           metrics=metrics, wakeups=Wakeups(metrics))
     memo.state = state
     metrics.serve(config.pod_ip, METRICS_PORT)
+    if config.peering is None:
+        metrics.set_leader(True)
+    else:
+        memo.leadership = asyncio.create_task(follow_leadership(
+            state.kube.get, metrics, peering=config.peering,
+            priority=settings.peering.priority, period=settings.peering.lifetime / 4))
     await ensure_catalogue(state)
     logger.info(f"classroom-operator started in {config.namespace}, "
                 f"peering {config.peering or 'standalone'}")
 
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    leadership: asyncio.Task[None] | None = getattr(memo, "leadership", None)
+    if leadership is not None:
+        leadership.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leadership
     state: OperatorState | None = getattr(memo, "state", None)
     if state is not None:
         await state.kube.close()

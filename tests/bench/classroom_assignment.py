@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from classroom_operator.assignment import Observed, Plan, PodRef, PodState, PoolSize, plan
-from classroom_operator.classrooms import Room
+from classroom_operator.rollout.assignment import Observed, Plan, PodRef, PodState, PoolSize, plan
+from classroom_operator.rollout.classrooms import Room
 from classroom_operator.spec import Stream
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -378,8 +378,14 @@ shutdownGracePeriod: 0s
         kubeconfig = self.root / "kubelet.kubeconfig"
         kubeconfig.write_text(kubeconfig_text(server, ca.pair.cert, f"system:node:{self.name}",
                                               cert=pair.cert, key=pair.key))
+        # Served with a certificate of the cluster CA, which kube-apiserver checks when it asks
+        # the kubelet for logs, exec or port-forward.
+        serving = ca.issue(f"node-{self.name}-serving", f"system:node:{self.name}",
+                           organization="system:nodes", server=True,
+                           dns_names=(self.name,), ips=(self.gateway,))
         config = self.root / "kubelet.yaml"
-        config.write_text(self._kubelet_config(ca.pair.cert, free_port(), free_port()))
+        config.write_text(self._kubelet_config(ca.pair.cert, free_port(), free_port())
+                          + f"tlsCertFile: {serving.cert}\ntlsPrivateKeyFile: {serving.key}\n")
         labels = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
         taints = ",".join(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in self.taints)
         argv = [str(self.binaries.kubelet), f"--config={config}", f"--kubeconfig={kubeconfig}",

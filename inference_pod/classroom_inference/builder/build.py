@@ -31,6 +31,13 @@ from classroom_inference.builder.errors import (
     StoreFailed,
 )
 from classroom_inference.builder.fetch import FetchPolicy, fetch, sha256_file
+from classroom_inference.builder.heads import (
+    apply_activations,
+    check_widths,
+    decide_activations,
+    degenerate_heads,
+    heads_document,
+)
 from classroom_inference.builder.measure import Performance, batch_sizes, measure
 from classroom_inference.builder.model_check import check_model
 from classroom_inference.builder.precision import apply_precision
@@ -103,9 +110,18 @@ def _build(request: BuildRequest, store: EngineStore, work: Path, progress: Prog
     progress.step("check", model_path.name)
     checked = check_model(model_path, spec.model, spec.engine.batch)
     reference = open_reference(model_path)
+    crops, source = _validation_crops(request, work, shape)
+    raw = _reference_outputs(request, reference, crops, checked.fixed_batch)
+    check_widths(raw, spec.model)
+    activations = decide_activations(raw)
+    expected = apply_activations(raw, activations)
+    warnings = tuple(degenerate_heads(expected, spec.model.emotion_labels, source))
+    progress.log("heads " + " ".join(f"{h}={a}" for h, a in sorted(activations.items())))
+    for warning in warnings:
+        progress.log(f"warning {warning}")
 
     progress.step("preprocess", "uint8 NHWC crops fused into the graph")
-    fused = fuse_preprocessing(checked.model, spec.model, checked.fixed_batch)
+    fused = fuse_preprocessing(checked.model, spec.model, checked.fixed_batch, activations)
 
     progress.step("precision", spec.engine.precision)
 
@@ -114,7 +130,7 @@ def _build(request: BuildRequest, store: EngineStore, work: Path, progress: Prog
         if cal.uri is None:
             raise CalibrationFailed("spec.engine.calibration.uri: int8 needs calibration images")
         source = fetch(cal.uri, work / "calibration", field="spec.engine.calibration.uri",
-                       policy=request.fetch_policy, expected_sha256=cal.sha256)
+                       policy=request.fetch_policy, expected_sha256=cal.sha256, folder_ok=True)
         crops = load_images(source, cal.samples, shape, field="spec.engine.calibration.uri",
                             error=CalibrationFailed)
         progress.log(f"calibrating on {len(crops)} crops")
@@ -128,15 +144,16 @@ def _build(request: BuildRequest, store: EngineStore, work: Path, progress: Prog
     progress.step("engine", request.backend)
     engine_path, versions = _build_backend(request, store, graph_path, work, progress)
 
-    crops, source = _validation_crops(request, work, shape)
     with store.stage() as staging:
         staged_engine = staging.copy_in(engine_path, engine_path.name)
         meta = _meta(request, staged_engine, versions)
+        meta.update(heads=heads_document(activations), warnings=list(warnings))
         staging.write_json("meta.json", meta)
         with _open(staging) as runner:
             progress.step("validate", f"{len(crops)} {source} crops")
-            report = _validate(request, runner, reference, crops, source,
-                               checked.fixed_batch)
+            actual = run_in_batches(runner.infer, crops, spec.engine.batch.min,
+                                    spec.engine.batch.max)
+            report = compare(expected, actual, spec.validation, source, warnings)
             progress.log(_describe(report))
             raise_if_failed(report, spec.engine.precision)
             progress.step("measure", request.backend)
@@ -183,7 +200,8 @@ def _validation_crops(request: BuildRequest, work: Path,
     if samples.uri is None:
         return synthetic_faces(samples.samples, shape, seed=VALIDATION_SEED), "synthetic"
     source = fetch(samples.uri, work / "validation", field="spec.validation.uri",
-                   policy=request.fetch_policy, expected_sha256=samples.sha256)
+                   policy=request.fetch_policy, expected_sha256=samples.sha256,
+                   folder_ok=True)
     return load_images(source, samples.samples, shape, field="spec.validation.uri",
                        error=SamplesInvalid), "validation-set"
 
@@ -210,13 +228,13 @@ class _open:
             self.runner.close()
 
 
-def _validate(request: BuildRequest, runner: Runner, reference: Any, crops: np.ndarray,
-              source: str, fixed_batch: int | None) -> ValidationReport:
+def _reference_outputs(request: BuildRequest, reference: Any, crops: np.ndarray,
+                       fixed_batch: int | None) -> dict[str, np.ndarray]:
+    """The user's model, fp32, on the validation crops: what the heads are and what the engine
+    must agree with."""
     batch = request.spec.engine.batch
     low, high = (fixed_batch, fixed_batch) if fixed_batch else (1, batch.max)
-    expected = run_in_batches(reference_infer(reference, request.spec.model), crops, low, high)
-    actual = run_in_batches(runner.infer, crops, batch.min, batch.max)
-    return compare(expected, actual, request.spec.validation, source)
+    return run_in_batches(reference_infer(reference, request.spec.model), crops, low, high)
 
 
 def _describe(report: ValidationReport) -> str:
@@ -256,21 +274,25 @@ def _meta(request: BuildRequest, engine: Path, versions: dict[str, Any]) -> dict
         "builtAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "buildSeconds": None,
         "throughput": {},
+        "throughputSpread": {},
         "latencyMs": {},
     }
 
 
 def _performance(performance: Performance) -> dict[str, Any]:
-    return {"throughput": performance.throughput, "latencyMs": performance.latency_ms}
+    return {"throughput": performance.throughput, "throughputSpread": performance.spread,
+            "latencyMs": performance.latency_ms}
 
 
 def opt_throughput(meta: dict[str, Any], opt: int) -> dict[str, Any] | None:
-    """The summary's throughput: crops/s at the profile's opt batch (else the largest measured)."""
+    """The summary's throughput: crops/s at the profile's opt batch (else the largest measured),
+    and the spread of the measuring rounds behind it ((max - min) / median; null if unknown)."""
     measured: dict[str, float] = meta.get("throughput") or {}
     if not measured:
         return None
     key = str(opt) if str(opt) in measured else max(measured, key=int)
-    return {"batch": int(key), "cropsPerSecond": measured[key]}
+    spread = (meta.get("throughputSpread") or {}).get(key)
+    return {"batch": int(key), "cropsPerSecond": measured[key], "spread": spread}
 
 
 __all__ = ["BACKENDS", "BuildRequest", "BuildResult", "build_engine", "opt_throughput"]

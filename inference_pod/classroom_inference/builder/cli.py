@@ -76,7 +76,10 @@ def _read_spec(args: argparse.Namespace) -> BuildSpec:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    progress = Progress()
+    # Step lines are for the operator reading the pod's log; at a terminal the status line
+    # says the same.
+    progress = Progress(steps=None if sys.stdout.isatty() else sys.stdout,
+                        fingerprint=args.fingerprint)
     started = time.monotonic()
     summary: dict[str, Any] = {"fingerprint": args.fingerprint, "backend": args.backend}
     code = 0
@@ -96,12 +99,15 @@ def run_build(args: argparse.Namespace) -> int:
             message=f"engine {meta['engineFile']} stored ({meta['precision']})",
             buildSeconds=meta.get("buildSeconds"), sizeBytes=meta.get("sizeBytes"),
             throughput=opt_throughput(meta, spec.engine.batch.opt),
-            validation=result.validation)
+            validation=result.validation,
+            heads={h: v.get("activation") for h, v in (meta.get("heads") or {}).items()},
+            warnings=list(meta.get("warnings") or []))
     except BuildError as exc:
         code = exc.exit_code
         summary.update(state="Failed", reason=exc.reason, permanent=exc.permanent,
                        message=str(exc), buildSeconds=round(time.monotonic() - started, 2),
-                       validation=getattr(exc, "validation", None))
+                       validation=getattr(exc, "validation", None),
+                       warnings=getattr(exc, "warnings", []))
     except Exception as exc:  # anything unforeseen is reported and left to the Job's backoff
         code = EXIT_TRANSIENT
         summary.update(state="Failed", reason="BuildFailed", permanent=False,

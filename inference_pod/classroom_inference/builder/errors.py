@@ -75,9 +75,11 @@ class ValidationFailed(BuildError):
     reason = "ValidationFailed"
     permanent = True
 
-    def __init__(self, message: str, *, validation: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, validation: dict[str, Any] | None = None,
+                 warnings: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.validation = validation
+        self.warnings = list(warnings)
 
 
 class BackendUnavailable(BuildError):

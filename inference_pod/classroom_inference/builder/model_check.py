@@ -7,13 +7,15 @@ batch profile, and every mapped head is an output of the right shape.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import onnx
 from google.protobuf.message import DecodeError
+from onnx import external_data_helper
 
-from classroom_inference.builder.errors import InvalidModel, UnsupportedOperator
+from classroom_inference.builder.errors import InvalidModel, InvalidSpec, UnsupportedOperator
 from classroom_inference.builder.spec import BatchSpec, ModelSpec
 
 MIN_OPSET = 7  # broadcasting Mul/Add, which the fused preprocessing relies on
@@ -36,16 +38,50 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[int | None]:
 
 def load_model(path: Path) -> onnx.ModelProto:
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise InvalidModel(
             f"spec.model.uri: the file is not an ONNX model (truncated or another format: "
             f"{type(exc).__name__}); export the model to ONNX and update uri and sha256"
         ) from None
+    _no_external_data(model)
     if not model.graph.node or not model.opset_import:
         raise InvalidModel("spec.model.uri: the file parses but holds no ONNX graph; export "
                            "the model to ONNX and update uri and sha256")
     return model
+
+
+def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Initializers and constant tensors of the graph and of every subgraph."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _tensors(subgraph)
+
+
+def _no_external_data(model: onnx.ModelProto) -> None:
+    """The builder fetches one file: weights kept in other files are never there, and a
+    location outside the model's folder ("../", an absolute path) would read the builder's own
+    files into the engine."""
+    for tensor in _tensors(model.graph):
+        if not external_data_helper.uses_external_data(tensor):
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        parts = PurePosixPath(location.replace("\\", "/")).parts
+        outside = location.startswith(("/", "\\")) or PureWindowsPath(location).drive \
+            or ".." in parts
+        where = ("points outside the model's folder" if outside
+                 else "is in a separate file, which the builder does not fetch")
+        raise InvalidModel(
+            f"spec.model.uri: tensor {tensor.name!r} keeps its data at {location!r}, which "
+            f"{where}; save the model as one self-contained file (onnx.save(model, path, "
+            "save_as_external_data=False)) and update uri and sha256")
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -131,9 +167,10 @@ def _heads(model: onnx.ModelProto, spec: ModelSpec) -> None:
                                f"{_show(dims)}; a head must be [N, K]")
         width = dims[1] if len(dims) == 2 else None
         if head == "emotion" and width is not None and width != len(spec.emotion_labels):
-            raise InvalidModel(f"spec.model.emotionLabels: the emotion output has {width} classes "
-                               f"but {len(spec.emotion_labels)} labels are given; give one label "
-                               "per class in the model's order")
+            raise InvalidSpec(f"spec.model.emotionLabels: the emotion output has {width} classes "
+                              f"but {len(spec.emotion_labels)} labels are given; give one label "
+                              "per class in the model's order (without emotionLabels the "
+                              "builder takes the 7 FER-2013 classes)")
         if head != "emotion" and width is not None and width != 1:
             raise InvalidModel(f"spec.model.outputs.{head}: output {name!r} has {width} values "
                                "per crop; the head must be one score in [0, 1] per crop")

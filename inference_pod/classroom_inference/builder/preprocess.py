@@ -3,9 +3,9 @@
 The engine takes `crops`: uint8 [N, H, W, C] RGB (or grayscale) as the pod crops them. In the
 graph: Cast to float, NHWC -> NCHW when the model is NCHW, channel order (RGB -> BGR when the
 model wants it), and one Mul and one Add for ((x / 255) - mean) / std folded per channel. The
-model's outputs are renamed to the canonical heads (docs/contracts.md, "Engine store"); unmapped
-outputs are dropped. The model's own tensors get a `model/` prefix so no name can collide with
-ours.
+model's outputs are renamed to the canonical heads (docs/contracts.md, "Engine store"), through
+the Softmax or Sigmoid heads.py decided a logits head needs; unmapped outputs are dropped. The
+model's own tensors get a `model/` prefix so no name can collide with ours.
 
 `normalise` is the same preprocessing in numpy, kept separate on purpose: the fp32 reference in
 validation uses it, so a mistake in the fused graph shows up as a validation error.
@@ -13,10 +13,13 @@ validation uses it, so a mistake in the fused graph shows up as a validation err
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from classroom_inference.builder.heads import ACTIVATION_OPS, KEPT
 from classroom_inference.builder.spec import HEADS, InputSpec, ModelSpec
 
 ENGINE_INPUT = "crops"
@@ -68,9 +71,14 @@ def preprocess_nodes(spec: InputSpec, output: str) -> tuple[list[onnx.NodeProto]
     return nodes, inits
 
 
-def fuse_preprocessing(model: onnx.ModelProto, spec: ModelSpec,
-                       fixed_batch: int | None = None) -> onnx.ModelProto:
-    """The model behind a uint8 NHWC `crops` input, with outputs named by canonical head."""
+def fuse_preprocessing(model: onnx.ModelProto, spec: ModelSpec, fixed_batch: int | None = None,
+                       activations: Mapping[str, str] | None = None) -> onnx.ModelProto:
+    """The model behind a uint8 NHWC `crops` input, with outputs named by canonical head.
+
+    `activations` (heads.decide_activations) names the heads that are logits: their output goes
+    through the Softmax (over the class axis) or Sigmoid the contract's meaning needs.
+    """
+    activations = activations or {}
     fused = onnx.compose.add_prefix(model, MODEL_PREFIX)
     graph = fused.graph
     model_input = MODEL_PREFIX + spec.input.name
@@ -99,8 +107,11 @@ def fuse_preprocessing(model: onnx.ModelProto, spec: ModelSpec,
         if head not in spec.outputs:
             continue
         source = originals[MODEL_PREFIX + spec.outputs[head]]
-        graph.node.append(helper.make_node("Identity", [source.name], [head],
-                                           name=f"heads/{head}"))
+        op = ACTIVATION_OPS.get(activations.get(head, KEPT), "Identity")
+        node = helper.make_node(op, [source.name], [head], name=f"heads/{head}")
+        if op == "Softmax":
+            node.attribute.append(helper.make_attribute("axis", 1))
+        graph.node.append(node)
         renamed = onnx.ValueInfoProto()
         renamed.CopyFrom(source)
         renamed.name = head

@@ -19,10 +19,11 @@ HEADS = ("attention", "emotion", "engagement")
 PRECISIONS = ("fp32", "fp16", "int8")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger")
+# FER-2013's class order, which most emotion models trained on it (and its relabellings) keep.
+DEFAULT_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 MAX_BATCH = 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SCHEMES = ("https://", "http://", "s3://", "pvc://", "file://")
+_SCHEMES = ("https://", "http://", "s3://", "file://")
 
 
 @dataclass(frozen=True)
@@ -156,12 +157,17 @@ class _Fields:
 
 
 def _uri(fields: _Fields, key: str, *, required: bool) -> str | None:
-    value = (fields.required_str(key, "give the URL of the file (https, s3, pvc or file)")
+    value = (fields.required_str(key, "give the URL of the file (https, s3 or file)")
              if required else fields.text(key))
+    if value is not None and value.startswith("pvc://"):
+        raise InvalidSpec(
+            f"{fields.where(key)}: pvc:// is not supported: build Jobs run in the operator's "
+            "namespace and cannot mount your claim; serve the file from an in-cluster http(s) "
+            "server or object store (s3://)")
     if value is not None and not value.startswith(_SCHEMES):
         raise InvalidSpec(
             f"{fields.where(key)}: {value!r} has no supported scheme; use one of "
-            f"{', '.join(s.rstrip('/') for s in _SCHEMES)} (e.g. pvc://models/face.onnx)"
+            f"{', '.join(s.rstrip('/') for s in _SCHEMES)} (e.g. https://models.example.org/face.onnx)"
         )
     return value
 
@@ -181,9 +187,15 @@ def _sha256(fields: _Fields, key: str, *, required: bool) -> str | None:
 def _per_channel(fields: _Fields, key: str, default: tuple[float, ...],
                  channels: int) -> tuple[float, ...]:
     value = fields.doc.get(key)
+    if value is None and channels == 1:
+        # No statistics are common to grayscale models ([0, 1], [-1, 1] and per-dataset values
+        # are all usual), and a wrong guess still passes validation against the same guess.
+        raise InvalidSpec(
+            f"{fields.where(key)}: required for a 1-channel model; give the normalisation the "
+            "model was trained with, e.g. inputs in [-1, 1] are mean [0.5], std [0.5]; "
+            "[0, 1] is mean [0], std [1]")
     if value is None:
-        # A grayscale model gets the mean of ImageNet's channel statistics.
-        return default if channels == 3 else (sum(default) / 3,)
+        return default
     if (not isinstance(value, list) or len(value) not in (1, channels)
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
         raise InvalidSpec(
@@ -233,7 +245,18 @@ def _outputs(fields: _Fields) -> dict[str, str]:
             f"{fields.path}: map at least one head to the model's output name, "
             "e.g. {\"emotion\": \"logits\"}"
         )
-    return {h: name for h, name in outputs.items() if name}
+    mapped = {h: name for h, name in outputs.items() if name}
+    by_name: dict[str, list[str]] = {}
+    for head, name in mapped.items():
+        by_name.setdefault(name, []).append(head)
+    shared = {name: heads for name, heads in by_name.items() if len(heads) > 1}
+    if shared:
+        name, heads = next(iter(shared.items()))
+        raise InvalidSpec(
+            f"{fields.path}: {' and '.join(heads)} both map to the model's output {name!r}; "
+            "each head needs its own output: map each head to the output that computes it, "
+            "and leave out the heads the model does not have")
+    return mapped
 
 
 def _model(fields: _Fields) -> ModelSpec:

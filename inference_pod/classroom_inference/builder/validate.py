@@ -28,6 +28,7 @@ class ValidationReport:
     engagement_mae: float | None
     thresholds: ValidationSpec
     failures: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # "<Code>: <text>": passed, but something looks wrong
 
     @property
     def passed(self) -> bool:
@@ -50,6 +51,7 @@ class ValidationReport:
                            "minEmotionAgreement": self.thresholds.min_emotion_agreement,
                            "maxEngagementError": self.thresholds.max_engagement_error},
             "failures": list(self.failures),
+            "warnings": list(self.warnings),
         }
 
 
@@ -106,7 +108,10 @@ def run_in_batches(infer: Callable[[np.ndarray], dict[str, np.ndarray]], crops: 
 
 
 def compare(reference: dict[str, np.ndarray], engine: dict[str, np.ndarray],
-            thresholds: ValidationSpec, source: str) -> ValidationReport:
+            thresholds: ValidationSpec, source: str,
+            warnings: tuple[str, ...] = ()) -> ValidationReport:
+    """Engine against reference, head by head; the reference has had the activations the
+    engine's graph appends (heads.apply_activations), so both mean the same thing."""
     def mae(head: str) -> float | None:
         if head not in reference:
             return None
@@ -128,7 +133,7 @@ def compare(reference: dict[str, np.ndarray], engine: dict[str, np.ndarray],
                         f"maxEngagementError {thresholds.max_engagement_error}")
     samples = len(next(iter(reference.values())))
     return ValidationReport(samples, source, attention, agreement, engagement, thresholds,
-                            tuple(failures))
+                            tuple(failures), warnings)
 
 
 def raise_if_failed(report: ValidationReport, precision: str) -> None:
@@ -140,4 +145,4 @@ def raise_if_failed(report: ValidationReport, precision: str) -> None:
         "layout, colorOrder) or relax the thresholds in spec.validation")
     raise ValidationFailed(f"validation failed on {report.samples} {report.source} crops: "
                            + "; ".join(report.failures) + f"; {hint}",
-                           validation=report.summary())
+                           validation=report.summary(), warnings=report.warnings)

@@ -1,1 +1,1 @@
-"""The serving process: streams in, batched engine, anonymised labels out."""
+"""The serving process: streams in, batched engine, pseudonymous labels out."""

@@ -30,7 +30,7 @@ import numpy as np
 
 from classroom_inference.serving.assignment import AnalysisSettings
 from classroom_inference.serving.students import StudentIds
-from classroom_inference.serving.summaries import Event, SummaryWriter, Window
+from classroom_inference.serving.summaries import Event, SummaryWriter, Window, means
 
 GAP_SECONDS = 1.0
 HYSTERESIS = 0.05
@@ -46,6 +46,11 @@ PRESENT_NAMES = ("missing", "present")
 def iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
+
+
+def _finite(value: float) -> float | None:
+    """Rounded to 4 places; None for NaN or infinity, which JSON cannot carry."""
+    return round(value, 4) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -267,16 +272,32 @@ class Analysis:
         self._last[rows] = t
         window = self.series  # the summary takes each closed second in (_close_series)
         window.samples[rows] += 1
+        # A head's NaN or infinity is a missing sample of that head: counted nowhere, emitted
+        # nowhere, and never let into the smoothing, whose every later value it would poison.
         if "emotion" in out:
-            window.emotion[rows] += out["emotion"]
+            scores = out["emotion"]
+            valid = np.isfinite(scores).all(axis=1)
+            voters = rows if valid.all() else rows[valid]
+            # rows are distinct within one update (observe), so += counts each once
+            window.emotion_votes[voters, np.argmax(scores[valid], axis=1)] += 1
         if "engagement" in out:
-            window.engagement[rows] += out["engagement"][:, 0]
+            engagement = out["engagement"][:, 0]
+            valid = np.isfinite(engagement)
+            window.engagement[rows[valid]] += engagement[valid]
+            window.engagement_samples[rows[valid]] += 1
         if not self.has_attention:
             if back is not None:
                 self._state[back] = FOCUSED  # "present"
             return
         attention = out["attention"][:, 0].astype(np.float64)
+        valid = np.isfinite(attention)
+        if not valid.all():
+            rows, t, last, attention, previous = (
+                a[valid] for a in (rows, t, last, attention, previous))
+            if back is not None:
+                resumed = resumed[valid]
         window.attention[rows] += attention
+        window.attention_samples[rows] += 1
         self._step_attention(rows, t, t - last, attention, previous,
                              resumed if back is not None else None)
 
@@ -318,7 +339,7 @@ class Analysis:
             self._emit({
                 "type": "alert", "alert": "distracted", "classroom": student.classroom,
                 "student": student.student, "at": self.wall(when), "since": self.wall(since),
-                "seconds": round(when - since, 3), "attention": round(float(self._ema[row]), 4),
+                "seconds": round(when - since, 3), "attention": _finite(float(self._ema[row])),
             })
 
     # --- time accounting, gaps, alerts ------------------------------------------------------
@@ -392,12 +413,12 @@ class Analysis:
         rows = self._live_rows()
         # Every number of every point at once; the loop below only assembles events.
         samples = w.samples[rows]
-        seen = np.maximum(samples, 1)
         state = np.where(samples > 0, self._state[rows], MISSING).tolist()
-        attention = np.round(self._ema[rows], 4).tolist()
-        engagement = np.round(w.engagement[rows] / seen, 4).tolist()
-        emotion = (np.argmax(w.emotion[rows], axis=1) if "emotion" in self.heads
-                   else np.zeros(rows.size, np.int64)).tolist()
+        attention = [_finite(v) for v in self._ema[rows].tolist()]
+        engagement = means(w.engagement[rows], w.engagement_samples[rows])
+        votes = w.emotion_votes[rows]
+        voted = votes.sum(axis=1).tolist()
+        emotion = np.argmax(votes, axis=1).tolist()
         labels = self._writer.emotion_labels
         with_engagement, with_emotion = "engagement" in self.heads, "emotion" in self.heads
         for k, (row, n) in enumerate(zip(rows.tolist(), samples.tolist(), strict=True)):
@@ -407,9 +428,9 @@ class Analysis:
                             "state": names[state[k]]}
             if self.has_attention:
                 point["attention"] = attention[k] if n else None
-            if n and with_engagement:
+            if with_engagement and engagement[k] is not None:
                 point["engagement"] = engagement[k]
-            if n and with_emotion:
+            if with_emotion and voted[k]:
                 point["emotion"] = labels[emotion[k]]
             self._emit(point)
         self.summary.absorb(w)
@@ -422,17 +443,22 @@ class Analysis:
         self.summary.absorb(self.series)  # the second still open counts in this summary
         span = (self.wall(self._summary_from), self.wall(now))
         per_room: dict[str, list[Event]] = defaultdict(list)
+        room_rows: dict[str, list[int]] = defaultdict(list)
         distracted: dict[str, int] = defaultdict(int)
         students = [self._student(row) for row in rows.tolist()]
         events = self._writer.students(self.summary, rows,
                                        [(s.classroom, s.student) for s in students], span)
         now_distracted = (self._state[rows] == DISTRACTED).tolist()
-        for student, event, is_distracted in zip(students, events, now_distracted, strict=True):
+        for row, student, event, is_distracted in zip(rows.tolist(), students, events,
+                                                      now_distracted, strict=True):
             per_room[student.classroom].append(event)
+            room_rows[student.classroom].append(row)
             distracted[student.classroom] += is_distracted
             self._emit(event)
         for classroom, events in per_room.items():
-            self._emit(self._writer.classroom(classroom, events, distracted[classroom], span))
+            votes = self.summary.emotion_votes[room_rows[classroom]].sum(axis=0)
+            self._emit(self._writer.classroom(classroom, events, distracted[classroom], span,
+                                              votes))
         self.summary.clear()
         self.summary.absorb(self.series, -1)  # ...and not again when it closes
         self._summary_from = now

@@ -50,7 +50,10 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 def _json(doc: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(doc), status=status, content_type="application/json")
+    # Strict JSON: a NaN or infinity is a bug to fix where the number is made, not a token
+    # to hand to clients whose parsers reject it.
+    return web.Response(text=json.dumps(doc, allow_nan=False), status=status,
+                        content_type="application/json")
 
 
 async def healthz(request: web.Request) -> web.Response:

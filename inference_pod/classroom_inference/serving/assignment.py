@@ -1,8 +1,7 @@
 """The pod's assignment: the classrooms and streams it serves (contracts: "The inference pod").
 
 The operator writes one JSON document per pool into a ConfigMap mounted as a volume; each pod takes
-the entry under its own POD_NAME. A ConfigMap volume is updated by swapping a symlink, so the file
-is followed by polling its (device, inode, mtime, size) through the link, never by a restart.
+the entry under its own POD_NAME. The file is followed (followed_file.py), never by a restart.
 A bad document is refused with an error naming the field, and the last good assignment keeps
 running.
 """
@@ -10,15 +9,16 @@ running.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import os
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from classroom_inference.serving.followed_file import FollowedFile
 
 LAYOUTS = ("per-student", "room")
 
@@ -93,6 +93,8 @@ def _analysis(doc: Mapping[str, Any]) -> AnalysisSettings:
             values[attr] = getattr(defaults, attr)
             continue
         value = _require(raw, key, (int, float), "analysis.")
+        if not math.isfinite(value):  # JSON's NaN and Infinity, which Python's parser accepts
+            raise AssignmentInvalid(f"analysis.{key} must be a finite number, got {value}")
         too_low = value < low if low_ok else value <= low
         if too_low or (high is not None and value > high):
             bound = f"in [{low}, {high}]" if high is not None else (
@@ -179,14 +181,6 @@ def load_assignment(path: Path, pod_name: str) -> Assignment:
     return parse_assignment(doc, pod_name)
 
 
-def _signature(path: Path) -> tuple[int, int, int, int] | None:
-    try:
-        st = os.stat(path)  # follows the ConfigMap's ..data symlink to the current file
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-
-
 class AssignmentFollower:
     """Re-reads the assignment when its file changes and hands each good version to `apply`."""
 
@@ -204,23 +198,17 @@ class AssignmentFollower:
         self.poll_seconds = poll_seconds
         self.current: Assignment | None = None
         self.error: str | None = None
-        self._signature: tuple[int, int, int, int] | None = None
-        self._digest: str | None = None
+        self._file = FollowedFile(path)
 
     async def check(self) -> bool:
         """Load and apply the file if it changed; True when a new assignment was applied."""
-        signature = _signature(self.path)
-        if signature is not None and signature == self._signature:
-            return False
-        self._signature = signature
         try:
-            data = self.path.read_bytes()
+            data = self._file.changed()
         except OSError as exc:
             self._refuse(f"cannot read the assignment file {self.path}: {exc.strerror}")
             return False
-        digest = hashlib.sha256(data).hexdigest()
-        if digest == self._digest:
-            return False  # touched or re-linked, same content
+        if data is None:
+            return False
         try:
             doc = json.loads(data)
             assignment = parse_assignment(doc, self.pod_name)
@@ -230,7 +218,7 @@ class AssignmentFollower:
         except AssignmentInvalid as exc:
             self._refuse(f"the assignment file {self.path} is invalid: {exc}")
             return False
-        self._digest = digest
+        self._file.accept()
         self.error = None
         self.current = assignment
         await self._apply(assignment)
@@ -241,8 +229,7 @@ class AssignmentFollower:
         if message != self.error:
             log.error("%s; %s", message, kept)
         self.error = message
-        # Forget the content digest so that restoring the previous good file re-applies it.
-        self._digest = None
+        self._file.refuse()
 
     async def run(self) -> None:
         while True:

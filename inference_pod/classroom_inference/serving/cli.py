@@ -16,13 +16,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from classroom_inference.runners.base import BackendUnavailable, RunnerError
 from classroom_inference.serving.app import create_app
 from classroom_inference.serving.errors import ConfigurationError
+from classroom_inference.serving.listener import listen
+from classroom_inference.serving.logs import access_log
+from classroom_inference.serving.logs import configure as configure_logs
 from classroom_inference.serving.pipeline import Pod, PodSettings
+from classroom_inference.serving.policy import EMOTION_CHOICES, InferencePolicy
 from classroom_inference.serving.pseudonym import SECRET_ENV, SecretInvalid, check_secret
+from classroom_inference.serving.signing import (
+    SIGNING_KEY_ENV,
+    SigningKeyInvalid,
+    check_signing_key,
+)
 from classroom_inference.serving.spool import SpoolUnavailable
 
 log = logging.getLogger("classroom_inference.serve")
@@ -36,7 +43,7 @@ def register(commands: Any) -> None:
         "serve",
         help="serve an engine to the classrooms of this pod's assignment",
         description="Ingest the assigned classroom streams, batch face crops through the "
-        "engine, and send anonymised labels to the sink.",
+        "engine, and send pseudonymous labels to the sink.",
     )
     parser.add_argument("--store", type=Path, help="the engine store (with --fingerprint)")
     parser.add_argument("--fingerprint", help="the engine to serve: <store>/<fingerprint>/")
@@ -48,6 +55,9 @@ def register(commands: Any) -> None:
                         help="run the engine on this backend instead of meta.json's")
     parser.add_argument("--assignment", type=Path, required=True,
                         help="the assignment file (mounted from the operator's ConfigMap)")
+    parser.add_argument("--stream-credentials", type=Path,
+                        help="camera credentials, {\"<stream id>\": {\"username\", "
+                        "\"password\"}} (mounted from a Secret; followed like the assignment)")
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     parser.add_argument("--spool-dir", type=Path,
@@ -56,12 +66,32 @@ def register(commands: Any) -> None:
                         f"$CLASSROOM_SPOOL_DIR or {DEFAULT_SPOOL_DIR})")
     parser.add_argument("--spool-max-mib", type=int, default=256,
                         help="the spool's bound; when full, new events are refused and counted")
+    parser.add_argument("--spool-retention-seconds", type=float,
+                        default=_float_env("CLASSROOM_SPOOL_RETENTION_SECONDS", 86400.0),
+                        help="longest an event waits in the spool: older ones are deleted, "
+                        "delivered or not, and reported as events-lost (default "
+                        "$CLASSROOM_SPOOL_RETENTION_SECONDS or 86400, one day)")
     parser.add_argument("--max-delay-ms", type=float, default=10.0,
                         help="longest a crop waits for its batch to fill (default 10)")
     parser.add_argument("--drain-seconds", type=float, default=20.0,
                         help="on SIGTERM, how long to try delivering the spool (default 20)")
+    parser.add_argument("--emotion", choices=EMOTION_CHOICES, default="enabled",
+                        help="disabled: drop the engine's emotion head right after inference, "
+                        "as a policy forbidding emotion recognition requires (default enabled)")
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(run=run)
+
+
+def _float_env(name: str, default: float) -> float:
+    """A number from the environment; a malformed one is turned into NaN and refused, naming
+    the variable, by settings_from."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
 
 
 def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
@@ -76,11 +106,19 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
         secret = check_secret(env.get(SECRET_ENV)).decode()
     except SecretInvalid as exc:
         raise ConfigurationError(str(exc)) from None
+    try:
+        signing_key = check_signing_key(env.get(SIGNING_KEY_ENV))
+    except SigningKeyInvalid as exc:
+        raise ConfigurationError(str(exc)) from None
     if not 0 < args.port < 65536:
         raise ConfigurationError(f"--port {args.port} is not a TCP port (1-65535)")
     if args.spool_max_mib < 4:
         raise ConfigurationError(f"--spool-max-mib {args.spool_max_mib} is too small; give 4 "
                                  "or more")
+    if not args.spool_retention_seconds >= 60:
+        raise ConfigurationError(
+            f"--spool-retention-seconds {args.spool_retention_seconds:g} is too short; give 60 "
+            "or more (CLASSROOM_SPOOL_RETENTION_SECONDS)")
     if not 0 < args.max_delay_ms <= 1000:
         raise ConfigurationError(f"--max-delay-ms {args.max_delay_ms} must be in (0, 1000]")
     return PodSettings(
@@ -90,9 +128,13 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
         pod_name=env.get("POD_NAME") or socket.gethostname(),
         id_secret=secret,
         sink_token=env.get("CLASSROOM_SINK_TOKEN") or None,
+        sink_signing_key=signing_key,
+        stream_credentials=args.stream_credentials,
+        policy=InferencePolicy(emotion=args.emotion == "enabled"),
         spool_dir=args.spool_dir,
         backend=args.backend,
         spool_max_bytes=args.spool_max_mib << 20,
+        spool_retention_seconds=args.spool_retention_seconds,
         max_delay_seconds=args.max_delay_ms / 1000,
         drain_seconds=args.drain_seconds,
     )
@@ -100,10 +142,8 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
 
 async def serve(settings: PodSettings, host: str, port: int) -> int:
     pod = Pod(settings)
-    runner = web.AppRunner(create_app(pod), handle_signals=False, access_log=None)
-    await runner.setup()
     # HTTP first: liveness answers while a large engine loads.
-    await web.TCPSite(runner, host, port).start()
+    runner, _ = await listen(create_app(pod), host, port, runner_options=access_log())
     log.info("serving %s as pod %s on http://%s:%d", settings.engine_dir, settings.pod_name,
              host, port)
     stop = asyncio.Event()
@@ -139,8 +179,7 @@ def _is_configuration(error: BaseException | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(args.log_level)
     try:
         settings = settings_from(args, dict(os.environ))
     except ConfigurationError as exc:

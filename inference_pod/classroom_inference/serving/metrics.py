@@ -3,8 +3,10 @@
 Histograms are filled a batch at a time with numpy (a pod labels tens of thousands of crops a
 second; one Python call per crop would cost more than the analysis). Counters and gauges are read
 from the components when Prometheus scrapes, so the hot path pays nothing for them.
-Every series carries `model` and `fingerprint`; per-classroom series add `classroom`, never a
-stream or a student, which would multiply series by the thousands.
+Every series carries `namespace`, `model` and `fingerprint`; `namespace` and `model` are the
+ClassroomModel's, as the operator labels its per-model series, so the two join in PromQL.
+Per-classroom series add `classroom`, never a stream or a student, which would multiply series
+by the thousands.
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ class BulkHistogram:
         return family
 
 
+def model_labels(reference: str) -> tuple[str, str]:
+    """The assignment's "namespace/name" as the labels (namespace, model); both empty before
+    an assignment names the model."""
+    namespace, _, name = reference.rpartition("/")
+    return namespace, name
+
+
 def _bound(value: float) -> str:
     return f"{value:g}"
 
@@ -128,7 +137,8 @@ class PodMetrics:
         self.registry.register(_Readings(self))
 
     def constant_labels(self) -> dict[str, str]:
-        return {"model": self.model, "fingerprint": self.fingerprint}
+        namespace, model = model_labels(self.model)
+        return {"namespace": namespace, "model": model, "fingerprint": self.fingerprint}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

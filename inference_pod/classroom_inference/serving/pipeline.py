@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,14 @@ from classroom_inference.serving.assignment import (
     StreamAssignment,
 )
 from classroom_inference.serving.batcher import Batch, Batcher
+from classroom_inference.serving.credentials import StreamCredentials
 from classroom_inference.serving.crops import CropShape, cropper_for
 from classroom_inference.serving.events import EventHub
 from classroom_inference.serving.frames import StreamState
 from classroom_inference.serving.intake import StreamIntake, intake_for
 from classroom_inference.serving.metrics import PodMetrics
 from classroom_inference.serving.outbox import Outbox
+from classroom_inference.serving.policy import InferencePolicy
 from classroom_inference.serving.pseudonym import Pseudonyms
 from classroom_inference.serving.sink import Envelope, WebhookSink
 from classroom_inference.serving.spool import Spool
@@ -56,6 +58,8 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 # This many failed batches in a row and the pod stops calling itself ready.
 FAILING_ENGINE_BATCHES = 10
+# Streams started between two turns of the event loop while an assignment is applied.
+START_SLICE = 100
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,12 @@ class PodSettings:
     id_secret: str
     spool_dir: Path
     sink_token: str | None = None
+    sink_signing_key: bytes | None = None
+    stream_credentials: Path | None = None
+    policy: InferencePolicy = field(default_factory=InferencePolicy)
     backend: str | None = None
     spool_max_bytes: int = 256 << 20
+    spool_retention_seconds: float = 86400.0
     max_delay_seconds: float = 0.01
     drain_seconds: float = 20.0
     assignment_poll_seconds: float = 1.0
@@ -106,9 +114,13 @@ class Pod:
         self.follower = AssignmentFollower(settings.assignment, settings.pod_name, self._apply,
                                            poll_seconds=settings.assignment_poll_seconds)
         self.pseudonyms = Pseudonyms(settings.id_secret)
+        self.credentials = StreamCredentials(settings.stream_credentials,
+                                             poll_seconds=settings.assignment_poll_seconds)
         self.streams: dict[str, StreamRun] = {}
+        self.leaving: dict[str, StreamRun] = {}  # removed, until their intake is stopped
         self.students = StudentIds()
         self.crops_of_removed: Counter[str] = Counter()  # by classroom, for the crops counter
+        self.frames_of_removed: Counter[str] = Counter()  # by classroom, for the frames counter
         self.metrics = PodMetrics(lambda: readings(self), model="", fingerprint="")
         self.failure: str | None = None  # why a task the pod cannot live without ended
         self._delivered = asyncio.Event()  # pulsed as each batch reaches the analysis
@@ -134,14 +146,17 @@ class Pod:
         self.phase = "WarmingUp"
         await asyncio.to_thread(runner.warm_up)
         spool = await asyncio.to_thread(
-            Spool, self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes)
+            Spool, self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes,
+            retention_seconds=self.settings.spool_retention_seconds)
         self.sink = WebhookSink(spool, token=self.settings.sink_token, envelope=Envelope(
-            self.settings.pod_name, "", runner.meta.fingerprint))
+            self.settings.pod_name, "", runner.meta.fingerprint),
+            signing_key=self.settings.sink_signing_key)
         self.outbox = Outbox(self.hub, self.sink, first_seq=_next_seq(spool))
         now = time.monotonic()
+        heads = self.settings.policy.heads(runner.heads)
         self.analysis = Analysis(
             AnalysisSettings(),  # until the assignment, applied below, says otherwise
-            runner.heads, runner.meta.emotion_labels, self.outbox.publish,
+            heads, runner.meta.emotion_labels if "emotion" in heads else (), self.outbox.publish,
             self.pseudonyms.student, now=now, wall_offset=self._wall_offset,
             students=self.students)
         self.batcher = Batcher(runner, self._on_batch, max_delay=self.settings.max_delay_seconds)
@@ -149,6 +164,9 @@ class Pod:
         self._batcher_task = self._spawn(self.batcher.run(), "batcher")
         self._background.append(self._spawn(self._tick(), "ticker"))
         self.phase = "WaitingForAssignment"
+        self.credentials.check()
+        if self.credentials.configured:
+            self._background.append(self._spawn(self.credentials.run(), "credentials follower"))
         await self.follower.check()
         self._background.append(self._spawn(self.follower.run(), "assignment follower"))
 
@@ -194,7 +212,9 @@ class Pod:
             # thousands of streams one by one while they still fed the engine kept the loop,
             # which stops them, busy with their batches for seconds.
             self.batcher.close()
-        await asyncio.gather(*(self._stop_stream(sid) for sid in list(self.streams)),
+        runs = list(self.streams.values())
+        self.streams.clear()
+        await asyncio.gather(*(self._stop_stream(run) for run in runs),
                              *self._removals.values(), return_exceptions=True)
         delivered = True
         if self.batcher is not None and self._batcher_task is not None:
@@ -230,10 +250,18 @@ class Pod:
         wanted = assignment.streams
         for sid, run in list(self.streams.items()):
             if wanted.get(sid) != run.assignment:
-                self._removals[sid] = asyncio.create_task(self._remove(sid))
-        for sid, stream in wanted.items():
-            if sid not in self.streams:
+                # A changed url, layout or classroom is another stream under the same id: the
+                # old one leaves now, and the new one starts below once the old one is gone.
+                del self.streams[sid]
+                self.leaving[sid] = run
+                self._removals[sid] = asyncio.create_task(self._remove(run))
+        starting = [stream for sid, stream in wanted.items() if sid not in self.streams]
+        for first in range(0, len(starting), START_SLICE):
+            for stream in starting[first:first + START_SLICE]:
                 await self._start_stream(stream)
+            # Thousands of streams start in slices, so probes and batches are answered
+            # between them instead of after the whole assignment.
+            await asyncio.sleep(0)
         if self.phase == "WaitingForAssignment":
             self.phase = "Ready"
         if not self._removals:
@@ -250,22 +278,25 @@ class Pod:
         shape = CropShape(*self.runner.input_shape)
         cropper = cropper_for(stream.layout, shape, executor=self._detect)
         intake = intake_for(stream.id, cropper, shape, self.batcher, self.students)
-        supervisor = StreamSupervisor(stream.id, stream.url, intake, on_failure=self._failing.add)
+        supervisor = StreamSupervisor(stream.id, stream.url, intake, on_failure=self._failing.add,
+                                      connect=self.credentials.connect)
         supervisor.start()
         self.streams[stream.id] = StreamRun(stream, supervisor, intake)
 
-    async def _stop_stream(self, sid: str) -> None:
-        run = self.streams.pop(sid, None)
-        if run is None:
-            return
+    async def _stop_stream(self, run: StreamRun) -> None:
         await run.supervisor.stop()
         run.intake.close()  # a frame being taken in is queued; nothing after it
         self.crops_of_removed[run.assignment.classroom] += run.intake.crops
+        self.frames_of_removed[run.assignment.classroom] += run.intake.frames
+        if self.leaving.get(run.assignment.id) is run:
+            del self.leaving[run.assignment.id]
 
-    async def _remove(self, sid: str) -> None:
-        """A stream left the assignment: stop intake, let its queued crops finish, forget it."""
+    async def _remove(self, run: StreamRun) -> None:
+        """A stream left the assignment (or changed): stop intake, let its queued crops
+        finish, forget it."""
+        sid = run.assignment.id
         try:
-            await self._stop_stream(sid)
+            await self._stop_stream(run)
             await self._settled(sid)
             assert self.analysis is not None
             self.analysis.remove_stream(sid, time.monotonic())
@@ -291,7 +322,9 @@ class Pod:
     def _on_batch(self, batch: Batch) -> None:
         assert self.analysis is not None
         start = time.monotonic()
-        self.analysis.observe(batch.students, batch.arrived, batch.outputs)
+        # The policy's drop comes first: a forbidden head never reaches the analysis.
+        self.analysis.observe(batch.students, batch.arrived,
+                              self.settings.policy.outputs(batch.outputs))
         done = time.monotonic()
         n = len(batch.students)
         stages = self.metrics.stages

@@ -8,7 +8,9 @@ a 400 or 422 means this receiver will never take that batch, so it is skipped, c
 rather than blocking every later event forever. A 413 halves the batch.
 
 POST body: {"pod": ..., "model": ..., "fingerprint": ..., "events": [<event>, ...]},
-`Authorization: Bearer <CLASSROOM_SINK_TOKEN>` when the token is set.
+`Authorization: Bearer <CLASSROOM_SINK_TOKEN>` when the token is set, and
+`Classroom-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` when a signing key is set
+(signing.py).
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ import contextlib
 import json
 import logging
 import random
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from classroom_inference.serving.spool import Spool
+from classroom_inference.serving.signing import SIGNATURE_HEADER, signature
+from classroom_inference.serving.spool import Expired, Spool
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,7 @@ class SinkStats:
     failures: int = 0
     rejected: int = 0
     last_error: str | None = None
+    last_delivered_at: float | None = None  # seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -54,18 +60,23 @@ class WebhookSink:
         *,
         token: str | None,
         envelope: Envelope,
+        signing_key: bytes | None = None,
+        clock: Callable[[], float] = time.time,
         max_events: int = 500,
         max_bytes: int = 1 << 20,
         flush_seconds: float = 0.05,
         backoff_seconds: float = 0.5,
         backoff_cap_seconds: float = 30.0,
         timeout_seconds: float = 10.0,
+        expiry_check_seconds: float | None = None,
     ) -> None:
         self.spool = spool
         self.url: str | None = None
         self.envelope = envelope
         self.stats = SinkStats()
         self._token = token
+        self._signing_key = signing_key
+        self._clock = clock
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._flush_seconds = flush_seconds
@@ -75,6 +86,10 @@ class WebhookSink:
         self._io = ThreadPoolExecutor(1, thread_name_prefix="spool-io")
         self._durable = asyncio.Event()  # new records on disk, or a new URL
         self._stopping = False
+        # Held from reading a batch to committing it, so expiry never drops a batch in flight.
+        self._turn = asyncio.Lock()
+        self._expiry_seconds = expiry_check_seconds or min(spool.segment_span, 60.0)
+        self.on_expired: Callable[[Expired], None] | None = None
 
     async def _on_io(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
@@ -95,26 +110,42 @@ class WebhookSink:
                 self._durable.set()
             await asyncio.sleep(self._flush_seconds)
 
+    async def _expiry_loop(self) -> None:
+        while True:
+            async with self._turn:
+                expired = await self._on_io(self.spool.expire)
+            if expired.records and self.on_expired is not None:
+                self.on_expired(expired)
+            await asyncio.sleep(self._expiry_seconds)
+
     async def run(self) -> None:
-        """Flushes the spool to disk and delivers from it until cancelled."""
-        flusher = asyncio.create_task(self._flush_loop())
+        """Flushes the spool to disk, expires what is too old and delivers the rest until
+        cancelled."""
+        helpers = [asyncio.create_task(self._flush_loop()),
+                   asyncio.create_task(self._expiry_loop())]
         try:
             async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as session:
                 await self._deliver(session)
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _deliver(self, session: aiohttp.ClientSession) -> None:
         attempt = 0
         max_events = self._max_events
         while True:
             url = self.url
-            records, position = ([], None) if url is None else await self._on_io(
-                self.spool.read, max_events, self._max_bytes)
+            async with self._turn:
+                records, position = ([], None) if url is None else await self._on_io(
+                    self.spool.read, max_events, self._max_bytes)
+                if records:
+                    assert url is not None
+                    outcome, retry_after = await self._post(session, url, records)
+                    if outcome == "delivered" or outcome == "rejected":
+                        await self._on_io(self.spool.commit, position)
             if not records:
                 if self._stopping and (url is None or self.spool.empty):
                     return
@@ -122,10 +153,7 @@ class WebhookSink:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._durable.wait(), 1.0)
                 continue
-            assert url is not None
-            outcome, retry_after = await self._post(session, url, records)
             if outcome == "delivered" or outcome == "rejected":
-                await self._on_io(self.spool.commit, position)
                 attempt, max_events = 0, self._max_events
                 continue
             if outcome == "too-large" and max_events > 1:
@@ -145,6 +173,8 @@ class WebhookSink:
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        if self._signing_key is not None:
+            headers[SIGNATURE_HEADER] = signature(self._signing_key, body, int(self._clock()))
         try:
             async with session.post(url, data=body, headers=headers) as response:
                 status = response.status
@@ -156,6 +186,7 @@ class WebhookSink:
         if 200 <= status < 300:
             self.stats.delivered += len(records)
             self.stats.last_error = None
+            self.stats.last_delivered_at = self._clock()
             return "delivered", None
         if status in REJECTED:
             self.stats.rejected += len(records)

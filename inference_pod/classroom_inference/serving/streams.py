@@ -14,13 +14,21 @@ import contextlib
 import logging
 import random
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from .frames import Intake, Source, StreamState
-from .sources import SourceOptions, StreamError, mask_password, open_source
+from .sources import (
+    SourceOptions,
+    StreamError,
+    mask_password,
+    open_source,
+    without_password,
+    without_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +104,9 @@ class FrameRate:
 @dataclass(frozen=True)
 class StreamStats:
     stream_id: str
-    url: str  # password masked
     state: StreamState
+    # Errors name the URL with its password masked, for whoever holds the supervisor; what
+    # leaves the pod (status, logs) names the stream by its id instead (sources.without_url).
     error: str | None  # why the stream is not healthy now; None while healthy
     reason: str | None  # the error's code (StreamError.reason)
     last_error: str | None  # kept after recovery, for operators reading /v1/status
@@ -163,7 +172,6 @@ class StreamSupervisor:
         since = self._attempt_frames if self._attempt_frames is not None else self.intake.frames
         return StreamStats(
             stream_id=self.stream_id,
-            url=mask_password(self.url),
             state=state,
             error=str(error) if error else None,
             reason=error.reason if error else None,
@@ -237,13 +245,17 @@ class StreamSupervisor:
 
     def _recover(self) -> None:
         if self._error is not None:
-            log.info("stream %s is healthy again after: %s", self.stream_id, self._error)
+            log.info("stream %s is healthy again after: %s", self.stream_id,
+                     without_url(str(self._error), self.url, self.stream_id))
         self._state = StreamState.HEALTHY
         self._error = None
 
     def _fail(self, error: StreamError) -> None:
+        # A password can come back in what FFmpeg or a parser says about the URL.
+        error = type(error)(without_password(str(error), self.url))
         if str(error) != str(self._error):
-            log.warning("stream %s failed (%s): %s", self.stream_id, error.reason, error)
+            log.warning("stream %s failed (%s): %s", self.stream_id, error.reason,
+                        without_url(str(error), self.url, self.stream_id))
         self._state = StreamState.FAILED
         self._error = self._last_error = error
         if self._on_failure is not None:
@@ -251,5 +263,7 @@ class StreamSupervisor:
 
     def _fail_unexpectedly(self, error: Exception) -> None:
         # A bug must not take the pod down with it; it shows as this stream's error.
-        log.exception("stream %s: unexpected failure", self.stream_id)
+        trace = "".join(traceback.format_exception(error))
+        log.error("stream %s: unexpected failure\n%s", self.stream_id,
+                  without_url(trace, self.url, self.stream_id))
         self._fail(StreamError(f"{mask_password(self.url)}: unexpected {error!r}"))

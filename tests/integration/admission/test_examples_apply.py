@@ -35,12 +35,16 @@ def test_defaults_are_filled_in(kubectl: Kubectl, crds: None, namespace: str) ->
     assert spec["validation"]["minEmotionAgreement"] == 0.9
     assert {s["layout"] for room in spec["classrooms"] for s in room["streams"]} == {
         "per-student", "room"}
+    assert spec["model"]["emotionLabels"] == [
+        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
 def test_district_model_selects_its_rooms(kubectl: Kubectl, crds: None, namespace: str) -> None:
     kubectl("apply", "-n", namespace, "-f", str(EXAMPLES / "district"))
     model = json.loads(kubectl("get", "cmodel", "attention-district", "-n", namespace,
                                "-o", "json").stdout)
+    # The signing key sits beside the bearer token in the sink's Secret unless named.
+    assert model["spec"]["sink"]["webhook"]["secretRef"]["signingKey"] == "signing-key"
     selector = model["spec"]["classroomSelector"]["matchLabels"]
     listed = kubectl("get", "room", "-n", namespace, "-o", "name",
                      "-l", ",".join(f"{key}={value}" for key, value in selector.items()))

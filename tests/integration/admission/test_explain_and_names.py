@@ -23,6 +23,16 @@ def test_explain_reaches_nested_fields(kubectl: Kubectl, crds: None) -> None:
     assert "per-student" in room
 
 
+def test_explain_teaches_where_credentials_go(kubectl: Kubectl, crds: None) -> None:
+    ref = kubectl("explain", "room.spec.streams.credentialsSecretRef").stdout
+    for words in ("username", "password", "only to the pod", "wins over its classroom's"):
+        assert words in ref, words
+    signing = kubectl("explain", "cmodel.spec.sink.webhook.secretRef.signingKey").stdout
+    assert "Classroom-Signature" in signing
+    rooms = kubectl("explain", "cmodel.spec.classrooms").stdout
+    assert "District scale uses Classroom resources" in rooms
+
+
 def test_short_names_are_unique(kubectl: Kubectl, crds: None) -> None:
     result = kubectl("api-resources", "--no-headers", "-o", "wide")
     assert result.returncode == 0, result.stderr

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from integration.admission.cases import INVALID, valid_classroom, valid_model
+from integration.admission.cases import INVALID, PASSWORD, VALID, valid_classroom, valid_model
 
 Kubectl = Callable[..., Any]
 
 
 def test_there_are_many_distinct_refusals() -> None:
-    assert len(INVALID) >= 25
+    assert len(INVALID) >= 150
     built = [json.dumps(case.build(), sort_keys=True) for case in INVALID.values()]
     assert len(set(built)) == len(built), "two cases build the same object"
 
@@ -35,3 +35,21 @@ def test_refused_with_the_field_and_the_fix(kubectl: Kubectl, crds: None, case: 
     assert result.returncode != 0, f"accepted: {case}"
     for words in invalid.says:
         assert words in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_variants_are_accepted(kubectl: Kubectl, crds: None, name: str) -> None:
+    result = kubectl("create", "--dry-run=server", "-n", "default", "-f", "-",
+                     input=json.dumps(VALID[name]), check=False)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("case", [name for name, case in INVALID.items()
+                                  if PASSWORD in json.dumps(case.build())])
+def test_a_refused_credential_is_not_repeated(kubectl: Kubectl, crds: None, case: str) -> None:
+    # The refusal lands in terminals and CI logs: it names the field, never the password.
+    result = kubectl("create", "--dry-run=server", "-n", "default", "-f", "-",
+                     input=json.dumps(INVALID[case].build()), check=False)
+    assert result.returncode != 0, f"accepted: {case}"
+    assert "credentials" in result.stderr or "unknown field" in result.stderr, result.stderr
+    assert PASSWORD not in result.stderr, result.stderr

@@ -88,14 +88,15 @@ class Serve:
         self.pseudonyms = Pseudonyms(SECRET)
 
     def assign(self, streams: dict[str, str], *, sink: str | None = None, generation: int = 1,
-               **analysis: float) -> None:
-        """Write the assignment as the kubelet updates a ConfigMap volume: a symlink swap."""
+               layouts: dict[str, str] | None = None, **analysis: float) -> None:
+        """Write the assignment as the kubelet updates a ConfigMap volume: a symlink swap.
+        Streams are per-student unless `layouts` names another layout for their id."""
         doc: dict[str, Any] = {
             "model": "school/attention", "generation": generation, "fingerprint": FINGERPRINT,
             "analysis": {"distractedAfterSeconds": 2, "attentionThreshold": 0.5,
                          "smoothingSeconds": 0.2, "summaryEverySeconds": 2, **analysis},
             "pods": {"web-0": [{"name": "room-101", "streams": [
-                {"id": sid, "url": url, "layout": "per-student"}
+                {"id": sid, "url": url, "layout": (layouts or {}).get(sid, "per-student")}
                 for sid, url in streams.items()]}]},
         }
         if sink:

@@ -62,3 +62,43 @@ def document() -> Any:
 def room() -> Any:
     """room(name, *stream_ids) -> one classroom entry of per-student streams."""
     return _room
+
+
+class ServingPod:
+    """A real Pod on a tiny CPU engine, following an assignment file this test writes."""
+
+    FINGERPRINT = "00000000000000aa"
+    SIZE = 32
+
+    def __init__(self, root: Path) -> None:
+        from bench.engines import write_engine
+        from classroom_inference.serving.pipeline import Pod, PodSettings
+
+        write_engine(root / "store", self.FINGERPRINT, height=self.SIZE, width=self.SIZE,
+                     batch=(1, 16, 32))
+        self.path = root / "assignment.json"
+        self.pod = Pod(PodSettings(
+            engine_dir=root / "store" / self.FINGERPRINT, assignment=self.path,
+            pod_name="web-0", id_secret="s" * 32, spool_dir=root / "spool",
+            assignment_poll_seconds=0.05, drain_seconds=1.0))
+
+    def url(self, name: str, fps: float = 30) -> str:
+        return (f"synthetic://{name}?fps={fps:g}&width={self.SIZE}&height={self.SIZE}"
+                f"&pattern=220:60")
+
+    def assign(self, streams: dict[str, tuple[str, str]], generation: int = 1) -> None:
+        """streams: id -> (url, layout), all in room-101."""
+        doc = _document({"web-0": [{"name": "room-101", "streams": [
+            {"id": sid, "url": url, "layout": layout} for sid, (url, layout) in streams.items()
+        ]}]}, generation=generation, fingerprint=self.FINGERPRINT)
+        del doc["sink"]
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self.path)
+
+
+@pytest.fixture
+async def serving_pod(tmp_path: Path) -> Any:
+    pod = ServingPod(tmp_path)
+    yield pod
+    await pod.pod.drain()

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from classroom_operator.builds import EngineNeed
-from classroom_operator.inventory import GpuClass
+from classroom_operator.engines.build_jobs import EngineNeed
+from classroom_operator.engines.inventory import GpuClass
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, parse_spec
 

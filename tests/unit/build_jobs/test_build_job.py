@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from classroom_operator.builds import (
+from classroom_operator.engines.build_jobs import (
     EngineNeed,
     build_job,
     build_spec_document,
     build_spec_hash,
-    node_affinity,
 )
-from classroom_operator.inventory import gpu_class_from_labels
+from classroom_operator.engines.inventory import gpu_class_from_labels, node_affinity
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, parse_spec
 

@@ -43,6 +43,32 @@ def test_grayscale_minus_one_to_one() -> None:
     assert spec.model.input.mean == (0.5,) and spec.model.input.std == (0.5,)
 
 
+def test_the_default_emotion_labels_are_the_fer_2013_order() -> None:
+    assert parse_spec(_with()).model.emotion_labels == (
+        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+@pytest.mark.parametrize("given", [{}, {"mean": [0.5]}, {"std": [0.5]}])
+def test_a_grayscale_model_must_say_its_normalisation(given: dict[str, Any]) -> None:
+    missing = "std" if "mean" in given else "mean"
+    with pytest.raises(InvalidSpec) as refused:
+        parse_spec(_with(input={"shape": [1, 64, 64], **given}))
+    message = str(refused.value)
+    assert f"spec.model.input.{missing}: required for a 1-channel model" in message
+    assert "[-1, 1] are mean [0.5], std [0.5]" in message
+    assert refused.value.permanent and refused.value.exit_code == 2
+
+
+def test_one_output_for_two_heads_is_refused() -> None:
+    with pytest.raises(InvalidSpec) as refused:
+        parse_spec(_with(outputs={"attention": "score", "engagement": "score",
+                                  "emotion": "probs"}))
+    message = str(refused.value)
+    assert "spec.model.outputs: attention and engagement both map to the model's output " \
+           "'score'" in message
+    assert "each head needs its own output" in message
+
+
 def test_one_value_applies_to_every_channel() -> None:
     spec = parse_spec(_with(input={"mean": [0.5], "std": [0.25]}))
     assert spec.model.input.mean == (0.5, 0.5, 0.5) and spec.model.input.std == (0.25,) * 3
@@ -56,7 +82,8 @@ def test_gpu_fields_are_carried() -> None:
 
 @pytest.mark.parametrize(("doc", "words"), [
     ({"model": {"sha256": "a" * 64, "outputs": {"emotion": "p"}}}, ["spec.model.uri", "required"]),
-    (_with(uri="ftp://x/face.onnx"), ["spec.model.uri", "pvc://"]),
+    (_with(uri="ftp://x/face.onnx"), ["spec.model.uri", "no supported scheme", "s3"]),
+    (_with(uri="pvc://models/face.onnx"), ["spec.model.uri", "not supported", "s3://"]),
     (_with(sha256="ABC"), ["spec.model.sha256", "sha256sum"]),
     (_with(outputs={}), ["spec.model.outputs", "at least one head"]),
     (_with(outputs={"gaze": "g"}), ["spec.model.outputs", "unknown heads ['gaze']"]),

@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
-from classroom_operator.assignment import Observed, Plan, PoolSize, plan
-from classroom_operator.classrooms import Room
+from classroom_operator.rollout.assignment import Observed, Plan, PoolSize, plan
+from classroom_operator.rollout.classrooms import Room
 from unit.classroom_assignment.kit import FPS, NOW, PlanFn
 
 

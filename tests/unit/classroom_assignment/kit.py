@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from classroom_operator.assignment import Observed, Plan, PodRef, PodState, PoolSize
-from classroom_operator.classrooms import Room
-from classroom_operator.pools import stream_ids
+from classroom_operator.rollout.assignment import Observed, Plan, PodRef, PodState, PoolSize
+from classroom_operator.rollout.classrooms import Room
+from classroom_operator.rollout.pools import stream_ids
 from classroom_operator.spec import Stream
 
 FPS = 10

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from classroom_operator.assignment import Observed, Plan, PodRef, PodState
-from classroom_operator.pools import stream_ids
+from classroom_operator.rollout.assignment import Observed, Plan, PodRef, PodState
+from classroom_operator.rollout.pools import stream_ids
 from unit.classroom_assignment.kit import NOW, PlanFn, pool, students
 
 ROOMS = [students("room-101", 3), students("room-102", 2)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from classroom_operator.assignment import Observed, PodRef, PodState, pod_ref
+from classroom_operator.rollout.assignment import Observed, PodRef, PodState, pod_ref
 from unit.classroom_assignment.kit import PlanFn, pods_of, pool, served, students
 
 

@@ -152,6 +152,30 @@ class HttpServer:
 
         self.handler.routes[path] = route
 
+    def redirect(self, path: str, location: str, code: int = 302) -> None:
+        """Answer `code` with a Location header."""
+        def route(h: BaseHTTPRequestHandler) -> None:
+            h.send_response(code)
+            h.send_header("Location", location)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+
+        self.handler.routes[path] = route
+
+    def drip(self, path: str, size: int, interval: float) -> None:
+        """Announce `size` bytes, then send one every `interval` seconds (a server that drips)."""
+        def route(h: BaseHTTPRequestHandler) -> None:
+            h.send_response(200)
+            h.send_header("Content-Length", str(size))
+            h.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(size):
+                    h.wfile.write(b"\0")
+                    h.wfile.flush()
+                    time.sleep(interval)
+
+        self.handler.routes[path] = route
+
     def endless(self, path: str) -> None:
         """Stream bytes with no Content-Length, forever (until the client hangs up)."""
         def route(h: BaseHTTPRequestHandler) -> None:

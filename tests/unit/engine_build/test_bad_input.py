@@ -111,11 +111,97 @@ def test_missing_output(model_spec: dict[str, Any], store: Path, tmp_path: Path)
     assert_nothing_stored(store)
 
 
+def test_external_weights_outside_the_models_folder(reference: tuple[Path, Any],
+                                                    model_spec: dict[str, Any], store: Path,
+                                                    tmp_path: Path) -> None:
+    model = onnx.load(str(reference[0]))
+    weight = next(t for t in model.graph.initializer if t.name == "emotion.logits.w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    entry = weight.external_data.add()
+    entry.key, entry.value = "location", "../../etc/passwd"
+    path = _save(model, tmp_path / "external.onnx")
+    run = run_build(build_spec(_pin(model_spec, path)), store, tmp_path)
+    _expect(run, 2, "InvalidModel", "spec.model.uri", "'../../etc/passwd'",
+            "outside the model's folder")
+    assert_nothing_stored(store)
+
+
 def test_emotion_labels_that_do_not_match_the_classes(model_spec: dict[str, Any], store: Path,
                                                       tmp_path: Path) -> None:
     model_spec["emotionLabels"] = ["calm", "upset"]
     run = run_build(build_spec(model_spec), store, tmp_path)
-    _expect(run, 2, "InvalidModel", "spec.model.emotionLabels", "7 classes")
+    _expect(run, 2, "InvalidSpec", "spec.model.emotionLabels", "7 classes",
+            "one label per class")
+
+
+def test_emotion_labels_against_classes_only_known_when_run(
+        reference: tuple[Path, Any], model_spec: dict[str, Any], store: Path,
+        tmp_path: Path) -> None:
+    """An export with a dynamic class axis: the count is checked on the model's real output."""
+    model = onnx.load(str(reference[0]))
+    emotion = next(o for o in model.graph.output if o.name == "emotion_probs")
+    emotion.type.tensor_type.shape.dim[1].dim_param = "K"
+    path = _save(model, tmp_path / "dynamic-classes.onnx")
+    spec = dict(_pin(model_spec, path), emotionLabels=["calm", "upset"])
+    run = run_build(build_spec(spec), store, tmp_path)
+    _expect(run, 2, "InvalidSpec", "spec.model.emotionLabels", "7 classes")
+    assert_nothing_stored(store)
+
+
+def test_without_labels_a_7_class_head_takes_the_fer_order(model_spec: dict[str, Any],
+                                                           store: Path, tmp_path: Path) -> None:
+    del model_spec["emotionLabels"]
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    assert run.code == 0, run.summary
+    meta = json.loads((store / FINGERPRINT / "meta.json").read_text())
+    assert meta["emotionLabels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise",
+                                     "neutral"]
+
+
+def test_a_grayscale_model_without_its_normalisation(tmp_path: Path, store: Path) -> None:
+    from unit.engine_build.kit import write_reference_model
+
+    _, model = write_reference_model(tmp_path / "m", channels=1)
+    del model["input"]["mean"], model["input"]["std"]
+    run = run_build(build_spec(model), store, tmp_path)
+    _expect(run, 2, "InvalidSpec", "spec.model.input.mean", "1-channel",
+            "mean [0.5], std [0.5]")
+    assert_nothing_stored(store)
+
+
+def test_one_output_mapped_to_two_heads(model_spec: dict[str, Any], store: Path,
+                                        tmp_path: Path) -> None:
+    model_spec["outputs"] = dict(model_spec["outputs"], engagement="attention_score")
+    run = run_build(build_spec(model_spec), store, tmp_path)
+    _expect(run, 2, "InvalidSpec", "spec.model.outputs", "attention and engagement",
+            "'attention_score'")
+    assert_nothing_stored(store)
+
+
+def test_heads_that_say_the_same_for_every_crop_build_with_a_warning(
+        reference: tuple[Path, Any], model_spec: dict[str, Any], store: Path,
+        tmp_path: Path) -> None:
+    """Zeroed weights: emotion is its bias's class and engagement its bias's score, whatever
+    the face. It builds (engine and reference agree), and says so."""
+    model = onnx.load(str(reference[0]))
+    for init in model.graph.initializer:
+        if init.name in ("emotion.logits.w", "engagement.logit.w"):
+            zero = onnx.numpy_helper.to_array(init) * 0
+            init.CopyFrom(onnx.numpy_helper.from_array(zero, init.name))
+    path = _save(model, tmp_path / "constant-heads.onnx")
+    run = run_build(build_spec(_pin(model_spec, path)), store, tmp_path)
+
+    assert run.code == 0, run.summary
+    warnings = run.summary["warnings"]
+    assert [w.split(":")[0] for w in warnings] == ["DegenerateHead", "DegenerateHead"]
+    assert "emotion is " in warnings[0] and "on all 24 synthetic crops" in warnings[0]
+    assert warnings[1].startswith("DegenerateHead: engagement is ")
+    assert all("spec.model.input" in w for w in warnings)
+    folder = store / FINGERPRINT
+    assert json.loads((folder / "meta.json").read_text())["warnings"] == warnings
+    assert json.loads((folder / "validation.json").read_text())["warnings"] == warnings
+    assert len(run.termination_log.strip().encode()) <= 4096
 
 
 def test_batch_profile_against_a_fixed_batch_model(reference: tuple[Path, Any],

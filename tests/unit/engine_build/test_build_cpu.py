@@ -36,7 +36,9 @@ def test_build_stores_a_validated_engine(precision: str, model_spec: dict[str, A
     assert meta["model"]["sha256"] == model_spec["sha256"]
     assert set(meta["throughput"]) == {"1", "8", "16"} == set(meta["latencyMs"])
     assert all(v > 0 for v in meta["throughput"].values())
-    assert run.summary["throughput"] == {"batch": 8, "cropsPerSecond": meta["throughput"]["8"]}
+    assert run.summary["throughput"] == {"batch": 8, "cropsPerSecond": meta["throughput"]["8"],
+                                         "spread": meta["throughputSpread"]["8"]}
+    assert set(meta["throughputSpread"]) == set(meta["throughput"])
     validation = json.loads((folder / "validation.json").read_text())
     assert validation["passed"] is True and validation["samples"] == 24
     assert validation["attentionMae"] < 0.01 and validation["emotionAgreement"] >= 0.9

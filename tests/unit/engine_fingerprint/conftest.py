@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from classroom_operator.inventory import GpuClass
+from classroom_operator.engines.inventory import GpuClass
 from classroom_operator.spec import ModelSpec, parse_spec
 
 

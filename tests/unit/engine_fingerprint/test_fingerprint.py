@@ -13,22 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from classroom_operator.fingerprint import engine_fingerprint
-from classroom_operator.inventory import GpuClass, gpu_class_from_labels
+from classroom_operator.engines.fingerprint import engine_fingerprint
+from classroom_operator.engines.inventory import GpuClass, gpu_class_from_labels
 from classroom_operator.spec import ModelSpec, parse_spec
 
 OPERATOR = Path(__file__).resolve().parents[3] / "operator"
 # The fingerprint of the conftest's spec on an A100 with the tensorrt backend and TensorRT
 # 10.13.3. It names engines already in stores: if this changes, every engine is rebuilt, so a
 # change here must be deliberate (and bump fingerprint.SCHEME).
-KNOWN = "5d116786f18c3220"
+KNOWN = "68d1e46020a7fe5d"
 # The canonical document behind KNOWN, written out: the hash is of exactly these bytes.
 CANONICAL = (
     '{"backend":"tensorrt","engine":{"batch":[1,64,256],"calibration":null,'
     '"hardwareCompatibility":"none","precision":"fp16","timingCache":true,'
     '"versionCompatible":false,"workspaceMiB":2048},"gpu":{"computeCapability":"8.0",'
-    '"driverMajor":550,"product":"NVIDIA-A100-SXM4-80GB"},"model":{"emotionLabels":["neutral",'
-    '"happy","sad","surprise","fear","disgust","anger"],"input":{"colorOrder":"RGB",'
+    '"driverMajor":550,"product":"NVIDIA-A100-SXM4-80GB"},"model":{"emotionLabels":["angry",'
+    '"disgust","fear","happy","sad","surprise","neutral"],"input":{"colorOrder":"RGB",'
     '"layout":"NCHW","mean":[0.485,0.456,0.406],"name":"input","shape":[3,224,224],'
     '"std":[0.229,0.224,0.225]},"outputs":{"attention":"att","emotion":"logits",'
     '"engagement":"eng"},"sha256":"' + "0123456789abcdef" * 4 + '"},"scheme":1,'
@@ -47,8 +47,8 @@ def test_known_vector(spec: ModelSpec, a100: GpuClass) -> None:
 
 def test_same_across_processes_and_hash_seeds(spec: ModelSpec, a100: GpuClass) -> None:
     program = (
-        "from classroom_operator.fingerprint import engine_fingerprint\n"
-        "from classroom_operator.inventory import GpuClass\n"
+        "from classroom_operator.engines.fingerprint import engine_fingerprint\n"
+        "from classroom_operator.engines.inventory import GpuClass\n"
         "from classroom_operator.spec import parse_spec\n"
         "import json, sys\n"
         "spec = parse_spec(json.loads(sys.argv[1]))\n"
@@ -98,7 +98,7 @@ def test_sensitive_to_every_engine_input(raw_spec: dict[str, Any], a100: GpuClas
 
 def test_sensitive_to_calibration_data(raw_spec: dict[str, Any], a100: GpuClass) -> None:
     raw_spec["engine"]["precision"] = "int8"
-    raw_spec["engine"]["calibration"] = {"uri": "pvc://data/cal.tar", "sha256": "c" * 64}
+    raw_spec["engine"]["calibration"] = {"uri": "s3://data/cal.tar", "sha256": "c" * 64}
     base = fp(parse_spec(raw_spec), a100)
     other_data = copy.deepcopy(raw_spec)
     other_data["engine"]["calibration"]["sha256"] = "d" * 64
@@ -126,7 +126,7 @@ def test_onnxruntime_engines_ignore_the_tensorrt_version(spec: ModelSpec) -> Non
 
 
 @pytest.mark.parametrize(("path", "value"), [
-    ("model.uri", "pvc://models/attention.onnx"),
+    ("model.uri", "s3://models/attention.onnx"),
     ("validation", {"maxAttentionError": 0.2, "samples": 64}),
     ("serving", {"targetFps": 5, "nodeSelector": {"school": "x"}}),
     ("analysis", {"distractedAfterSeconds": 10}),

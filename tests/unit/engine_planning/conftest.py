@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from classroom_operator.builds import EngineNeed, build_spec_document, build_spec_hash
-from classroom_operator.engines import World, needed_engines
-from classroom_operator.inventory import GpuClass, InventoryView
-from classroom_operator.results import JobView, PodView
+from classroom_operator.engines.build_jobs import EngineNeed, build_spec_document, build_spec_hash
+from classroom_operator.engines.build_results import JobView, PodView
+from classroom_operator.engines.inventory import GpuClass, InventoryView
+from classroom_operator.engines.planning import World, needed_engines
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, parse_spec
 

@@ -8,8 +8,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from classroom_operator.catalogue import CatalogueEntry
-from classroom_operator.engines import (
+from classroom_operator.engines.catalogue import CatalogueEntry
+from classroom_operator.engines.inventory import GpuClass, InventoryView
+from classroom_operator.engines.planning import (
     CreateJob,
     EngineRecord,
     World,
@@ -18,7 +19,6 @@ from classroom_operator.engines import (
     new_engines,
     plan_model,
 )
-from classroom_operator.inventory import GpuClass, InventoryView
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, parse_spec
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from classroom_operator.inventory import NodeGpu, node_from_object
+from classroom_operator.engines.inventory import NodeGpu, node_from_object
 
 A100 = {
     "nvidia.com/gpu.present": "true",

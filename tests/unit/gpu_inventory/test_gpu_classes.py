@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from classroom_operator.inventory import GpuClass, NodeGpu, gpu_class_from_labels, view_for
+from classroom_operator.engines.inventory import GpuClass, NodeGpu, gpu_class_from_labels, view_for
 from classroom_operator.spec import Placement, Toleration
 
 ANYWHERE = Placement(node_selector=(), tolerations=())

@@ -90,3 +90,38 @@ def test_a_head_that_is_not_two_dimensional(tmp_path: Path) -> None:
     del model.graph.output[0].type.tensor_type.shape.dim[1]
     with pytest.raises(InvalidModel, match=r"spec\.model\.outputs\.emotion.*\[N, K\]"):
         _check(model, tmp_path)
+
+
+def _with_external_weights(location: str) -> onnx.ModelProto:
+    """POOL plus a weight whose data the file says is kept at `location`."""
+    weight = helper.make_tensor("scale", TensorProto.FLOAT, [1], [1.0])
+    weight.ClearField("float_data")
+    weight.data_location = TensorProto.EXTERNAL
+    entry = weight.external_data.add()
+    entry.key, entry.value = "location", location
+    model = _model([helper.make_node("ReduceMean", ["input"], ["pooled"], axes=[2, 3],
+                                     keepdims=0),
+                    helper.make_node("Mul", ["pooled", "scale"], ["probs"])])
+    model.graph.initializer.append(weight)
+    return model
+
+
+@pytest.mark.parametrize("location", ["../secret.bin", "weights/../../etc/shadow",
+                                      "/etc/passwd", "C:\\weights.bin"])
+def test_external_data_outside_the_models_folder_is_permanent(tmp_path: Path,
+                                                              location: str) -> None:
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\0\0\x80?")  # a readable file there: still refused, never read
+    folder = tmp_path / "model"
+    folder.mkdir()
+    with pytest.raises(InvalidModel) as refused:
+        _check(_with_external_weights(location), folder)
+    message = str(refused.value)
+    assert message.startswith("spec.model.uri:") and "outside the model's folder" in message
+    assert "save_as_external_data=False" in message and refused.value.exit_code == 2
+
+
+def test_external_data_beside_the_model_is_not_fetched(tmp_path: Path) -> None:
+    (tmp_path / "weights.bin").write_bytes(b"\0\0\x80?")
+    with pytest.raises(InvalidModel, match="separate file, which the builder does not fetch"):
+        _check(_with_external_weights("weights.bin"), tmp_path)

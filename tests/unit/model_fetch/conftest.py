@@ -19,4 +19,4 @@ def server() -> Iterator[HttpServer]:
 @pytest.fixture
 def policy(tmp_path: Path) -> FetchPolicy:
     return FetchPolicy(timeout_s=0.5, retries=2, max_bytes=1 << 20, backoff_s=0.01,
-                       pvc_root=tmp_path / "pvc", s3_endpoint="")
+                       s3_endpoint="")

@@ -57,22 +57,6 @@ def test_s3_is_a_path_style_get_on_the_endpoint(server: HttpServer, policy: Fetc
     assert path.read_bytes() == DATA
 
 
-def test_pvc_maps_to_the_mounted_claim(policy: FetchPolicy, tmp_path: Path) -> None:
-    claim = policy.pvc_root / "models" / "face"
-    claim.mkdir(parents=True)
-    (claim / "v3.onnx").write_bytes(DATA)
-    path = fetch("pvc://models/face/v3.onnx", tmp_path / "work", field=FIELD, policy=policy,
-                 expected_sha256=SHA)
-    assert path.read_bytes() == DATA and path.parent == tmp_path / "work"
-
-
-def test_pvc_paths_cannot_leave_the_claim(policy: FetchPolicy, tmp_path: Path) -> None:
-    (policy.pvc_root / "models").mkdir(parents=True)
-    (policy.pvc_root / "secret.onnx").write_bytes(DATA)
-    with pytest.raises(FetchFailed, match="inside the claim"):
-        fetch("pvc://models/../secret.onnx", tmp_path / "work", field=FIELD, policy=policy)
-
-
 def test_missing_local_file_is_permanent(policy: FetchPolicy, tmp_path: Path) -> None:
     with pytest.raises(FetchFailed, match="does not exist") as failure:
         fetch((tmp_path / "nope.onnx").as_uri(), tmp_path / "work", field=FIELD, policy=policy)
@@ -99,20 +83,20 @@ def test_a_folder_is_read_in_place_but_cannot_be_pinned(policy: FetchPolicy,
                                                         tmp_path: Path) -> None:
     folder = tmp_path / "faces"
     folder.mkdir()
-    assert fetch(folder.as_uri(), tmp_path / "work", field=FIELD, policy=policy) == folder
+    assert fetch(folder.as_uri(), tmp_path / "work", field=FIELD, policy=policy,
+                 folder_ok=True) == folder
     with pytest.raises(FetchFailed, match=r"pack it as \.tar\.gz"):
         fetch(folder.as_uri(), tmp_path / "work", field=FIELD, policy=policy,
-              expected_sha256=SHA)
+              expected_sha256=SHA, folder_ok=True)
 
 
 def test_policy_from_the_environment() -> None:
     policy = FetchPolicy.from_env({"CLASSROOM_FETCH_TIMEOUT_SECONDS": "7",
                                    "CLASSROOM_FETCH_RETRIES": "0",
                                    "CLASSROOM_FETCH_MAX_BYTES": "123",
-                                   "CLASSROOM_PVC_ROOT": "/claims",
+                                   "CLASSROOM_FETCH_DEADLINE_SECONDS": "90",
                                    "CLASSROOM_S3_ENDPOINT": "http://minio.storage:9000/"})
-    assert policy == FetchPolicy(timeout_s=7.0, retries=0, max_bytes=123,
-                                 pvc_root=Path("/claims"),
+    assert policy == FetchPolicy(timeout_s=7.0, retries=0, max_bytes=123, deadline_s=90.0,
                                  s3_endpoint="http://minio.storage:9000")
 
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from classroom_operator.engines import EngineRecord
+from classroom_operator.engines.planning import EngineRecord
 
 
 @pytest.fixture

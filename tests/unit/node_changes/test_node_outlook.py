@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from classroom_operator.inventory import node_from_object, outlook_of, view_for
-from classroom_operator.node_changes import models_to_wake
+from classroom_operator.engines.inventory import node_from_object, outlook_of, view_for
+from classroom_operator.engines.node_changes import models_to_wake
 from classroom_operator.spec import Placement
 
 A100 = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from classroom_operator.runtime import Coalesced, DataWrites
+from classroom_operator.controller import Coalesced, DataWrites
 
 
 async def test_requests_during_a_pass_are_served_by_one_next_pass() -> None:

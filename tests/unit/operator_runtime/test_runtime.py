@@ -3,9 +3,9 @@ wake-ups that reach exactly the models named."""
 
 from __future__ import annotations
 
+from classroom_operator.controller import CreatedJobs, RecentWrites, Wakeups
+from classroom_operator.engines.build_results import JobView
 from classroom_operator.metrics import Metrics
-from classroom_operator.results import JobView
-from classroom_operator.runtime import CreatedJobs, RecentWrites, Wakeups
 
 
 def test_a_write_is_claimed_once_while_fresh() -> None:

@@ -60,7 +60,8 @@ class Harness:
         tmp.write_text(doc if isinstance(doc, str) else json.dumps(doc))
         tmp.replace(self.assignment_path)
 
-    async def open(self) -> TestClient[Any, Any]:
+    async def open(self, **settings: Any) -> TestClient[Any, Any]:
+        """`settings`: PodSettings fields beyond the harness's own."""
         self.pod = Pod(
             PodSettings(
                 engine_dir=self.store / FINGERPRINT,
@@ -70,6 +71,7 @@ class Harness:
                 spool_dir=self.root / "spool",
                 assignment_poll_seconds=0.05,
                 drain_seconds=2.0,
+                **settings,
             )
         )
         self.client = TestClient(TestServer(create_app(self.pod)))

@@ -55,9 +55,10 @@ async def test_metrics_are_labelled_by_model_fingerprint_and_classroom(
     async def labelled() -> bool:
         text = await (await client.get("/metrics")).text()
         crops = re.search(r'classroom_crops_total\{classroom="room-101",'
-                          r'fingerprint="00000000000000aa",model="school/attention"\} (\S+)', text)
+                          r'fingerprint="00000000000000aa",model="attention",'
+                          r'namespace="school"\} (\S+)', text)
         labels = re.search(r'classroom_stage_seconds_count\{fingerprint="00000000000000aa",'
-                           r'model="school/attention",stage="label"\} (\S+)', text)
+                           r'model="attention",namespace="school",stage="label"\} (\S+)', text)
         return bool(crops and float(crops[1]) > 0 and labels and float(labels[1]) > 0)
 
     await _until(labelled, "crops counted and labels timed")
@@ -65,12 +66,12 @@ async def test_metrics_are_labelled_by_model_fingerprint_and_classroom(
     for stage in ("crop", "queue", "infer", "analyse", "label"):
         assert (
             f'classroom_stage_seconds_count{{fingerprint="00000000000000aa",'
-            f'model="school/attention",stage="{stage}"}}' in text
+            f'model="attention",namespace="school",stage="{stage}"}}' in text
         )
     assert "classroom_batch_size_bucket" in text
     assert (
-        'classroom_streams{fingerprint="00000000000000aa",model="school/attention",'
-        'state="Healthy"} 1.0' in text
+        'classroom_streams{fingerprint="00000000000000aa",model="attention",'
+        'namespace="school",state="Healthy"} 1.0' in text
     )
     assert "student" not in text and "s0" not in text  # no per-stream or per-student series
 
@@ -127,3 +128,24 @@ async def test_live_events_filter_and_errors(
                 break
     assert kinds == ["alert"]
     response.close()
+
+
+async def test_status_tells_how_far_behind_the_webhook_is(
+    harness: Any, streams: Any, synthetic_url: Any
+) -> None:
+    from localcluster.processes import free_port
+
+    doc = streams({"s0": synthetic_url("a")})
+    doc["sink"] = {"webhook": {"url": f"http://127.0.0.1:{free_port()}/hook"}}  # nobody there
+    harness.write(doc)
+    client = await harness.open()
+    await harness.pod.start()
+
+    async def behind() -> bool:
+        sink = (await (await client.get("/v1/status")).json())["sink"]
+        return bool(sink["failures"] >= 1 and (sink["oldestUndeliveredSeconds"] or 0) >= 0.5)
+
+    await _until(behind, "undelivered events waiting half a second")
+    sink = (await (await client.get("/v1/status")).json())["sink"]
+    assert sink["configured"] is True and sink["lastDeliveredAt"] is None
+    assert sink["lastError"] and sink["spool"]["bytes"] > 0

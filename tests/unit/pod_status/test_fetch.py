@@ -8,13 +8,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from classroom_operator.pod_status import (
-    PodReport,
-    ReportInvalid,
-    fetch_report,
-    fetch_reports,
-    parse_report,
-)
+from classroom_operator.pod_client import fetch_report, fetch_reports
+from classroom_operator.rollout.pod_reports import PodReport, ReportInvalid, parse_report
 from unit.pod_status.conftest import document, free_port, never_answers
 
 Start = Callable[..., Awaitable[TestServer]]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from classroom_operator.assignment import PodRef
-from classroom_operator.classrooms import Room
-from classroom_operator.pod_status import PodReport, PoolFacts, parse_report, summarize
+from classroom_operator.rollout.assignment import PodRef
+from classroom_operator.rollout.classrooms import Room
+from classroom_operator.rollout.pod_reports import PodReport, PoolFacts, parse_report, summarize
 from classroom_operator.spec import Stream
 from unit.pod_status.conftest import document
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from classroom_operator.inventory import GpuClass
-from classroom_operator.pod_settings import PodSettings, parse_pod_settings
-from classroom_operator.pools import ModelRef, Pool
+from classroom_operator.engines.inventory import GpuClass
+from classroom_operator.rollout.pools import ModelRef, Pool
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, parse_spec
+from classroom_operator.spec.pod_settings import PodSettings, parse_pod_settings
 
 A100 = GpuClass("NVIDIA-A100-SXM4-80GB", "8.0", 550)
 MODEL = ModelRef(namespace="lincoln-high", name="attention", uid="0b8e6f2a-uid")

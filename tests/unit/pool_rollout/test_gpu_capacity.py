@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from classroom_operator.inventory import GpuClass, InventoryView, NodeGpu, node_from_object
-from classroom_operator.rollout_pass import gpus_by_class
+from classroom_operator.engines.inventory import GpuClass, InventoryView, NodeGpu, node_from_object
+from classroom_operator.rollout.capacity import gpus_by_class
 
 A100 = GpuClass("NVIDIA-A100-SXM4-80GB", "8.0", 550)
 GFD = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.compute.major": "8",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from classroom_operator.engines import EngineRecord
-from classroom_operator.inventory import InventoryView
-from classroom_operator.rollout_pass import RolloutStatus
-from classroom_operator.status import Condition, model_status
+from classroom_operator.conditions import Condition
+from classroom_operator.engines.inventory import InventoryView
+from classroom_operator.engines.planning import EngineRecord
+from classroom_operator.status import RolloutStatus, model_status
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 READY = [EngineRecord(fingerprint="aaaa000000000000", gpu_class="cpu", backend="onnxruntime-cpu",
@@ -27,11 +27,12 @@ def test_engines_ready_but_pods_not_yet_is_still_building() -> None:
     status = model_status(READY, InventoryView(), previous={}, generation=3, spec_error=None,
                           now=NOW, serving=_serving("False", "PodsNotReady"))
     assert status["phase"] == "Building"
-    assert status["summary"] == {"engines": "1/1", "pods": "1/2", "streams": "3/4"}
+    assert status["summary"] == {"engines": "1/1", "pods": "1/2", "streams": "3/4", "build": ""}
     assert status["streams"] == {"assigned": 4, "healthy": 3}
     assert (status["podsReady"], status["podsWanted"]) == (1, 2)
     kinds = [c["type"] for c in status["conditions"]]
-    assert kinds == ["EnginesReady", "Validated", "RolledOut", "StreamsHealthy", "Degraded"]
+    assert kinds == ["Ready", "EnginesReady", "Validated", "RolledOut", "StreamsHealthy",
+                     "Degraded"]
     rolled = next(c for c in status["conditions"] if c["type"] == "RolledOut")
     assert (rolled["status"], rolled["reason"], rolled["observedGeneration"]) == \
         ("False", "PodsNotReady", 3)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from classroom_operator.pod_settings import Analysis, SecretKey, parse_pod_settings
 from classroom_operator.spec import SpecError
+from classroom_operator.spec.pod_settings import Analysis, SecretKey, parse_pod_settings
 
 
 def test_defaults_are_the_crds() -> None:

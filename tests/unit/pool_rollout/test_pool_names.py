@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from classroom_operator.pools import model_label, pool_name
+from classroom_operator.names import model_label
+from classroom_operator.rollout.pools import pool_name
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from classroom_operator.classrooms import Room, Selection
-from classroom_operator.engines import EngineRecord
-from classroom_operator.inventory import GpuClass, InventoryView
-from classroom_operator.pod_settings import PodSettings
-from classroom_operator.pools import ModelRef, pool_name
-from classroom_operator.rollout import Rollout, hardware, plan_rollout
+from classroom_operator.engines.inventory import GpuClass, InventoryView
+from classroom_operator.engines.planning import EngineRecord
+from classroom_operator.rollout.classrooms import Room, Selection
+from classroom_operator.rollout.planning import Rollout, hardware, plan_rollout
+from classroom_operator.rollout.pools import ModelRef, pool_name
 from classroom_operator.settings import Settings
 from classroom_operator.spec import ModelSpec, Stream
+from classroom_operator.spec.pod_settings import PodSettings
 from unit.pool_rollout.conftest import MODEL
 from unit.pool_rollout.world import World
 

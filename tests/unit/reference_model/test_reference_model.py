@@ -11,7 +11,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 from classroom_inference.builder.preprocess import normalise
-from classroom_inference.builder.reference_model import OUTPUT_NAMES, reference_model
+from classroom_inference.builder.reference_model import (
+    OUTPUT_NAMES,
+    reference_model,
+    reference_spec,
+)
 from classroom_inference.builder.samples import synthetic_faces
 from classroom_inference.builder.spec import parse_spec
 from unit.engine_build.kit import parser
@@ -20,9 +24,8 @@ SIZE = 32
 
 
 def _heads(model: onnx.ModelProto, crops: np.ndarray) -> dict[str, np.ndarray]:
-    spec = parse_spec({"model": {"uri": "file:///m", "sha256": "0" * 64,
-                                 "input": {"shape": [crops.shape[-1], SIZE, SIZE]},
-                                 "outputs": {"emotion": "emotion_probs"}}}).model
+    spec = parse_spec({"model": reference_spec("file:///m", "0" * 64, SIZE,
+                                               crops.shape[-1])}).model
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     values = session.run(names, {"input": normalise(crops, spec.input)})

@@ -109,3 +109,24 @@ def test_file_url_path_is_unquoted() -> None:
 def test_timeouts_must_be_positive(field: str) -> None:
     with pytest.raises(ValueError, match=f"SourceOptions.{field} is 0"):
         SourceOptions(**{field: 0})  # type: ignore[arg-type]
+
+
+def test_without_url_names_the_stream_by_its_id() -> None:
+    from classroom_inference.serving.sources import without_url
+
+    url = "rtsp://viewer:p%40ss-word@cam.school.lan:554/room?x=1"
+    said = ("rtsp://viewer:***@cam.school.lan:554/room?x=1: cannot connect; "
+            "the server at cam.school.lan:554 refused the password p@ss-word")
+    text = without_url(said, url, "room-101-0")
+    assert text == ("stream room-101-0: cannot connect; the server at stream room-101-0 "
+                    "refused the password ***")
+    for leaked in ("p@ss-word", "p%40ss-word", "cam.school.lan", "viewer"):
+        assert leaked not in text, text
+    path = "file:///recordings/room-7.mp4"
+    assert without_url("/recordings/room-7.mp4: not found", path, "r7") == "stream r7: not found"
+
+
+def test_a_file_url_with_a_host_is_refused_without_its_password() -> None:
+    with pytest.raises(InvalidStreamUrl) as caught:
+        parse_stream_url("file://viewer:s3cret@camhost/x.mp4")
+    assert "s3cret" not in str(caught.value) and "'viewer:***@camhost'" in str(caught.value)

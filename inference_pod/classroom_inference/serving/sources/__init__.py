@@ -32,7 +32,14 @@ from .errors import (
 )
 from .options import SourceOptions
 from .synthetic import BrightnessPattern, SyntheticSource
-from .urls import SCHEMES, StreamUrl, mask_password, parse_stream_url
+from .urls import (
+    SCHEMES,
+    StreamUrl,
+    mask_password,
+    parse_stream_url,
+    without_password,
+    without_url,
+)
 
 __all__ = [
     "SCHEMES",
@@ -52,15 +59,19 @@ __all__ = [
     "mask_password",
     "open_source",
     "parse_stream_url",
+    "without_password",
+    "without_url",
 ]
 
 
-def open_source(stream_id: str, url: str, options: SourceOptions | None = None) -> Source:
+def open_source(stream_id: str, url: str | StreamUrl,
+                options: SourceOptions | None = None) -> Source:
     """A fresh, unopened source for one attempt at reading the stream.
 
-    Raises InvalidStreamUrl (or UnsupportedScheme) at once for a URL that can never work.
+    Raises InvalidStreamUrl (or UnsupportedScheme) at once for a URL that can never work. A
+    checked StreamUrl is taken as it is: its `raw` may carry credentials its `shown` leaves out.
     """
-    checked = parse_stream_url(url)
+    checked = url if isinstance(url, StreamUrl) else parse_stream_url(url)
     chosen = options or SourceOptions()
     if checked.scheme == "synthetic":
         return SyntheticSource(stream_id, checked, chosen)

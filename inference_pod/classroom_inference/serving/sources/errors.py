@@ -1,7 +1,8 @@
 """Why a stream cannot be read, as types the HTTP layer and the status document can map.
 
 Every message names the stream's URL with any password removed, says what went wrong and, where
-the user can act, what to change.
+the user can act, what to change. Before a message leaves the pod (status document, logs) the
+stream's id takes the place of the URL (urls.without_url).
 """
 
 from __future__ import annotations

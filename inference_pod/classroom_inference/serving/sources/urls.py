@@ -15,6 +15,7 @@ SCHEMES = (*DECODED_SCHEMES, "synthetic")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 _PASSWORD = re.compile(r"(//[^/@:?#]*:)[^/@?#]*@")
+_PASSWORD_ONLY = re.compile(r"//[^/@:?#]*:([^/@?#]*)@")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,40 @@ def mask_password(url: str) -> str:
     return _PASSWORD.sub(r"\1***@", url)
 
 
+def without_password(message: str, url: str) -> str:
+    """`message` with any password of `url` (as written or percent-decoded) replaced by ***."""
+    secrets = set(_PASSWORD_ONLY.findall(url))
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        secrets |= {password, unquote(password)}
+    for secret in sorted(secrets - {""}, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
+def without_url(message: str, url: str, stream_id: str) -> str:
+    """`message` naming the stream by its id instead of its URL: the URL as given, masked, or as
+    FFmpeg was handed it (a file's path), its host, and any password in it are taken out, so an
+    error can go to the status document, events, logs and metrics (docs/contracts.md)."""
+    label = f"stream {stream_id}"
+    forms = {url, mask_password(url), url.split("?", 1)[0], mask_password(url.split("?", 1)[0])}
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is not None:
+        forms |= {parts.netloc, mask_password(f"//{parts.netloc}")[2:],
+                  parts.netloc.rpartition("@")[2]}
+        if parts.scheme.lower() == "file":
+            forms |= {parts.path, unquote(parts.path)}
+    for form in sorted(forms - {"", "/"}, key=len, reverse=True):
+        message = message.replace(form, label)
+    return without_password(message, url)
+
+
 def parse_stream_url(url: str) -> StreamUrl:
     """Check the URL's form and scheme; nothing is opened."""
     if not isinstance(url, str) or not url.strip():
@@ -102,7 +137,8 @@ def parse_stream_url(url: str) -> StreamUrl:
 def _file_url(url: str, shown: str, host: str, path: str, query: dict[str, str]) -> StreamUrl:
     if host not in ("", "localhost"):
         raise InvalidStreamUrl(
-            f"stream url {shown!r}: file URLs name a local path, not host {host!r}; "
+            f"stream url {shown!r}: file URLs name a local path, not host "
+            f"{mask_password('//' + host)[2:]!r}; "
             f"write file:///absolute/path"
         )
     if not path.startswith("/"):
