@@ -15,8 +15,8 @@ from typing import Any
 
 from classroom_inference.builder.reference_model import reference_model, reference_spec
 from classroom_inference.serving.pseudonym import Pseudonyms
-from classroom_operator.builds import STORE_PATH, EngineNeed, build_job
-from classroom_operator.inventory import GpuClass
+from classroom_operator.engines.build_jobs import STORE_PATH, EngineNeed, build_job
+from classroom_operator.engines.inventory import GpuClass
 from classroom_operator.settings import Settings
 from classroom_operator.spec import parse_spec
 from integration.chart.release import Release
