@@ -190,8 +190,9 @@ class ControlPlane:
             "--allow-privileged=true", "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false", "--max-requests-inflight=2000",
             "--max-mutating-requests-inflight=1000", "--v=1",
-            # Pod logs from the agent nodes: at their InternalIP (their Hostname resolves
-            # nowhere), their serving certificates checked against the cluster CA.
+            # Logs, exec and port-forward of the nodes' pods (agent and real kubelet nodes): at
+            # their InternalIP (their Hostname resolves nowhere), their serving certificates
+            # checked against the cluster CA.
             "--kubelet-preferred-address-types=InternalIP",
             f"--kubelet-certificate-authority={ca.cert}",
             f"--kubelet-client-certificate={kubelet_client.cert}",
