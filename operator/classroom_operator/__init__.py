@@ -12,10 +12,12 @@ Pure rooms (decide; no I/O):
                 planning, and which builds a node change starts
   rollout/      the inference rollout: pools and their objects, pool views from the indexes,
                 classrooms, room assignment and hand-overs, rollout planning, GPU capacity, the
-                pods' reports and the RolledOut condition
+                pods' reports, the RolledOut condition, the webhook's health (SinkHealthy) and
+                each selected Classroom's status
   names.py      the API group, resources, labels and annotations, and the standard label dicts
   conditions.py the `Condition` both status and the rollout compute
-  status.py     a model's status, computed fresh from the engines' and the rollout's parts
+  status.py     a model's status, computed fresh from the engines' and the rollout's parts,
+                with Degraded widened by refused writes and the rolled-up Ready
   indexes.py    the bundles of kopf indexes a pass reads (`EngineIndexes`, `RolloutIndexes`)
   settings.py   the operator's settings from the chart's environment
 

@@ -22,6 +22,11 @@ top of its informers is built here, once, with these rules:
 - Engines being collected (`OperatorState.collecting`). An engine due for collection is
   collected by one loop; it stays claimed until the watched catalogue no longer lists it.
 - Each build outcome is counted once (`OperatorState.counted_jobs`, by Job uid).
+- Refused writes (`Refusals`). A write the API server refuses for a model (a 4xx other than
+  409 and 429: the object is invalid, forbidden, over a quota) fails the same way when repeated,
+  so the model's Job and pool writes are held back and tried again after an exponential backoff
+  (`REFUSAL_BACKOFF` doubling up to `REFUSAL_BACKOFF_CAP`), at once when the spec changes; the
+  passes between still compute and write the status, which names the refused write.
 
 All of it is in-process: a restart forgets it and converges from what the watches show, because
 every write it guards is idempotent (names from fingerprints, create-or-exists, uid
@@ -38,6 +43,7 @@ from typing import Generic, TypeVar
 
 import kopf
 
+from classroom_operator.engines.build_progress import StepReads
 from classroom_operator.engines.build_results import JobView
 from classroom_operator.engines.catalogue import NAME as CATALOGUE
 from classroom_operator.engines.inventory import NodeGpu, Outlook
@@ -47,6 +53,7 @@ from classroom_operator.names import ModelKey
 from classroom_operator.pod_client import PodClient
 from classroom_operator.settings import Settings
 from classroom_operator.spec import Placement
+from classroom_operator.status import RefusedWrite
 
 T = TypeVar("T", bound=Hashable)
 # A burst of events (a rolling relabel) is taken in one pass rather than one per event.
@@ -57,6 +64,9 @@ WAKE_DEBOUNCE = 0.2
 # woken again while it waits for a slot reconciles once for all its wake-ups. (Measured at 1,000
 # models on 2 cores: 32 slots made 2,247 status patches instead of ~1,500 and slowed everything.)
 RECONCILE_SLOTS = 8
+# A model's writes that the API server refused are tried again after this, doubling each time.
+REFUSAL_BACKOFF = 5.0
+REFUSAL_BACKOFF_CAP = 300.0
 
 
 class Wakeups:
@@ -159,6 +169,51 @@ class CreatedJobs:
         return {**indexed, **{fingerprint: view for fingerprint, (view, _) in self._jobs.items()}}
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """The writes refused for one model at one generation, and when to try them again."""
+
+    generation: int
+    writes: tuple[RefusedWrite, ...]
+    attempts: int
+    retry_at: float  # time.monotonic()
+
+    def holding(self, now: float) -> bool:
+        return now < self.retry_at
+
+
+class Refusals:
+    """Per model, the last refused writes; a new generation forgets them (retry at once)."""
+
+    def __init__(self) -> None:
+        self._by_model: dict[ModelKey, Refusal] = {}
+
+    def of(self, key: ModelKey, generation: int) -> Refusal | None:
+        refusal = self._by_model.get(key)
+        if refusal is not None and refusal.generation != generation:
+            del self._by_model[key]
+            return None
+        return refusal
+
+    def record(self, key: ModelKey, generation: int, writes: tuple[RefusedWrite, ...], *,
+               same_attempt: bool = False) -> Refusal:
+        """The writes refused at an attempt; with `same_attempt`, more of the attempt already
+        recorded (its backoff stays)."""
+        before = self.of(key, generation)
+        if same_attempt and before is not None:
+            refusal = Refusal(generation, writes, before.attempts, before.retry_at)
+            self._by_model[key] = refusal
+            return refusal
+        attempts = 1 if before is None else before.attempts + 1
+        delay = min(REFUSAL_BACKOFF_CAP, REFUSAL_BACKOFF * 2 ** (attempts - 1))
+        refusal = Refusal(generation, writes, attempts, time.monotonic() + delay)
+        self._by_model[key] = refusal
+        return refusal
+
+    def clear(self, key: ModelKey) -> None:
+        self._by_model.pop(key, None)
+
+
 class Coalesced(Generic[T]):
     """Requests that arrive while a pass runs are served together by the next pass.
 
@@ -234,6 +289,11 @@ class OperatorState:
     # The HTTP client that reads the inference pods' /v1/status.
     pods: PodClient = field(default_factory=PodClient)
     created_jobs: CreatedJobs = field(default_factory=CreatedJobs)
+    refusals: Refusals = field(default_factory=Refusals)
+    # Per model, since when each pod's webhook deliveries have been seen failing.
+    sinks_failing: dict[ModelKey, dict[str, float]] = field(default_factory=dict)
+    # Each Classroom's labels and spec as last seen, so its status writes wake no model.
+    classrooms_seen: dict[tuple[str, str], str] = field(default_factory=dict)
     # Node changes' build passes, over the placements the changes touched, and what each
     # placement's nodes looked like to its engines at its last pass (node_changes.Outlook).
     node_passes: Coalesced[Placement] = field(default_factory=Coalesced)
@@ -241,9 +301,12 @@ class OperatorState:
     reconcile_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(RECONCILE_SLOTS))
     catalogue_writes: DataWrites = field(init=False)
+    # Running builds' last step and when their logs were read (one read per build per interval).
+    build_steps: StepReads = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalogue_writes = DataWrites(self._patch_catalogue)
+        self.build_steps = StepReads(self.settings.build_progress_seconds)
 
     async def _patch_catalogue(self, data: dict[str, str | None]) -> bool:
         return await self.kube.patch_configmap_data(self.settings.namespace, CATALOGUE, data)
@@ -254,6 +317,8 @@ class OperatorState:
 
     def forget(self, key: ModelKey) -> None:
         self.engine_counts.pop(key, None)
+        self.refusals.clear(key)
+        self.sinks_failing.pop(key, None)
         self._update_gauges()
         self.metrics.forget_model(*key)
 

@@ -19,6 +19,7 @@ from classroom_operator.engines.node_changes import SpecGroup
 from classroom_operator.names import ModelKey
 from classroom_operator.rollout.classrooms import ClassroomResource
 from classroom_operator.rollout.pool_views import PoolObject, ServingPod, StoredAssignment
+from classroom_operator.rollout.room_status import LiveRoom
 from classroom_operator.spec.model import Placement
 
 V = TypeVar("V")
@@ -59,18 +60,22 @@ class EngineIndexes:
 @dataclass(frozen=True)
 class RolloutIndexes:
     """The indexes one rollout pass reads (handlers/rollout.py fills them): pools, pods and
-    assignments by (namespace, model label), Classrooms by namespace, nodes by name."""
+    assignments by (namespace, model label), Classrooms (spec and status) and models by
+    namespace, nodes by name."""
 
     pools: Index[PoolObject]
     pods: Index[ServingPod]
     assignments: Index[StoredAssignment]
     classrooms: Index[ClassroomResource]
     nodes: Index[NodeGpu]
+    room_statuses: Index[LiveRoom]  # Classrooms' status by namespace
+    models: Index[ModelKey]  # ClassroomModels by namespace
 
     INDEXES: ClassVar[dict[str, str]] = {
         "pools": "inference_pools", "pods": "inference_pods",
         "assignments": "pool_assignments", "classrooms": "namespace_classrooms",
-        "nodes": "gpu_nodes"}
+        "nodes": "gpu_nodes", "room_statuses": "classroom_statuses",
+        "models": "models_by_namespace"}
 
     @classmethod
     def of(cls, kwargs: Mapping[str, Any]) -> Self:

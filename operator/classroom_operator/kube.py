@@ -20,17 +20,20 @@ their managed fields, and create kept for the Secret and the Jobs; a change of w
 that wants its own integration tests, so not part of this module's restructuring.
 
 RBAC these calls need (the chart grants them; see docs/contracts.md):
-  jobs.batch create/delete, configmaps get/create/patch/delete, classroommodels/status patch,
-  statefulsets.apps and services create/patch/delete, secrets create.
+  jobs.batch get/create/delete, configmaps get/create/patch/delete, classroommodels/status and
+  classrooms/status patch, statefulsets.apps and services create/patch/delete, secrets
+  get/create/patch/delete (a Secret is only ever read by name: the operator cannot list or
+  watch them), pods/log get (build pods, in the operator's namespace only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +42,10 @@ import kopf
 
 from classroom_operator.metrics import Metrics
 from classroom_operator.names import API_VERSION
+from classroom_operator.status import RefusedWrite
 
 MODELS = f"/apis/{API_VERSION}/namespaces/{{namespace}}/classroommodels/{{name}}"
+CLASSROOMS = f"/apis/{API_VERSION}/namespaces/{{namespace}}/classrooms/{{name}}"
 JOBS = "/apis/batch/v1/namespaces/{namespace}/jobs"
 CONFIGMAPS = "/api/v1/namespaces/{namespace}/configmaps"
 STATEFULSETS = "/apis/apps/v1/namespaces/{namespace}/statefulsets"
@@ -74,6 +79,29 @@ def _resource(path: str) -> str:
 
 class KubeError(RuntimeError):
     """The API refused a request for a reason retrying will not fix."""
+
+    def __init__(self, text: str, status: int = 0, message: str = "") -> None:
+        super().__init__(text)
+        self.status = status
+        self.message = message or text
+
+
+class WriteRefusedError(RuntimeError):
+    """A write for a model that the API server refused, told as the object it was about."""
+
+    def __init__(self, refused: RefusedWrite) -> None:
+        super().__init__(refused.describe())
+        self.refused = refused
+
+
+@contextlib.contextmanager
+def writing(what: str) -> Iterator[None]:
+    """Turn the API server's refusal of the writes inside into a `WriteRefusedError` naming
+    `what` (e.g. "StatefulSet ns/name"), so the model's status can show it."""
+    try:
+        yield
+    except KubeError as error:
+        raise WriteRefusedError(RefusedWrite(what, error.status, error.message)) from error
 
 
 @dataclass(frozen=True)
@@ -120,7 +148,10 @@ class Kube:
         # Lanes of connections of their own: a build Job must never wait for a free connection
         # behind a thousand status patches (one per model after a node change), the catalogue's
         # patches, or the pools' writes.
-        self._lanes = {lane: self._session() for lane in ("jobs", "catalogue", "status", "pools")}
+        # Build progress reads (a log through the node) get a lane of their own too: a slow node
+        # must not hold up the writes.
+        self._lanes = {lane: self._session()
+                       for lane in ("jobs", "catalogue", "status", "pools", "progress")}
 
     def _session(self) -> aiohttp.ClientSession:
         # No total timeout: it would count the wait for a free connection, and a burst of
@@ -137,7 +168,7 @@ class Kube:
     async def _request(self, method: str, path: str, *, body: Any = None,
                        content_type: str = "application/json",
                        params: dict[str, str] | None = None,
-                       lane: str = "pools") -> tuple[int, Any]:
+                       lane: str = "pools", text_body: bool = False) -> tuple[int, Any]:
         headers = {"Accept": "application/json", "User-Agent": "classroom-operator"}
         token = self._credentials.authorization()
         if token:
@@ -163,7 +194,8 @@ class Kube:
                 delay = throttle_delay(retry_after)
                 log.info("%s %s throttled (HTTP 429), retrying in %.1f s", method, path, delay)
                 await asyncio.sleep(delay)
-            payload = json.loads(text) if text.strip() else None
+            payload = text if text_body and status < 300 else (
+                json.loads(text) if text.strip() else None)
         except ValueError as error:
             self._metrics.api_requests.labels(method, resource, "error").inc()
             raise kopf.TemporaryError(f"{method} {path}: not JSON: {error}",
@@ -180,7 +212,7 @@ class Kube:
     @staticmethod
     def _refused(method: str, path: str, status: int, payload: Any) -> KubeError:
         message = payload.get("message") if isinstance(payload, dict) else payload
-        return KubeError(f"{method} {path}: HTTP {status}: {message}")
+        return KubeError(f"{method} {path}: HTTP {status}: {message}", status, str(message))
 
     async def create(self, collection: str, body: dict[str, Any]) -> bool:
         """Create an object; False (not an error) when one of that name already exists."""
@@ -196,8 +228,8 @@ class Kube:
             raise self._refused("POST", collection, status, payload)
         return dict(payload)
 
-    async def get(self, path: str) -> dict[str, Any] | None:
-        status, payload = await self._request("GET", path)
+    async def get(self, path: str, lane: str = "pools") -> dict[str, Any] | None:
+        status, payload = await self._request("GET", path, lane=lane)
         if status == 404:
             return None
         if status >= 300:
@@ -237,12 +269,35 @@ class Kube:
         return await self.create_object(JOBS.format(namespace=job["metadata"]["namespace"]), job,
                                         lane="jobs")
 
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self.get(f"{JOBS.format(namespace=namespace)}/{name}", lane="jobs")
+
     async def delete_job(self, namespace: str, name: str, uid: str | None = None) -> bool:
         return await self.delete(f"{JOBS.format(namespace=namespace)}/{name}", uid=uid,
                                  lane="jobs")
 
+    async def read_log_tail(self, namespace: str, pod: str, *, container: str, lines: int,
+                            limit_bytes: int) -> str | None:
+        """The last `lines` lines of a container's log (at most `limit_bytes`); None when the
+        pod is gone or its container has no log yet."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        params = {"container": container, "tailLines": str(lines),
+                  "limitBytes": str(limit_bytes)}
+        status, payload = await self._request("GET", path, params=params, lane="progress",
+                                              text_body=True)
+        if status in (400, 404):
+            return None
+        if status >= 300:
+            raise self._refused("GET", path, status, payload)
+        return str(payload)
+
     async def patch_model_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
         path = MODELS.format(namespace=namespace, name=name) + "/status"
+        return await self.merge_patch(path, {"status": status}, lane="status")
+
+    async def patch_classroom_status(self, namespace: str, name: str,
+                                     status: dict[str, Any]) -> bool:
+        path = CLASSROOMS.format(namespace=namespace, name=name) + "/status"
         return await self.merge_patch(path, {"status": status}, lane="status")
 
     async def ensure_configmap(self, configmap: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +321,27 @@ class Kube:
     async def create_secret(self, namespace: str, secret: dict[str, Any]) -> bool:
         """False when a Secret of that name exists; it is never rewritten."""
         return await self.create(SECRETS.format(namespace=namespace), secret)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's `data` (base64 values, as the API gives them); None when it is missing."""
+        found = await self.get(f"{SECRETS.format(namespace=namespace)}/{name}")
+        return None if found is None else dict(found.get("data") or {})
+
+    async def write_secret(self, namespace: str, name: str, data: dict[str, str],
+                           create: dict[str, Any] | None) -> bool:
+        """Set a Secret's `data` keys (a patch that changes nothing leaves it as it is), or create
+        it whole when it is missing and `create` is given. False when neither happened."""
+        path = f"{SECRETS.format(namespace=namespace)}/{name}"
+        if await self.merge_patch(path, {"data": data}):
+            return True
+        if create is None:
+            return False
+        if await self.create(SECRETS.format(namespace=namespace), create):
+            return True
+        return await self.merge_patch(path, {"data": data})  # created meanwhile by another pass
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        return await self.delete(f"{SECRETS.format(namespace=namespace)}/{name}")
 
     async def create_configmap(self, namespace: str, configmap: dict[str, Any]) -> bool:
         return await self.create(CONFIGMAPS.format(namespace=namespace), configmap)

@@ -35,10 +35,14 @@ POOL_LABEL = f"{GROUP}/pool"
 ATTEMPT_ANNOTATION = f"{GROUP}/attempt"
 BUILD_SPEC_HASH_ANNOTATION = f"{GROUP}/build-spec-sha256"
 REQUESTED_BY_ANNOTATION = f"{GROUP}/requested-by"
+# Annotation of cleanup Jobs: the engine's build and grace period they remove (catalogue.py).
+CLEANUP_CYCLE_ANNOTATION = f"{GROUP}/cleanup-cycle"
 # Annotations of inference pools: the hash of the object as last written, and a pool's
 # hand-over records (rollout/pool_views.py describes them).
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-sha256"
 HANDOVERS_ANNOTATION = f"{GROUP}/handovers"
+# An old pool that gave up GPUs for its model's new engine (rollout/pool_views.py).
+GPU_YIELD_ANNOTATION = f"{GROUP}/gpu-yield"
 
 # Values of COMPONENT_LABEL: which part of the product an object is.
 BUILD_COMPONENT = "engine-build"

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+EMOTION_POLICIES = ("enabled", "disabled")
 
 
 class SettingsError(ValueError):
@@ -31,6 +32,18 @@ class Settings:
     build_ttl_seconds: int = 86400
     # How often every model re-checks the world without being woken (missed events, GC timers).
     resync_seconds: float = 60.0
+    # How often a running build's log is read for its step (0: never; no pods/log access needed).
+    build_progress_seconds: float = 15.0
+    # How long a pod of a new engine (its build, or its new pool's pod) may wait for a GPU
+    # before an old pool of the model gives one up (rollout/gpu_yield.py).
+    build_unschedulable_seconds: float = 120.0
+    # The platform team's emotion policy (chart value compliance.emotion). The chart always sets
+    # it (default disabled); an operator run without the chart keeps the pods' own default.
+    emotion_policy: str = "enabled"
+
+    @property
+    def emotion_allowed(self) -> bool:
+        return self.emotion_policy == "enabled"
 
 
 def _required(env: Mapping[str, str], name: str, fix: str) -> str:
@@ -62,6 +75,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"CLASSROOM_GPU_BACKEND={backend!r} is not a backend; use one of {', '.join(BACKENDS)}"
         )
+    emotion = env.get("CLASSROOM_EMOTION_POLICY", "").strip() or "enabled"
+    if emotion not in EMOTION_POLICIES:
+        raise SettingsError(
+            f"CLASSROOM_EMOTION_POLICY={emotion!r} is not a policy; use enabled or disabled "
+            "(chart value compliance.emotion)")
     return Settings(
         namespace=_required(env, "CLASSROOM_OPERATOR_NAMESPACE",
                             "set it to the namespace the operator runs in (downward API)"),
@@ -83,4 +101,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         build_retry_seconds=_number(env, "CLASSROOM_BUILD_RETRY_SECONDS", 30.0, minimum=0),
         build_ttl_seconds=int(_number(env, "CLASSROOM_BUILD_TTL_SECONDS", 86400, minimum=0)),
         resync_seconds=_number(env, "CLASSROOM_RESYNC_SECONDS", 60.0, minimum=1),
+        build_progress_seconds=_number(env, "CLASSROOM_BUILD_PROGRESS_SECONDS", 15.0,
+                                       minimum=0),
+        build_unschedulable_seconds=_number(env, "CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS",
+                                            120.0, minimum=0),
+        emotion_policy=emotion,
     )

@@ -2,9 +2,24 @@
 
 Conditions follow the Kubernetes shape (type, status, reason, message, observedGeneration,
 lastTransitionTime); a condition keeps its lastTransitionTime while its status does not change.
-RolledOut and StreamsHealthy, status.pools and status.streams come from the inference rollout
-(`RolloutStatus`, filled by reconcile/rollout.py); this module puts them beside the engines'
-part.
+RolledOut, StreamsHealthy and SinkHealthy, status.pools, status.streams and status.sink come from
+the inference rollout (`RolloutStatus`, filled by reconcile/rollout.py); this module puts them
+beside the engines' part.
+
+Degraded is True when something needs a person's attention, with the first problem's reason and
+every problem in the message: a failed build (`BuildFailed`), nodes with half their GPU labels
+(`IncompleteGpuLabels`), a write the API server refused (`WriteRefused`: the object and the API
+server's message; e.g. a StatefulSet whose resources request more than their limits), or pods
+whose webhook deliveries fail (`SinkFailing`, from SinkHealthy).
+
+Ready rolls the others up, so `kubectl wait --for=condition=Ready cmodel/<name>` waits for a
+model that serves: it is True exactly when Degraded is False, EnginesReady is True, RolledOut is
+True, and StreamsHealthy is True. A model with no classroom to serve (RolledOut True with reason
+NoClassrooms, StreamsHealthy Unknown with reason NoStreams) is Ready: its engines are built and
+validated and nothing it is asked to serve is unhealthy; it starts pods for its first classroom.
+Otherwise Ready is False with the reason and message of the first blocking condition, looked at
+in the order Degraded (something is wrong), EnginesReady, RolledOut, StreamsHealthy (still on
+its way); a condition not computed yet blocks with reason `<Type>Unknown`.
 """
 
 from __future__ import annotations
@@ -15,10 +30,29 @@ from datetime import datetime
 from typing import Any
 
 from classroom_operator.conditions import Condition
+from classroom_operator.engines.build_progress import build_summary
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 
 ENGINE_CONDITIONS = ("EnginesReady", "Validated", "Degraded")
+# Longest API server message kept in a condition: enough for the field and the rule.
+REFUSAL_MESSAGE_LIMIT = 400
+
+
+@dataclass(frozen=True)
+class RefusedWrite:
+    """A write the API server refused for a model: which object, the HTTP status, and the API
+    server's message."""
+
+    what: str  # e.g. "StatefulSet ns/name", "status of ClassroomModel ns/name"
+    status: int
+    message: str
+
+    def describe(self) -> str:
+        message = " ".join(self.message.split())
+        if len(message) > REFUSAL_MESSAGE_LIMIT:
+            message = message[:REFUSAL_MESSAGE_LIMIT - 3] + "..."
+        return f"{self.what}: HTTP {self.status}: {message}"
 
 
 @dataclass(frozen=True)
@@ -30,10 +64,16 @@ class RolloutStatus:
     conditions: tuple[Condition, ...]
     summary: dict[str, str]
     wake_after: float | None = None
+    refused: tuple[RefusedWrite, ...] = ()  # the pool writes the API server refused
 
     @property
     def rolled_out(self) -> bool:
         return any(c.type == "RolledOut" and c.status == "True" for c in self.conditions)
+
+    @property
+    def serving(self) -> bool:
+        """Whether some pod of the model is ready to serve."""
+        return int(self.fields.get("podsReady") or 0) > 0
 
 
 def _describe(record: EngineRecord) -> str:
@@ -61,7 +101,8 @@ def engine_conditions(records: Sequence[EngineRecord], view: InventoryView,
         ]
     failed = [r for r in records if r.state == "Failed"]
     retrying = [r for r in records if r.state == "Building" and r.reason
-                and r.reason != "Waiting"]
+                and r.reason not in ("Waiting", "Unschedulable")]
+    unschedulable = [r for r in records if r.state == "Building" and r.reason == "Unschedulable"]
     ready = [r for r in records if r.state == "Ready"]
     waiting = (f" Waiting for the driver upgrade on {_names(view.settling)}."
                if view.settling else "")
@@ -95,25 +136,84 @@ def engine_conditions(records: Sequence[EngineRecord], view: InventoryView,
     problems = []
     if failed:
         problems.append(("BuildFailed", "; ".join(_describe(r) for r in failed)))
+    if unschedulable:
+        # The build waits for a node, often for a GPU the model's own pools hold; the rollout
+        # gives one up after CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS and says so in RolledOut.
+        problems.append(("BuildUnschedulable", "; ".join(_describe(r) for r in unschedulable)))
     if view.incomplete:
         problems.append(("IncompleteGpuLabels",
                          f"nodes {_names(view.incomplete)} have a GPU product label but no "
                          "compute capability or driver version; check GPU Feature Discovery"))
+    return [engines, validated, degraded_condition(problems)]
+
+
+def degraded_condition(problems: Sequence[tuple[str, str]]) -> Condition:
+    """Degraded from (reason, message) problems, the first giving the reason."""
     if problems:
-        degraded = Condition("Degraded", "True", problems[0][0],
-                             "; ".join(message for _, message in problems))
-    else:
-        degraded = Condition("Degraded", "False", "AsExpected", "nothing needs attention")
-    return [engines, validated, degraded]
+        return Condition("Degraded", "True", problems[0][0],
+                         "; ".join(message for _, message in problems))
+    return Condition("Degraded", "False", "AsExpected", "nothing needs attention")
+
+
+def _degraded_with(conditions: Sequence[Condition], refused: Sequence[RefusedWrite],
+                   sink: Condition | None) -> list[Condition]:
+    """The conditions with Degraded widened by refused writes and a failing sink."""
+    extra: list[tuple[str, str]] = []
+    if refused:
+        extra.append(("WriteRefused", "the API server refused "
+                      + "; ".join(r.describe() for r in refused)))
+    if sink is not None and sink.status == "False":
+        extra.append((sink.reason, sink.message))
+    if not extra:
+        return list(conditions)
+    result = []
+    for condition in conditions:
+        if condition.type == "Degraded":
+            problems = [(condition.reason, condition.message)] if condition.status == "True" \
+                else []
+            condition = degraded_condition(problems + extra)
+        result.append(condition)
+    return result
+
+
+READY_NEEDS = ("Degraded", "EnginesReady", "RolledOut", "StreamsHealthy")
+
+
+def ready_condition(conditions: Iterable[Condition]) -> Condition:
+    """Ready from the other conditions (the module's docstring says exactly when)."""
+    by_type = {c.type: c for c in conditions}
+    rolled = by_type.get("RolledOut")
+    nothing_to_serve = rolled is not None and rolled.status == "True" \
+        and rolled.reason == "NoClassrooms"
+    for kind in READY_NEEDS:
+        condition = by_type.get(kind)
+        if condition is None:
+            return Condition("Ready", "False", f"{kind}Unknown",
+                             f"{kind} is not known yet")
+        wanted = "False" if kind == "Degraded" else "True"
+        if condition.status == wanted:
+            continue
+        if kind == "StreamsHealthy" and nothing_to_serve and condition.reason == "NoStreams":
+            continue
+        return Condition("Ready", "False", condition.reason, f"{kind}: {condition.message}")
+    if nothing_to_serve:
+        return Condition("Ready", "True", "NoClassrooms",
+                         "engines are built and validated; no classroom is selected, so no "
+                         "pods run yet")
+    streams = by_type["StreamsHealthy"].message
+    return Condition("Ready", "True", "Serving", f"every pool is rolled out; {streams}")
 
 
 def phase_of(records: Sequence[EngineRecord], spec_error: str | None,
-             rolled_out: bool = True) -> str:
+             rolled_out: bool = True, *, troubled: bool = False, serving: bool = False) -> str:
     """Ready once every engine is ready and the pods serve with them; until the pods are
-    rolled out the model is still Building."""
+    rolled out the model is still Building. `troubled` (a refused write, a failing sink) makes
+    it Degraded while some pod serves (`serving`), Failed while none does."""
     if spec_error is not None:
         return "Failed"
     states = [r.state for r in records]
+    if troubled:
+        return "Degraded" if serving else "Failed"
     if not states:
         return "Pending"
     if "Failed" in states:
@@ -141,27 +241,37 @@ def merge_conditions(previous: Iterable[Mapping[str, Any]], computed: Iterable[C
             "lastTransitionTime": since or stamp,
         }
     order = {name: index for index, name in enumerate(
-        ("EnginesReady", "Validated", "RolledOut", "StreamsHealthy", "Degraded"))}
+        ("Ready", "EnginesReady", "Validated", "RolledOut", "StreamsHealthy", "SinkHealthy",
+         "Degraded"))}
     return sorted(by_type.values(), key=lambda c: (order.get(c["type"], 99), c["type"]))
 
 
 def model_status(records: Sequence[EngineRecord], view: InventoryView, *,
                  previous: Mapping[str, Any], generation: int, spec_error: str | None,
-                 now: datetime, serving: RolloutStatus | None = None) -> dict[str, Any]:
+                 now: datetime, serving: RolloutStatus | None = None,
+                 refused: Sequence[RefusedWrite] = ()) -> dict[str, Any]:
     """The operator's part of status, ready to compare with and patch onto the live one.
-    Without `serving` (a spec the rollout cannot use), its part of status stays as it was."""
+    Without `serving` (a spec the rollout cannot use), its part of status stays as it was.
+    `refused`: the writes for the model the API server refused (Degraded, WriteRefused)."""
     ready = sum(1 for r in records if r.state == "Ready")
     summary = dict(previous.get("summary") or {})
     summary["engines"] = f"{ready}/{len(records)}"
+    summary["build"] = build_summary(records)
     computed = engine_conditions(records, view, spec_error)
     status: dict[str, Any] = {}
     if serving is not None:
         summary.update(serving.summary)
         computed += serving.conditions
         status.update(serving.fields)
+    sink = next((c for c in computed if c.type == "SinkHealthy"), None)
+    computed = _degraded_with(computed, refused, sink)
+    computed.append(ready_condition(computed))
+    troubled = bool(refused) or (sink is not None and sink.status == "False")
     return {
         "observedGeneration": generation,
-        "phase": phase_of(records, spec_error, serving is None or serving.rolled_out),
+        "phase": phase_of(records, spec_error, serving is None or serving.rolled_out,
+                          troubled=troubled,
+                          serving=serving is not None and serving.serving),
         "conditions": merge_conditions(previous.get("conditions") or [], computed,
                                        generation, now),
         "engines": [record.to_status() for record in records],

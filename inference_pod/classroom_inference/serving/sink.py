@@ -43,6 +43,7 @@ class SinkStats:
     failures: int = 0
     rejected: int = 0
     last_error: str | None = None
+    last_delivered_at: float | None = None  # seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ class WebhookSink:
         if 200 <= status < 300:
             self.stats.delivered += len(records)
             self.stats.last_error = None
+            self.stats.last_delivered_at = self._clock()
             return "delivered", None
         if status in REJECTED:
             self.stats.rejected += len(records)

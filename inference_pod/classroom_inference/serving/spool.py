@@ -16,6 +16,13 @@ oldest record reaches the retention. So no record stays longer than the retentio
 undelivered one is dropped no earlier than 7/8 of it; what was dropped is counted and returned,
 so the receiver can be told (`events-lost`, reason `retention`).
 
+How far behind delivery is (`oldest_undelivered_age`, the status document's
+`sink.oldestUndeliveredSeconds`): each flush marks where its records start and when, at most one
+mark per `retention / 8192` seconds (so a day's backlog costs a few thousand marks), and the age
+of the oldest undelivered record is that of the last mark at or before the cursor: exact to
+within the marks' spacing, never younger than the truth. After a restart the records from
+before it are dated by their segment's start.
+
 Not thread-safe except `offer()`: one I/O thread calls flush/read/commit/expire; the event loop
 offers.
 """
@@ -28,6 +35,7 @@ import os
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +46,9 @@ SEGMENT_SUFFIX = ".seg"
 DEFAULT_RETENTION_SECONDS = 86400.0
 # A segment spans at most this share of the retention: the slack between 7/8 and the whole.
 SEGMENT_SPAN_OF_RETENTION = 1 / 8
+# Flush marks (for the age of the oldest undelivered record) are this share of the retention
+# apart at least, and at least a second.
+MARK_SPACING_OF_RETENTION = 1 / 8192
 
 
 class SpoolUnavailable(OSError):
@@ -104,6 +115,13 @@ class Spool:
         self._lock = threading.Lock()
         self._buffer: list[bytes] = []
         self._buffered = 0
+        self._buffered_since: float | None = None  # when the oldest unflushed record came
+        # (where a flush's records start, when): the I/O thread's own.
+        self._marks: deque[tuple[Position, float]] = deque()
+        self._mark_spacing = max(1.0, retention_seconds * MARK_SPACING_OF_RETENTION)
+        # When the oldest flushed, undelivered record was flushed; set by the I/O thread, read
+        # by the event loop (one float: no lock needed).
+        self._oldest_flushed_at: float | None = None
         try:
             directory.mkdir(parents=True, exist_ok=True)
             probe = directory / ".probe"
@@ -115,6 +133,7 @@ class Spool:
                 "mount a writable volume there or pass --spool-dir"
             ) from exc
         self._recover()
+        self._date_oldest()
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -187,6 +206,8 @@ class Spool:
             if self._disk + self._buffered + len(line) > self.max_bytes:
                 self.refused += 1
                 return False
+            if not self._buffer:
+                self._buffered_since = self._clock()
             self._buffer.append(line)
             self._buffered += len(line)
             return True
@@ -203,9 +224,11 @@ class Spool:
         with self._lock:
             lines, self._buffer, self._buffered = self._buffer, [], 0
             self._disk += sum(len(line) for line in lines)
+            buffered_since, self._buffered_since = self._buffered_since, None
         if not lines:
             return False
         now = self._clock()
+        first: Position | None = None
         size = self._writer.tell()
         started = self._started.get(self._write_segment)
         if size and started is not None and now - started >= self.segment_span:
@@ -217,12 +240,40 @@ class Spool:
                 size = 0
             if size == 0:
                 self._started[self._write_segment] = now
+            if first is None:
+                first = Position(self._write_segment, size)
             self._writer.write(line)
             size += len(line)
         self._writer.flush()
         os.fsync(self._writer.fileno())
         self._durable = Position(self._write_segment, size)
+        stamp = buffered_since if buffered_since is not None else now
+        if first is not None and (not self._marks
+                                  or stamp - self._marks[-1][1] >= self._mark_spacing):
+            self._marks.append((first, stamp))
+        self._date_oldest()
         return True
+
+    def _date_oldest(self) -> None:
+        """Drop the marks the cursor has passed and date the oldest undelivered record."""
+        while len(self._marks) > 1 and self._marks[1][0] <= self._cursor:
+            self._marks.popleft()
+        if self._cursor >= self._durable:
+            self._oldest_flushed_at = None
+        elif self._marks and self._marks[0][0] <= self._cursor:
+            self._oldest_flushed_at = self._marks[0][1]
+        else:  # records from before a restart
+            self._oldest_flushed_at = self._started.get(self._cursor.segment,
+                                                        self._marks[0][1] if self._marks
+                                                        else self._clock())
+
+    def oldest_undelivered_age(self) -> float | None:
+        """Seconds the oldest record not yet delivered has waited; None when none waits."""
+        with self._lock:
+            since = self._buffered_since
+        flushed = self._oldest_flushed_at
+        oldest = min((t for t in (since, flushed) if t is not None), default=None)
+        return None if oldest is None else max(0.0, self._clock() - oldest)
 
     def _rotate(self) -> None:
         self._writer.flush()
@@ -271,6 +322,7 @@ class Spool:
     def commit(self, position: Position) -> None:
         """Everything before `position` was delivered: remember it, delete finished segments."""
         self._write_cursor(position)
+        self._date_oldest()
         freed = 0
         for segment in self._segments():
             if segment >= min(position.segment, self._write_segment):
@@ -324,6 +376,7 @@ class Spool:
             return Expired()
         if self._cursor.segment <= newest:
             self._write_cursor(Position(newest + 1, 0))
+        self._date_oldest()
         _fsync_dir(self.directory)
         with self._lock:
             self._disk -= freed

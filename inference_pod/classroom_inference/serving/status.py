@@ -8,6 +8,7 @@ a stream's error has its URL (and any password) replaced by the stream id before
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from classroom_inference.serving.frames import StreamState
@@ -23,6 +24,17 @@ if TYPE_CHECKING:
 
 def _without_url(message: str | None, url: str, stream_id: str) -> str | None:
     return None if message is None else without_url(message, url, stream_id)
+
+
+def _utc(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    stamp = datetime.fromtimestamp(seconds, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def _seconds(age: float | None) -> float | None:
+    return None if age is None else round(age, 1)
 
 
 def _stream(run: StreamRun) -> dict[str, Any]:
@@ -81,6 +93,8 @@ def status_document(pod: Pod) -> dict[str, Any]:
         doc["sink"] = {
             "configured": pod.sink.url is not None, "delivered": s.delivered,
             "failures": s.failures, "rejected": s.rejected, "lastError": s.last_error,
+            "lastDeliveredAt": _utc(s.last_delivered_at),
+            "oldestUndeliveredSeconds": _seconds(spool.oldest_undelivered_age()),
             "spool": {"bytes": spool.size, "maxBytes": spool.max_bytes, "full": spool.full,
                       "policy": "refuse-new", "lostEvents": pod.outbox.lost,
                       "corruptRecords": spool.corrupt,

@@ -5,10 +5,17 @@ outlives build Jobs (which expire after their TTL) and ClassroomModels (which co
 is where a built engine is found again and where an unused engine's grace period is kept across
 operator restarts. The store's files are removed by a cleanup Job (`classroom-inference gc`) once
 the grace period has passed, no model needs the engine and no pod serves it.
+
+An engine can be built, released and collected more than once (a model comes back, then goes
+again), and a finished cleanup Job stays for its ttl. So each grace cycle has its own cleanup Job,
+named after the cycle (`cleanup_cycle`: the entry's builtAt and releasedAt) and annotated with it:
+a Job of that name that already exists is the one this cycle started before (a retried pass, a
+restart), never the last cycle's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -19,6 +26,7 @@ from classroom_operator.engines.build_jobs import STORE_PATH
 from classroom_operator.engines.build_results import parse_time
 from classroom_operator.names import (
     CATALOGUE_COMPONENT,
+    CLEANUP_CYCLE_ANNOTATION,
     FINGERPRINT_LABEL,
     GC_COMPONENT,
     managed_labels,
@@ -122,11 +130,36 @@ def owner_reference(uid: str) -> dict[str, Any]:
             "blockOwnerDeletion": False, "controller": False}
 
 
-def cleanup_job(fingerprint: str, settings: Settings, owner_uid: str | None) -> dict[str, Any]:
+def cleanup_cycle(entry: CatalogueEntry) -> str:
+    """Which build and grace period of the engine a cleanup is for: a rebuilt engine has
+    another builtAt, an engine released again another releasedAt."""
+    released_at = None if entry.released_at is None \
+        else entry.released_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"built={entry.built_at or ''};released={released_at or ''}"
+
+
+def cleanup_job_name(entry: CatalogueEntry) -> str:
+    """`engine-gc-<fingerprint>-<8 hex of the cycle>`: 35 characters, one Job per cycle."""
+    digest = hashlib.sha256(cleanup_cycle(entry).encode()).hexdigest()[:8]
+    return f"engine-gc-{entry.fingerprint}-{digest}"
+
+
+def is_cleanup_of(job: Mapping[str, Any], entry: CatalogueEntry) -> bool:
+    """Whether an existing Job is this cycle's cleanup of the entry's engine."""
+    annotations = (job.get("metadata") or {}).get("annotations") or {}
+    return bool(annotations.get(CLEANUP_CYCLE_ANNOTATION) == cleanup_cycle(entry)
+                and (job.get("metadata") or {}).get("labels", {}).get(FINGERPRINT_LABEL)
+                == entry.fingerprint)
+
+
+def cleanup_job(entry: CatalogueEntry, settings: Settings,
+                owner_uid: str | None) -> dict[str, Any]:
     """The Job that removes `<store>/<fingerprint>/` (data plane's `classroom-inference gc`)."""
+    fingerprint = entry.fingerprint
     labels = {**workload_labels(GC_COMPONENT), FINGERPRINT_LABEL: fingerprint}
-    metadata: dict[str, Any] = {"name": f"engine-gc-{fingerprint}",
-                                "namespace": settings.namespace, "labels": labels}
+    metadata: dict[str, Any] = {"name": cleanup_job_name(entry),
+                                "namespace": settings.namespace, "labels": labels,
+                                "annotations": {CLEANUP_CYCLE_ANNOTATION: cleanup_cycle(entry)}}
     if owner_uid is not None:
         metadata["ownerReferences"] = [owner_reference(owner_uid)]
     return {

@@ -9,6 +9,7 @@ caller's registry, so importing this module changes nothing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import kopf
@@ -32,6 +33,7 @@ from classroom_operator.rollout.pool_views import (
     serving_pod,
     stored_assignment,
 )
+from classroom_operator.rollout.room_status import LiveRoom
 
 INFERENCE: dict[str, Any] = {COMPONENT_LABEL: INFERENCE_COMPONENT, MODEL_LABEL: kopf.PRESENT}
 # Server-side selectors for the watches this module adds (the operator's startup sets them).
@@ -63,6 +65,11 @@ async def namespace_classrooms(namespace: str | None, name: str, labels: kopf.La
     return {str(namespace): classroom_from_resource(name, dict(labels), spec)}
 
 
+async def classroom_statuses(namespace: str | None, name: str, meta: kopf.Meta,
+                             status: kopf.Status, **_: Any) -> dict[str, LiveRoom]:
+    return {str(namespace): LiveRoom(name, int(meta.get("generation") or 0), dict(status))}
+
+
 async def models_by_label(namespace: str | None, name: str,
                           **_: Any) -> dict[PoolKey, ModelKey]:
     return {(str(namespace), model_label(name)): (str(namespace), name)}
@@ -83,9 +90,21 @@ async def pool_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Me
     _state(memo).wakeups.wake(models_by_label.get((str(namespace), labels[MODEL_LABEL]), ()))
 
 
-async def classroom_changed(namespace: str | None, memo: kopf.Memo,
+async def classroom_changed(namespace: str | None, name: str, type: str | None,
+                            labels: kopf.Labels, spec: kopf.Spec, memo: kopf.Memo,
                             models_by_namespace: kopf.Index[str, ModelKey], **_: Any) -> None:
-    _state(memo).wakeups.wake(models_by_namespace.get(str(namespace), ()))
+    """A room's spec or labels changed, or it came or went: its namespace's models look again.
+    The operator's own writes of its status change neither, so they wake nobody."""
+    state = _state(memo)
+    key = (str(namespace), name)
+    seen = None if type == "DELETED" else json.dumps([dict(labels), dict(spec)], sort_keys=True)
+    if seen is not None and state.classrooms_seen.get(key) == seen:
+        return
+    if seen is None:
+        state.classrooms_seen.pop(key, None)
+    else:
+        state.classrooms_seen[key] = seen
+    state.wakeups.wake(models_by_namespace.get(str(namespace), ()))
 
 
 def register_rollout(registry: kopf.OperatorRegistry) -> None:
@@ -93,6 +112,7 @@ def register_rollout(registry: kopf.OperatorRegistry) -> None:
     kopf.index("v1", "pods", labels=INFERENCE, registry=registry)(inference_pods)
     kopf.index("v1", "configmaps", labels=INFERENCE, registry=registry)(pool_assignments)
     kopf.index(*CLASSROOMS, registry=registry)(namespace_classrooms)
+    kopf.index(*CLASSROOMS, registry=registry)(classroom_statuses)
     kopf.index(*MODELS, registry=registry)(models_by_label)
     kopf.index(*MODELS, registry=registry)(models_by_namespace)
     # kopf passes indexes as keyword arguments its callback protocols do not declare.

@@ -23,11 +23,13 @@ from classroom_operator.engines.catalogue import (
     catalogue_reference,
     cleanup_job,
     due_for_collection,
+    is_cleanup_of,
     owner_reference,
     released,
 )
 from classroom_operator.engines.planning import World
 from classroom_operator.indexes import EngineIndexes, Index, first
+from classroom_operator.kube import writing
 from classroom_operator.names import ModelKey
 from classroom_operator.spec import ModelSpec
 
@@ -103,9 +105,9 @@ async def collect_unused(state: OperatorState, indexes: EngineIndexes) -> list[s
             continue
         state.collecting.add(fingerprint)
         try:
-            gpu_class = next(iter(catalogue[fingerprint])).gpu_class
-            await state.kube.create_job(
-                cleanup_job(fingerprint, state.settings, state.catalogue_uid))
+            entry = next(iter(catalogue[fingerprint]))
+            gpu_class = entry.gpu_class
+            await _start_cleanup(state, entry)
             state.created_jobs.forget(fingerprint)
             await state.kube.delete_job(namespace, job_name(fingerprint))
             await state.catalogue_writes.write({fingerprint: None})
@@ -121,6 +123,24 @@ async def collect_unused(state: OperatorState, indexes: EngineIndexes) -> list[s
                            "from the store")
         collected.append(fingerprint)
     return collected
+
+
+async def _start_cleanup(state: OperatorState, entry: CatalogueEntry) -> None:
+    """Create this grace cycle's cleanup Job; a Job of its name that exists counts only when it
+    is this cycle's (its annotation), so the catalogue key is never dropped on the strength of
+    another cycle's Job."""
+    job = cleanup_job(entry, state.settings, state.catalogue_uid)
+    if await state.kube.create_job(job) is not None:
+        return
+    namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+    existing = await state.kube.get_job(namespace, name)
+    if existing is None:
+        raise kopf.TemporaryError(f"cleanup Job {name} was removed while it was being created; "
+                                  "creating it again", delay=5)
+    if not is_cleanup_of(existing, entry):
+        raise kopf.TemporaryError(f"Job {namespace}/{name} exists but is not the cleanup of "
+                                  f"engine {entry.fingerprint} for this grace period; delete it "
+                                  "so the engine can be removed from the store", delay=60)
 
 
 async def all_of(writes: Sequence[Awaitable[R]]) -> list[R]:
@@ -149,7 +169,8 @@ async def start_build(state: OperatorState, need: EngineNeed, spec: ModelSpec, *
             state.created_jobs.forget(need.fingerprint)
             await state.kube.delete_job(state.settings.namespace, job_name(need.fingerprint),
                                         uid=replacing)
-        created = await state.kube.create_job(job)
+        with writing(f"Job {job['metadata']['namespace']}/{job['metadata']['name']}"):
+            created = await state.kube.create_job(job)
     except BaseException:
         state.recent.drop(claim)
         raise

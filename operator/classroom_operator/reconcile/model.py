@@ -17,7 +17,8 @@ from typing import Any
 
 import kopf
 
-from classroom_operator.controller import OperatorState
+from classroom_operator.conditions import Condition
+from classroom_operator.controller import OperatorState, Refusal
 from classroom_operator.engines.build_results import build_outcome
 from classroom_operator.engines.inventory import InventoryView, view_for
 from classroom_operator.engines.planning import (
@@ -29,7 +30,9 @@ from classroom_operator.engines.planning import (
     previous_records,
 )
 from classroom_operator.indexes import EngineIndexes, RolloutIndexes
+from classroom_operator.kube import KubeError, WriteRefusedError, writing
 from classroom_operator.names import API_VERSION, ModelKey
+from classroom_operator.reconcile.build_progress import with_progress
 from classroom_operator.reconcile.builds import (
     all_of,
     release_engines,
@@ -40,7 +43,15 @@ from classroom_operator.reconcile.builds import (
 from classroom_operator.reconcile.rollout import ModelPass, roll_out
 from classroom_operator.rollout.pools import ModelRef
 from classroom_operator.spec import ModelSpec, SpecError, parse_model
-from classroom_operator.status import RolloutStatus, model_status, status_patch
+from classroom_operator.status import (
+    RefusedWrite,
+    RolloutStatus,
+    degraded_condition,
+    merge_conditions,
+    model_status,
+    ready_condition,
+    status_patch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +116,60 @@ def _log_decisions(key: ModelKey, uid: str, plan: ModelPlan, patch: Mapping[str,
                                 "namespace": key[0], "name": key[1], "uid": uid}})
 
 
+def _refused(state: OperatorState, key: ModelKey, generation: int,
+             refused: Sequence[RefusedWrite], body: kopf.Body) -> Refusal:
+    """Remember refused writes for the backoff, and tell them in a Warning event each time
+    they are tried and refused."""
+    refusal = state.refusals.record(key, generation, tuple(refused))
+    _announce(state, key, generation, refused, body)
+    return refusal
+
+
+def _announce(state: OperatorState, key: ModelKey, generation: int,
+              refused: Sequence[RefusedWrite], body: kopf.Body) -> None:
+    retry = _delay(state, key, generation)
+    for write in refused:
+        kopf.event(body, type="Warning", reason="WriteRefused",
+                   message=f"the API server refused {write.describe()}; tried again in "
+                           f"{retry:.0f}s or when the spec changes")
+
+
+def _delay(state: OperatorState, key: ModelKey, generation: int) -> float:
+    refusal = state.refusals.of(key, generation)
+    return max(1.0, refusal.retry_at - time.monotonic()) if refusal else 5.0
+
+
+async def _status_refused(state: OperatorState, key: ModelKey, generation: int,
+                          refused: list[RefusedWrite], body: kopf.Body, *,
+                          live: Mapping[str, Any], desired: Mapping[str, Any],
+                          now: datetime) -> None:
+    """The status patch itself was refused: say so with the smallest status that can be
+    written, the phase and conditions (the refused fields may be the other ones)."""
+    # This pass's other refusals, if any, are recorded already: one attempt, not two.
+    state.refusals.record(key, generation, tuple(refused), same_attempt=len(refused) > 1)
+    _announce(state, key, generation, refused[-1:], body)
+    conditions = merge_conditions(live.get("conditions") or [], _refusal_conditions(
+        desired, refused), generation, now)
+    minimal = status_patch(live, {"observedGeneration": generation,
+                                  "phase": "Degraded" if int(desired.get("podsReady") or 0)
+                                  else "Failed", "conditions": conditions})
+    try:
+        await state.kube.patch_model_status(key[0], key[1], minimal)
+    except KubeError as error:
+        kopf.warn(body, reason="WriteRefused",
+                  message=f"not even the conditions could be written to status: {error}")
+
+
+def _refusal_conditions(desired: Mapping[str, Any],
+                        refused: Sequence[RefusedWrite]) -> list[Condition]:
+    degraded = degraded_condition([("WriteRefused", "the API server refused "
+                                    + "; ".join(r.describe() for r in refused))])
+    others = [Condition(c["type"], c["status"], c["reason"], c["message"])
+              for c in desired.get("conditions") or []
+              if c["type"] not in ("Degraded", "Ready")]
+    return [*others, degraded, ready_condition([*others, degraded])]
+
+
 async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, *,
                           engines: EngineIndexes, rollout: RolloutIndexes,
                           logger: kopf.Logger) -> float | None:
@@ -124,6 +189,11 @@ async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, 
     all_nodes = [node for store in engines.nodes.values() for node in store]
     wake_after: float | None = None
     serving: RolloutStatus | None = None
+    refusal = state.refusals.of(key, generation)
+    # Writes refused moments ago would be refused again: wait out the backoff (a spec change
+    # forgets it), still telling the status.
+    hold = refusal is not None and refusal.holding(time.monotonic())
+    refused: list[RefusedWrite] = []
     if spec is None:
         # Keep what was built; nothing is released or rebuilt until the spec is usable again.
         view = InventoryView()
@@ -133,27 +203,58 @@ async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, 
         plan = plan_model(spec, view, previous,
                           generation_changed=generation != live.get("observedGeneration"),
                           world=world, now=now, settings=state.settings)
-        retry_soon = await _apply_jobs(state, plan, spec, key, body)
+        retry_soon = None
+        if not hold:
+            try:
+                retry_soon = await _apply_jobs(state, plan, spec, key, body)
+            except WriteRefusedError as error:
+                refused.append(error.refused)
         for entry in plan.catalogue:
             await write_catalogue(state, entry)
         await release_engines(state, plan.released, key=key, indexes=engines, body=body)
         _count_outcomes(state, world, (r.fingerprint for r in plan.records))
-        records = plan.records
+        records = await with_progress(state, plan.records, world, now)
         state.metrics.record_engines(*key, ((r.fingerprint, r.state) for r in records))
         state.metrics.set_max_latency(*key, spec.serving.max_latency_ms)
+        state.metrics.set_builds_unschedulable(*key, sum(
+            1 for r in records if r.state == "Building" and r.reason == "Unschedulable"))
         # Pools are rolled out from the engines as they stand after this pass's writes.
         serving = await roll_out(state, ModelPass(
             model=ModelRef(key[0], key[1], str(body.metadata.get("uid"))),
-            generation=generation, spec=spec, records=records, view=view), body, rollout)
-        wake_after = min((d for d in (plan.wake_after, retry_soon, serving.wake_after)
-                          if d is not None), default=None)
+            generation=generation, spec=spec, records=records, view=view), body, rollout,
+            hold_writes=hold)
+        refused.extend(serving.refused)
+        # A running build's progress is shown afresh every build_progress_seconds.
+        progress_due = state.settings.build_progress_seconds if any(
+            r.progress is not None for r in records) and state.settings.build_progress_seconds \
+            else None
+        wake_after = min((d for d in (plan.wake_after, retry_soon, serving.wake_after,
+                                      progress_due) if d is not None), default=None)
+    if hold and refusal is not None:
+        refused = list(refusal.writes)
+    elif refused:
+        refusal = _refused(state, key, generation, refused, body)
+    else:
+        state.refusals.clear(key)
+        refusal = None
+    if refusal is not None:
+        # Not sooner than the backoff: the refused writes are what the next pass would try.
+        wake_after = max(wake_after or 0.0, refusal.retry_at - time.monotonic())
     desired = model_status(records, view, previous=live, generation=generation,
-                           spec_error=spec_error, now=now, serving=serving)
+                           spec_error=spec_error, now=now, serving=serving, refused=refused)
     patch = status_patch(live, desired)
     if spec is not None:
         _log_decisions(key, str(body.metadata.get("uid")), plan, patch)
     if patch:
-        await state.kube.patch_model_status(key[0], key[1], patch)
+        try:
+            with writing(f"status of ClassroomModel {key[0]}/{key[1]}"):
+                await state.kube.patch_model_status(key[0], key[1], patch)
+        except WriteRefusedError as error:
+            others = [r for r in refused if r.what != error.refused.what]
+            await _status_refused(state, key, generation, [*others, error.refused], body,
+                                  live=live, desired=desired, now=now)
+            raise kopf.TemporaryError(error.refused.describe(),
+                                      delay=_delay(state, key, generation)) from error
         _post_transitions(body, previous, records)
     state.set_engine_counts(key, desired["enginesReady"], desired["enginesNeeded"])
     state.metrics.reconcile_seconds.observe(time.monotonic() - started)

@@ -7,31 +7,51 @@ the pools taking rooms before the pools giving them up; removals last, and only 
 pods serve nothing. Names come from the model and the fingerprint, so nothing is created twice.
 Each pass also sets the model's rollout figures in the operator's metrics.
 
+An old pool that gives a GPU up for its model's new engine is patched after the ConfigMaps
+(its record, and its replicas where its classrooms cannot move within it), with a GpuYielded
+Event that states the cost.
+
+Secrets are read by name with every pass: the camera logins the model's streams name and the
+sink's Secret (for WebhookSigned). The operator may not list or watch Secrets (a watch would
+hold every Secret of the cluster in its memory), so a changed login reaches the pods at the
+model's next pass: within CLASSROOM_RESYNC_SECONDS (60 s by default), at once when the model or
+its rooms change, and every 2 s while pods start or rooms move. Each pool's own login Secret is
+then written before its ConfigMap and StatefulSet, and the pods re-read the file (the kubelet
+refreshes a mounted Secret within about a minute).
+
 RBAC these calls need (the chart grants them; see docs/contracts.md): statefulsets.apps,
-services and configmaps create/patch/delete; secrets create; reads come from the watches
-(statefulsets, pods, configmaps, classrooms get/list/watch).
+services and configmaps create/patch/delete; secrets get/create/patch/delete; reads of the rest
+come from the watches (statefulsets, pods, configmaps, classrooms get/list/watch).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
+from classroom_operator.conditions import Condition
 from classroom_operator.controller import OperatorState
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 from classroom_operator.indexes import RolloutIndexes
-from classroom_operator.kube import Kube
+from classroom_operator.kube import Kube, KubeError, WriteRefusedError, writing
 from classroom_operator.metrics import RolloutFigures
+from classroom_operator.names import GPU_YIELD_ANNOTATION
 from classroom_operator.pod_client import fetch_reports
 from classroom_operator.rollout.capacity import gpus_by_class
-from classroom_operator.rollout.classrooms import ClassroomResource, select_rooms
-from classroom_operator.rollout.planning import Cluster, Rollout, plan_rollout
+from classroom_operator.rollout.classrooms import ClassroomResource, Room, select_rooms
+from classroom_operator.rollout.compliance import SecretLookup
+from classroom_operator.rollout.credentials import LoginLookup, login_from_secret, secrets_named
+from classroom_operator.rollout.planning import Cluster, Rollout, SecretsRead, plan_rollout
+from classroom_operator.rollout.pod_reports import PodReport
 from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
     PoolObject,
@@ -43,11 +63,17 @@ from classroom_operator.rollout.pools import (
     PORT,
     PSEUDONYM_SECRET,
     ModelRef,
+    credentials_secret_name,
     model_label,
     pseudonym_secret,
 )
+from classroom_operator.rollout.room_status import changed_rooms
+from classroom_operator.rollout.sink_health import failing_since, sink_health
 from classroom_operator.spec import ModelSpec
-from classroom_operator.status import RolloutStatus
+from classroom_operator.status import RefusedWrite, RolloutStatus
+
+# Classroom status patches in flight at once, per model pass.
+ROOM_WRITES = 16
 
 
 def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryView,
@@ -60,41 +86,153 @@ def _cluster(label: tuple[str, str], indexes: RolloutIndexes, view: InventoryVie
                    assignments=assignments, reports=reports, gpus=gpus_by_class(view, nodes))
 
 
-async def _write(kube: Kube, rollout: Rollout, pods: Sequence[ServingPod],
+# Secrets read at once by one pass; a district's rooms may name hundreds.
+SECRET_READS = 16
+# Conditions whose turn to one of these reasons is also told as a Warning Event.
+WARNINGS = {"CameraCredentials": {"CredentialsMissing"},
+            "EmotionPolicy": {"EmotionDropped", "EmotionOnlyModel"},
+            "WebhookSigned": {"Unsigned", "SigningKeyTooShort", "SinkSecretMissing"}}
+
+
+async def _read(kube: Kube, namespace: str, name: str) -> SecretLookup:
+    try:
+        return await kube.read_secret(namespace, name)
+    except KubeError as error:  # e.g. forbidden: told in the condition, the pass goes on
+        return str(error)
+
+
+async def _read_secrets(kube: Kube, namespace: str, logins: Iterable[str],
+                        sink: str | None) -> SecretsRead:
+    gate = asyncio.Semaphore(SECRET_READS)
+
+    async def read(name: str) -> SecretLookup:
+        async with gate:
+            return await _read(kube, namespace, name)
+
+    names = list(logins)
+    found = await asyncio.gather(*(read(name) for name in names))
+    lookups: dict[str, LoginLookup] = {}
+    for name, data in zip(names, found, strict=True):
+        lookups[name] = f"Secret {name} could not be read: {data}" if isinstance(data, str) \
+            else login_from_secret(name, data)
+    return SecretsRead(logins=lookups,
+                       sink=await read(sink) if sink is not None else None)
+
+
+def _warn(body: kopf.Body, conditions: Sequence[Condition]) -> None:
+    """A Warning Event when a condition turns to a reason someone should act on."""
+    before = {c.get("type"): c.get("reason")
+              for c in (body.get("status") or {}).get("conditions") or []}
+    for condition in conditions:
+        if condition.reason in WARNINGS.get(condition.type, ()) \
+                and before.get(condition.type) != condition.reason:
+            kopf.event(body, type="Warning", reason=condition.reason, message=condition.message)
+
+
+async def _write(state: OperatorState, rollout: Rollout, pods: Sequence[ServingPod],
                  body: kopf.Body) -> None:
+    """The rollout's writes in their safe order; a refused one stops the rest of the pass
+    (raises WriteRefusedError), so no later write runs ahead of one it depends on."""
+    kube = state.kube
     namespace = rollout.namespace
     missing_key = any(PSEUDONYM_SECRET in pod.waiting for pod in pods)
     if rollout.statefulsets or missing_key:
         # Created once with a random key and never rewritten: student ids must stay stable.
-        await kube.create_secret(namespace, pseudonym_secret(namespace, secrets.token_urlsafe(32)))
+        with writing(f"Secret {namespace}/{PSEUDONYM_SECRET}"):
+            await kube.create_secret(namespace,
+                                     pseudonym_secret(namespace, secrets.token_urlsafe(32)))
+    for login in rollout.secrets:
+        with writing(f"Secret {namespace}/{login.name}"):
+            await kube.write_secret(namespace, login.name, dict(login.data), login.create)
     for write in rollout.configmaps:
-        if write.create is not None and await kube.create_configmap(namespace, write.create):
-            continue
-        # The file and its hand-over records change in one write, so they always agree.
-        await kube.patch_configmap(namespace, write.name, {
-            "metadata": {"annotations": {HANDOVERS_ANNOTATION: write.handovers or None}},
-            "data": {ASSIGNMENT_FILE: write.text}})
+        with writing(f"ConfigMap {namespace}/{write.name}"):
+            if write.create is not None and await kube.create_configmap(namespace, write.create):
+                continue
+            # The file and its hand-over records change in one write, so they always agree.
+            await kube.patch_configmap(namespace, write.name, {
+                "metadata": {"annotations": {HANDOVERS_ANNOTATION: write.handovers or None}},
+                "data": {ASSIGNMENT_FILE: write.text}})
     for service in rollout.services:
-        await kube.create_service(namespace, service)
+        with writing(f"Service {namespace}/{service['metadata']['name']}"):
+            await kube.create_service(namespace, service)
     for statefulset in rollout.statefulsets:
-        if await kube.create_statefulset(namespace, statefulset):
-            kopf.event(body, type="Normal", reason="PoolCreated",
-                       message=f"inference pool {statefulset['metadata']['name']} created with "
-                               f"{statefulset['spec']['replicas']} pods")
-        else:
-            await kube.patch_statefulset(namespace, statefulset)
+        name = statefulset["metadata"]["name"]
+        with writing(f"StatefulSet {namespace}/{name}"):
+            if await kube.create_statefulset(namespace, statefulset):
+                kopf.event(body, type="Normal", reason="PoolCreated",
+                           message=f"inference pool {name} created with "
+                                   f"{statefulset['spec']['replicas']} pods")
+            else:
+                await kube.patch_statefulset(namespace, statefulset)
+    for change in rollout.pool_patches:
+        # A stale view would give the same GPU up twice; its record is the claim.
+        claim = f"gpu-yield/{namespace}/{change.name}"
+        note = change.patch.get("metadata", {}).get("annotations", {}).get(GPU_YIELD_ANNOTATION)
+        if note is not None and not state.recent.claim(claim, _without_time(note)):
+            continue
+        try:
+            with writing(f"StatefulSet {namespace}/{change.name}"):
+                written = await kube.patch_statefulset(
+                    namespace, {**change.patch, "metadata": {
+                        "name": change.name, **change.patch.get("metadata", {})}})
+        except BaseException:
+            if note is not None:
+                state.recent.drop(claim)
+            raise
+        if written and change.event:
+            kopf.event(body, type="Warning", reason="GpuYielded", message=change.event)
     if rollout.moved:
         moved = list(rollout.moved)
         kopf.event(body, type="Normal", reason="ClassroomsMoved",
                    message=f"{len(moved)} classrooms handed over to their new pods: "
                            f"{', '.join(moved[:5])}" + (" and more" if len(moved) > 5 else ""))
     for name in rollout.remove:
-        await kube.delete_statefulset(namespace, name)
-        await kube.delete_service(namespace, name)
-        await kube.delete_configmap(namespace, name)
+        with writing(f"inference pool {namespace}/{name}"):
+            await kube.delete_statefulset(namespace, name)
+            await kube.delete_service(namespace, name)
+            await kube.delete_configmap(namespace, name)
+            await kube.delete_secret(namespace, credentials_secret_name(name))
         kopf.event(body, type="Normal", reason="PoolRemoved",
                    message=f"inference pool {name} removed: its classrooms are served by the "
                            "new pods")
+
+
+def _without_time(record: str) -> str:
+    """A yield record less its time: the same GPU given up, whenever a pass decided it."""
+    try:
+        document = json.loads(record)
+    except ValueError:
+        return record
+    return json.dumps({**document, "at": None, "reason": None}, sort_keys=True)
+
+
+async def _write_rooms(kube: Kube, model: ModelRef, rollout: Rollout,
+                       reports: Mapping[str, PodReport | str], indexes: RolloutIndexes,
+                       selected: Sequence[Room]) -> tuple[RefusedWrite, ...]:
+    """Each selected Classroom's status, written only where it changed (a few at a time)."""
+    namespace = model.namespace
+    leaving: dict[str, list[str]] = {}
+    for handover in rollout.handovers:
+        leaving.setdefault(handover.room, []).append(handover.source.name)
+    patches = changed_rooms(
+        f"{namespace}/{model.name}", selected,
+        {room.name: room for room in indexes.room_statuses.get(namespace, ())},
+        assigned=rollout.assigned, leaving=leaving, reports=reports,
+        models=(f"{ns}/{name}" for ns, name in indexes.models.get(namespace, ())),
+        now=datetime.now(UTC))
+    gate = asyncio.Semaphore(ROOM_WRITES)
+
+    async def one(name: str, patch: dict[str, Any]) -> RefusedWrite | None:
+        async with gate:
+            try:
+                with writing(f"status of Classroom {namespace}/{name}"):
+                    await kube.patch_classroom_status(namespace, name, patch)
+            except WriteRefusedError as error:
+                return error.refused
+            return None
+
+    results = await asyncio.gather(*(one(name, patch) for name, patch in patches.items()))
+    return tuple(r for r in results if r is not None)
 
 
 @dataclass(frozen=True)
@@ -111,8 +249,9 @@ class ModelPass:
 
 
 async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
-                   indexes: RolloutIndexes) -> RolloutStatus:
-    """One pass: the model's pools a step closer to wanted; the status that describes them."""
+                   indexes: RolloutIndexes, *, hold_writes: bool = False) -> RolloutStatus:
+    """One pass: the model's pools a step closer to wanted; the status that describes them.
+    With `hold_writes` (writes refused moments ago, controller.Refusals) it only looks."""
     model, spec, view = target.model, target.spec, target.view
     label = (model.namespace, model_label(model.name))
     pods: tuple[ServingPod, ...] = tuple(indexes.pods.get(label, ()))
@@ -121,11 +260,23 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
                                   token=token)
     resources: list[ClassroomResource] = list(indexes.classrooms.get(model.namespace, ()))
     selection = select_rooms(spec, resources)
+    signing = spec.pod_settings.sink.signing
+    found = await _read_secrets(state.kube, model.namespace, secrets_named(selection.rooms),
+                                signing.name if signing is not None else None)
     rollout = plan_rollout(model, generation=target.generation, spec=spec,
                            pod_settings=spec.pod_settings, records=target.records, view=view,
                            selection=selection, cluster=_cluster(label, indexes, view, reports),
-                           settings=state.settings, now=time.time())
-    await _write(state.kube, rollout, pods, body)
+                           settings=state.settings, now=time.time(), secrets=found)
+    refused: tuple[RefusedWrite, ...] = ()
+    if not hold_writes:
+        try:
+            await _write(state, rollout, pods, body)
+        except WriteRefusedError as error:
+            refused = (error.refused,)
+        refused += await _write_rooms(state.kube, model, rollout, reports, indexes,
+                                      selection.rooms if spec.classroom_selector is not None
+                                      else ())
+    _warn(body, rollout.conditions)
     status = rollout.status
     state.metrics.record_rollout(model.namespace, model.name, RolloutFigures(
         pools=len(status["pools"]), pods_wanted=status["podsWanted"],
@@ -133,10 +284,16 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
         streams_healthy=status["streams"]["healthy"],
         handovers=len({h.room for h in rollout.handovers}),
         moves=tuple(rollout.moved.items())))
+    now = time.time()
+    since = failing_since(reports, state.sinks_failing.get((model.namespace, model.name), {}),
+                          now)
+    state.sinks_failing[(model.namespace, model.name)] = since
+    sink, sink_condition = sink_health(reports, since, now)
     return RolloutStatus(
-        fields=status,
-        conditions=rollout.conditions,
+        fields={**status, "sink": sink},
+        conditions=(*rollout.conditions, sink_condition),
         summary={"pods": f"{status['podsReady']}/{status['podsWanted']}",
                  "streams": f"{status['streams']['healthy']}/{status['streams']['assigned']}"},
         wake_after=rollout.wake_after,
+        refused=refused,
     )

@@ -127,10 +127,14 @@ class Plan:
     remove: tuple[str, ...]  # pools no longer wanted whose pods serve nothing any more
     waiting: tuple[str, ...]  # rooms kept on their pod until their target pod is Ready
     unassigned: tuple[str, ...]  # rooms with no pod at all (no engine ready yet)
-    over_capacity: tuple[str, ...]  # pools whose rooms need more than their pods can take
+    # Pools whose pods hold more rooms than they can take: more pods would help.
+    over_capacity: tuple[str, ...]
     # every room on a Ready pod is reported served by it, and no room is being handed over
     settled: bool
     handovers: tuple[Handover, ...] = ()  # by room, then source pod
+    # Rooms whose load alone is more than one pod of their pool takes (room -> that pod's
+    # crops/s): a room never splits across pods, so more pods cannot help them.
+    too_large: Mapping[str, float] = field(default_factory=dict)
 
     def rooms_by_pod(self, pool: str) -> dict[PodRef, list[str]]:
         """What each pod of the pool is to list: its own rooms and those it is handing over."""
@@ -225,7 +229,13 @@ def _size(pool: PoolSize, rooms: Sequence[Room], stored: Mapping[str, PodRef],
         if not crowded or capacity is None or pods >= pool.max_pods:
             break
         pods = min(pool.max_pods, pods + max(1, math.ceil(crowded / capacity)))
-    over = capacity is not None and any(value > capacity for value in used)
+    # A pod over capacity with one room on it is a room too large for any pod, which more
+    # pods would not help; with several, more pods would.
+    sharing = [0] * pods
+    for ordinal in ordinals.values():
+        sharing[ordinal] += 1
+    over = capacity is not None and any(
+        value > capacity and sharing[ordinal] > 1 for ordinal, value in enumerate(used))
     return pods, ordinals, over
 
 
@@ -302,8 +312,12 @@ def plan(rooms: Iterable[Room], pools: Sequence[PoolSize], observed: Observed, *
     sizes: dict[str, int] = {}
     target_pod: dict[str, PodRef] = {}
     over: list[str] = []
+    too_large: dict[str, float] = {}
     for pool in pools:
         members = [room for room in ordered if targets.get(room.name) == pool.name]
+        if pool.crops_per_pod is not None:
+            too_large.update((room.name, pool.crops_per_pod) for room in members
+                             if load[room.name] > pool.crops_per_pod)
         sizes[pool.name], ordinals, overfilled = _size(pool, members, stored, load,
                                                        observed.replicas.get(pool.name, 0))
         if overfilled:
@@ -346,7 +360,7 @@ def plan(rooms: Iterable[Room], pools: Sequence[PoolSize], observed: Observed, *
         and _serves_nothing(pods, name)))
     return Plan(assigned=assigned, replicas=replicas, remove=remove, waiting=tuple(waiting),
                 unassigned=tuple(unassigned), over_capacity=tuple(over), settled=settled,
-                handovers=handovers)
+                handovers=handovers, too_large=too_large)
 
 
 def _pods_in_use(in_use: Iterable[PodRef], pool: str) -> int:

@@ -4,23 +4,31 @@ Which pools are wanted: one per GPU class of the model's nodes with a Ready engi
 engine is not Ready yet (a spec change or a driver upgrade is being built and validated) keeps
 the pool that served its GPUs before, at its size, until the new pool can take over; that old
 pool's rooms then follow the new pool of the same GPUs (docs/contracts.md names classes
-`<product>-sm<cc>-drv<driver>`, so the same GPUs are the same name without the driver). From
-there `assignment.plan` decides rooms, hand-overs, sizes and removals; this module turns its
-plan into the objects to write, in a safe order, and into status.
+`<product>-sm<cc>-drv<driver>`, so the same GPUs are the same name without the driver). Where
+the new engine's build or pods wait for GPUs that only the old pool can free, the old pool gives
+them up one at a time (rollout/gpu_yield.py). From there `assignment.plan` decides rooms,
+hand-overs, sizes and removals; this module turns its plan into the objects to write, in a safe
+order, and into status.
+
+Each pool's camera logins (rollout/credentials.py) are written as the Secret
+`<pool>-credentials` with every pass, before its assignment names the streams, holding only the
+streams its pods are listed for (hand-over copies included). The assignment ConfigMap never holds
+a login. Beside RolledOut and StreamsHealthy the rollout reports CameraCredentials, WebhookSigned
+and EmotionPolicy (rollout/compliance.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from classroom_operator.conditions import Condition
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
+from classroom_operator.names import GPU_YIELD_ANNOTATION
 from classroom_operator.rollout.assignment import (
     Handover,
     Observed,
@@ -32,8 +40,27 @@ from classroom_operator.rollout.assignment import (
     pod_limit,
     pod_ref,
 )
+from classroom_operator.rollout.capacity import room_too_large
 from classroom_operator.rollout.classrooms import Selection
+from classroom_operator.rollout.compliance import (
+    SecretLookup,
+    emotion_condition,
+    signing_condition,
+)
 from classroom_operator.rollout.condition import rolled_out
+from classroom_operator.rollout.credentials import (
+    LoginLookup,
+    credentials_condition,
+    pool_credentials,
+)
+from classroom_operator.rollout.gpu_yield import (
+    GpuYield,
+    blocked_builds,
+    blocked_pods,
+    hardware,
+    plan_yields,
+    yield_note,
+)
 from classroom_operator.rollout.pod_reports import HEALTHY, PodReport, PoolFacts, summarize
 from classroom_operator.rollout.pool_views import (
     HANDOVERS_ANNOTATION,
@@ -50,6 +77,8 @@ from classroom_operator.rollout.pools import (
     assignment_configmap,
     assignment_document,
     assignment_text,
+    credentials_secret,
+    credentials_secret_name,
     headless_service,
     statefulset,
 )
@@ -61,11 +90,7 @@ from classroom_operator.spec.pod_settings import PodSettings
 ASSIGNMENT_LIMIT = 1_000_000
 # While rooms move or pods start, look again this soon: pods report by HTTP, not by event.
 TRANSITION_WAKE_SECONDS = 2.0
-
-
-def hardware(gpu_class: str) -> str:
-    """The GPUs of a class, whatever their driver."""
-    return re.sub(r"-drv\d+$", "", gpu_class)
+TOO_LARGE_SHOWN = 3  # classrooms too large for a pod named in RolledOut; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -88,8 +113,37 @@ class ConfigMapWrite:
 
 
 @dataclass(frozen=True)
+class PoolPatch:
+    """A merge patch of an old pool's StatefulSet: a GPU given up (its record, and its pods at
+    once where no other pod of the pool can take its classrooms), or its surplus pods going."""
+
+    name: str
+    patch: dict[str, Any]
+    event: str = ""  # the GpuYielded Event's message, for a GPU given up
+
+
+@dataclass(frozen=True)
+class SecretWrite:
+    """A pool's camera logins: patched with `data`, or created whole when missing."""
+
+    name: str
+    data: Mapping[str, str] = field(repr=False)
+    create: dict[str, Any] | None = field(repr=False)  # None for pools the plan does not want
+
+
+@dataclass(frozen=True)
+class SecretsRead:
+    """The Secrets a pass read by name: the camera logins by Secret name, and the sink's Secret
+    (its data, None when missing, or why it could not be read)."""
+
+    logins: Mapping[str, LoginLookup] = field(default_factory=dict)
+    sink: SecretLookup = None
+
+
+@dataclass(frozen=True)
 class Rollout:
     namespace: str
+    secrets: tuple[SecretWrite, ...]  # before any ConfigMap: pods read them as they start
     configmaps: tuple[ConfigMapWrite, ...]  # in order: pools gaining rooms first
     statefulsets: tuple[dict[str, Any], ...]  # missing or changed; each after its ConfigMap
     services: tuple[dict[str, Any], ...]
@@ -99,6 +153,8 @@ class Rollout:
     moved: Mapping[str, str]  # room -> the pod it moves to in this pass
     handovers: tuple[Handover, ...]  # rooms listed on their previous pods as well
     wake_after: float | None
+    pool_patches: tuple[PoolPatch, ...] = ()  # old pools only, after the ConfigMaps
+    assigned: Mapping[str, str] = field(default_factory=dict)  # room -> its pod's name
 
 
 def _spec_hash(obj: Mapping[str, Any]) -> str:
@@ -147,8 +203,11 @@ def _wanted(model: ModelRef, spec: ModelSpec, records: Sequence[EngineRecord],
         if same:
             old = min(same, key=lambda p: (p.gpu_class != gpu_class, p.name))
             holding[old.name] = old
-            size = max(1, old.replicas)
-            sizes.append(PoolSize(old.name, None, size, size, holding=True))
+            # One that gave GPUs up for the new engine stays at its lowered size; one left
+            # with no pod takes no room (its rooms wait for the new engine).
+            size = old.gpu_yield.replicas if old.gpu_yield else max(1, old.replicas)
+            if size:
+                sizes.append(PoolSize(old.name, None, size, size, holding=True))
     successors = {}
     for old in spare:
         heirs = [p for p in pools.values() if hardware(p.gpu.name) == hardware(old.gpu_class)]
@@ -202,7 +261,8 @@ def _observed(cluster: Cluster) -> Observed:
 def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
                  pod_settings: PodSettings, records: Sequence[EngineRecord],
                  view: InventoryView, selection: Selection, cluster: Cluster,
-                 settings: Settings, now: float) -> Rollout:
+                 settings: Settings, now: float,
+                 secrets: SecretsRead = SecretsRead()) -> Rollout:
     """Every write that moves the model's pools toward wanted, and the status they give.
 
     A model with no classroom runs no pods: GPUs are not held for nothing, and its first
@@ -210,12 +270,29 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
     """
     wanted = _wanted(model, spec, records, view, cluster) if selection.rooms \
         else _Wanted({}, {}, [], {})
+    yields = plan_yields(
+        [*blocked_builds(records),
+         *blocked_pods(cluster.pods, {n: p.gpu.name for n, p in wanted.pools.items()})],
+        [p for n, p in cluster.pools.items() if n not in wanted.pools], cluster.pods,
+        now=now, wait_seconds=settings.build_unschedulable_seconds) if selection.rooms else ()
+    if yields:
+        cluster = _yielded(cluster, yields, wanted)
+        wanted = _wanted(model, spec, records, view, cluster)
     observed = _observed(cluster)
     result = plan(selection.rooms, wanted.sizes, observed, target_fps=spec.serving.target_fps,
                   now=now, successors=wanted.successors)
     rooms = {room.name: room for room in selection.rooms}
     replicas = {**observed.replicas, **result.replicas}
-    kept = sorted(name for name in {*cluster.pools, *wanted.pools} if name not in result.remove)
+    # An old pool holding a class stays until the class's new engine is ready, even emptied.
+    removed = tuple(name for name in result.remove if name not in wanted.holding)
+    kept = sorted(name for name in {*cluster.pools, *wanted.pools} if name not in removed)
+
+    logins: list[SecretWrite] = []
+    for name in kept:
+        listed = {room for names in result.rooms_by_pod(name).values() for room in names}
+        data = pool_credentials((rooms[r] for r in sorted(listed)), secrets.logins).data()
+        create = credentials_secret(wanted.pools[name], data) if name in wanted.pools else None
+        logins.append(SecretWrite(credentials_secret_name(name), data, create))
 
     writes: list[ConfigMapWrite] = []
     too_large: list[str] = []
@@ -277,27 +354,98 @@ def plan_rollout(model: ModelRef, *, generation: int, spec: ModelSpec,
     rolled = rolled_out(facts, result, pools=wanted.pools, holding=wanted.holding,
                         too_large=too_large, selection=selection, pods=cluster.pods,
                         reports=cluster.reports, now=now)
+    if result.too_large:
+        rolled = _with_too_large(rolled, [room_too_large(
+            rooms[name], spec.serving.target_fps, capacity)
+            for name, capacity in sorted(result.too_large.items())])
+    given_up = [yield_note(name, pool.gpu_yield) for name, pool in sorted(cluster.pools.items())
+                if pool.gpu_yield is not None and name in kept]
+    if given_up:
+        rolled = replace(rolled, message=f"{rolled.message}. GPUs given up: "
+                                         f"{'; '.join(given_up)}")
     moved = {room: pod.name for room, pod in sorted(result.assigned.items())
              if observed.stored.get(room) not in (None, pod)}
-    transition = bool(result.waiting or result.remove or not result.settled or moved
+    transition = bool(result.waiting or removed or not result.settled or moved
                       or ready_pods < wanted_pods or rolled.status != "True")
     return Rollout(
         namespace=model.namespace,
+        secrets=tuple(logins),
         configmaps=tuple(writes),
         statefulsets=tuple(statefulsets),
         services=tuple(services),
-        remove=result.remove,
+        remove=removed,
         status={
             "pools": list(summary.pools),
             "streams": {"assigned": summary.assigned, "healthy": summary.healthy},
             "podsReady": ready_pods,
             "podsWanted": wanted_pods,
         },
-        conditions=(rolled, summary.condition),
+        conditions=(rolled, summary.condition,
+                    credentials_condition(selection.rooms, secrets.logins),
+                    signing_condition(pod_settings.sink, secrets.sink),
+                    emotion_condition(spec, settings)),
         moved=moved,
         handovers=result.handovers,
         wake_after=TRANSITION_WAKE_SECONDS if transition else None,
+        pool_patches=_pool_patches(yields, wanted, cluster, result.replicas, observed, now),
+        assigned={room: pod.name for room, pod in result.assigned.items()},
     )
+
+
+def _with_too_large(rolled: Condition, rooms: Sequence[str]) -> Condition:
+    """RolledOut naming the classrooms no pod can take alone. Rolled out but for them, it says
+    so in its reason rather than OverCapacity, which asks for more pods."""
+    shown = "; ".join(rooms[:TOO_LARGE_SHOWN]) + (
+        f"; and {len(rooms) - TOO_LARGE_SHOWN} more" if len(rooms) > TOO_LARGE_SHOWN else "")
+    reason = "ClassroomTooLarge" if rolled.status == "True" and rolled.reason == "RolledOut" \
+        else rolled.reason
+    return replace(rolled, reason=reason, message=f"{rolled.message}. {shown}")
+
+
+def _direct(gpu_yield: GpuYield, wanted: _Wanted) -> bool:
+    """A GPU given up at once, its pod's classrooms left waiting: the pool is being replaced,
+    or has no other pod to take them. Otherwise its other pods take them over first."""
+    return gpu_yield.pool not in wanted.holding or gpu_yield.record.replicas == 0
+
+
+def _yielded(cluster: Cluster, yields: Sequence[GpuYield], wanted: _Wanted) -> Cluster:
+    """The cluster as it is once the GPUs given up in this pass are recorded."""
+    pools = dict(cluster.pools)
+    for gpu_yield in yields:
+        pool = replace(pools[gpu_yield.pool], gpu_yield=gpu_yield.record)
+        if _direct(gpu_yield, wanted):
+            pool = replace(pool, replicas=gpu_yield.record.replicas)
+        pools[gpu_yield.pool] = pool
+    return replace(cluster, pools=pools)
+
+
+def _pool_patches(yields: Sequence[GpuYield], wanted: _Wanted, cluster: Cluster,
+                  replicas: Mapping[str, int], observed: Observed,
+                  now: float) -> tuple[PoolPatch, ...]:
+    patches = []
+    given = {y.pool for y in yields}
+    for gpu_yield in yields:
+        record, stuck = gpu_yield.record, gpu_yield.blocked
+        patch: dict[str, Any] = {
+            "metadata": {"annotations": {GPU_YIELD_ANNOTATION: record.to_text()}}}
+        direct = _direct(gpu_yield, wanted)
+        if direct:
+            patch["spec"] = {"replicas": record.replicas}
+        rooms = sorted(room for room, pod in observed.stored.items()
+                       if pod.pool == gpu_yield.pool and pod.ordinal >= record.replicas)
+        cost = f"{len(rooms)} classrooms " + (
+            "are unserved until their new pods are Ready" if direct
+            else "move to its other pods, which run above their usual load meanwhile")
+        patches.append(PoolPatch(gpu_yield.pool, patch, event=(
+            f"pool {gpu_yield.pool} runs {record.replicas} of {record.before} pods until "
+            f"{record.waiting} is ready: {stuck.what} found no GPU for {now - stuck.since:.0f}s "
+            f"({stuck.reason}); {cost}" + (f": {', '.join(rooms[:5])}" if rooms else ""))))
+    # An old pool that gave a GPU up keeps its surplus pod until its classrooms moved off it.
+    for name in sorted(wanted.holding):
+        pool = cluster.pools[name]
+        if name not in given and name in replicas and replicas[name] < pool.replicas:
+            patches.append(PoolPatch(name, {"spec": {"replicas": replicas[name]}}))
+    return tuple(patches)
 
 
 def _pool_facts(kept: Sequence[str], wanted: _Wanted, cluster: Cluster,

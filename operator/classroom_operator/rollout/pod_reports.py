@@ -38,6 +38,21 @@ class StreamReport:
 
 
 @dataclass(frozen=True)
+class SinkReport:
+    """The pod's webhook as its status document's `sink` tells it."""
+
+    configured: bool
+    failures: int = 0
+    last_error: str | None = None
+    spool_bytes: int = 0
+    spool_max_bytes: int = 0
+    spool_full: bool = False
+    lost_events: int = 0
+    expired_events: int = 0
+    oldest_undelivered_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class PodReport:
     ready: bool
     fingerprint: str | None
@@ -45,6 +60,33 @@ class PodReport:
     streams: tuple[StreamReport, ...] = ()
     # Why the pod refused its assignment file (it keeps serving the previous one).
     assignment_error: str | None = None
+    sink: SinkReport | None = None
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else 0.0
+
+
+def parse_sink(document: Any) -> SinkReport | None:
+    """The `sink` section; None when the pod has none (or an unreadable one: the sink's health
+    is then unknown, which never hides the streams' report)."""
+    if not isinstance(document, Mapping):
+        return None
+    spool = document.get("spool")
+    spool = spool if isinstance(spool, Mapping) else {}
+    error = document.get("lastError")
+    oldest = document.get("oldestUndeliveredSeconds")
+    return SinkReport(
+        configured=document.get("configured") is True,
+        failures=int(_number(document.get("failures"))),
+        last_error=error if isinstance(error, str) and error else None,
+        spool_bytes=int(_number(spool.get("bytes"))),
+        spool_max_bytes=int(_number(spool.get("maxBytes"))),
+        spool_full=spool.get("full") is True,
+        lost_events=int(_number(spool.get("lostEvents"))),
+        expired_events=int(_number(spool.get("expiredEvents"))),
+        oldest_undelivered_seconds=_number(oldest) if oldest is not None else None)
 
 
 def parse_report(document: Any) -> PodReport:
@@ -73,7 +115,8 @@ def parse_report(document: Any) -> PodReport:
     return PodReport(ready=document.get("ready") is True,
                      fingerprint=fingerprint if isinstance(fingerprint, str) else None,
                      classrooms=frozenset(names), streams=tuple(streams),
-                     assignment_error=refused if isinstance(refused, str) else None)
+                     assignment_error=refused if isinstance(refused, str) else None,
+                     sink=parse_sink(document.get("sink")))
 
 
 @dataclass(frozen=True)

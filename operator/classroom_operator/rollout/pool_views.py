@@ -10,6 +10,12 @@ pool's ConfigMap says so in the annotation `classroom-operator.io/handovers`, a 
 (every other pod listing it keeps a copy) and since when, so a restarted operator tells the copy
 from the room's own pod and knows how long the hand-over has taken. The annotation is the
 operator's own record; pods read only the assignment file.
+
+An old pool that gave up GPUs so that its model's new engine could be built or served carries
+the annotation `classroom-operator.io/gpu-yield` on its StatefulSet, a JSON object
+`{"from": <pods before>, "replicas": <pods now>, "at": "<UTC ISO 8601>", "for": "<engine or pool
+waiting>", "reason": "<the scheduler's message>"}`, so a restarted operator keeps the pool at its
+lowered size and knows when it last gave one up.
 """
 
 from __future__ import annotations
@@ -23,12 +29,49 @@ from typing import Any
 from classroom_operator.names import (
     FINGERPRINT_LABEL,
     GPU_CLASS_LABEL,
+    GPU_YIELD_ANNOTATION,
     HANDOVERS_ANNOTATION,
     MODEL_LABEL,
     POOL_LABEL,
     SPEC_HASH_ANNOTATION,
 )
 from classroom_operator.rollout.pools import ASSIGNMENT_FILE, CONTAINER
+
+
+@dataclass(frozen=True)
+class YieldRecord:
+    """GPUs an old pool gave up for its model's new engine: it runs `replicas` of `before` pods."""
+
+    before: int
+    replicas: int
+    at: float  # seconds since the epoch of the last pod given up
+    waiting: str  # what the GPU went to: "engine <fingerprint>" or "pool <name>"
+    reason: str  # the scheduler's message about the pod that could not start
+
+    def to_text(self) -> str:
+        return json.dumps({"from": self.before, "replicas": self.replicas,
+                           "at": datetime.fromtimestamp(self.at, UTC).strftime(
+                               "%Y-%m-%dT%H:%M:%SZ"),
+                           "for": self.waiting, "reason": self.reason[:500]},
+                          sort_keys=True, separators=(",", ":"))
+
+
+def yield_record(text: Any) -> YieldRecord | None:
+    """The record an annotation holds; None for none or one that cannot be read (the pool is
+    then sized as if it had given nothing up)."""
+    try:
+        document = json.loads(text) if isinstance(text, str) and text else None
+        if not isinstance(document, Mapping):
+            return None
+        before, replicas = document.get("from"), document.get("replicas")
+        if not isinstance(before, int) or not isinstance(replicas, int) or \
+                not 0 <= replicas <= before:
+            return None
+        at = datetime.fromisoformat(str(document.get("at"))).timestamp()
+    except ValueError:
+        return None
+    return YieldRecord(before, replicas, at, str(document.get("for") or ""),
+                       str(document.get("reason") or ""))
 
 
 @dataclass(frozen=True)
@@ -42,6 +85,7 @@ class PoolObject:
     gpu_class: str
     replicas: int
     spec_hash: str = ""
+    gpu_yield: YieldRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +98,8 @@ class ServingPod:
     ip: str | None = None
     # Why it is not running or not Ready, as kubectl would show it.
     waiting: str = ""
+    # While the scheduler finds no node for it: since when (seconds since the epoch).
+    unschedulable_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +161,7 @@ def pool_object(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> PoolObject:
         gpu_class=str(labels.get(GPU_CLASS_LABEL, "")),
         replicas=replicas if isinstance(replicas, int) else 1,
         spec_hash=str(annotations.get(SPEC_HASH_ANNOTATION, "")),
+        gpu_yield=yield_record(annotations.get(GPU_YIELD_ANNOTATION)),
     )
 
 
@@ -153,7 +200,20 @@ def serving_pod(meta: Mapping[str, Any], status: Mapping[str, Any]) -> ServingPo
         ready=ready and not deleting,
         ip=status.get("podIP") or None,
         waiting="Terminating" if deleting else ("" if ready else _waiting(status)),
+        unschedulable_since=_unschedulable_since(status),
     )
+
+
+def _unschedulable_since(status: Mapping[str, Any]) -> float | None:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False" \
+                and condition.get("reason", "Unschedulable") == "Unschedulable":
+            try:
+                return datetime.fromisoformat(
+                    str(condition.get("lastTransitionTime")).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return None
+    return None
 
 
 def stored_assignment(meta: Mapping[str, Any], data: Mapping[str, Any]) -> StoredAssignment:

@@ -6,7 +6,10 @@ Service, and the ConfigMap holding its assignment file. All three are named afte
 the fingerprint's first characters, so a rollover to a new engine creates a second pool beside
 the old one instead of changing it in place, and are owned by the model, so deleting the model
 removes them. The pods bind to their own pod IP, read the engine store read-only, and take their
-key for pseudonymous student ids from a Secret in the model's namespace.
+key for pseudonymous student ids from a Secret in the model's namespace. A fourth object, the
+Secret `<pool>-credentials`, holds the camera logins of the streams the pool serves
+(rollout/credentials.py); it is always mounted, `{}` when no stream needs a login, so a room
+that gains a camera login never restarts the pods: they re-read the file.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ PORT = 8080
 ASSIGNMENT_PATH = "/etc/classroom/assignment"
 ASSIGNMENT_FILE = "assignment.json"
 SPOOL_PATH = "/var/spool/classroom"
+CREDENTIALS_PATH = "/etc/classroom/credentials"
+CREDENTIALS_FILE = "streams.json"
+CREDENTIALS_SUFFIX = "-credentials"
 PSEUDONYM_SECRET = "classroom-pseudonym-key"
 PSEUDONYM_KEY = "key"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -147,7 +153,34 @@ def _environment(pod_settings: PodSettings) -> list[dict[str, Any]]:
     if token is not None:
         env.append({"name": "CLASSROOM_SINK_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": token.name, "key": token.key}}})
+    signing = pod_settings.sink.signing
+    if signing is not None:
+        # Optional: a Secret without the key sends unsigned deliveries, and the model's
+        # WebhookSigned condition says so, instead of pods that cannot start.
+        env.append({"name": "CLASSROOM_SINK_SIGNING_KEY", "valueFrom": {"secretKeyRef": {
+            "name": signing.name, "key": signing.key, "optional": True}}})
     return env
+
+
+def credentials_secret_name(pool_name: str) -> str:
+    return pool_name + CREDENTIALS_SUFFIX
+
+
+def _serve_command(pool: Pool, settings: Settings) -> list[str]:
+    command = [
+        "classroom-inference", "serve",
+        "--store", STORE_PATH,
+        "--fingerprint", pool.fingerprint,
+        "--assignment", f"{ASSIGNMENT_PATH}/{ASSIGNMENT_FILE}",
+        "--host", "$(POD_IP)",
+        "--port", str(PORT),
+        "--spool-dir", SPOOL_PATH,
+        "--stream-credentials", f"{CREDENTIALS_PATH}/{CREDENTIALS_FILE}",
+    ]
+    if not settings.emotion_allowed:
+        # The engine (and its fingerprint) keep the head; the pods drop its output.
+        command += ["--emotion", "disabled"]
+    return command
 
 
 def _container(pool: Pool, spec: ModelSpec, pod_settings: PodSettings,
@@ -159,15 +192,7 @@ def _container(pool: Pool, spec: ModelSpec, pod_settings: PodSettings,
     return {
         "name": CONTAINER,
         "image": spec.engine.builder_image or settings.builder_image,
-        "command": [
-            "classroom-inference", "serve",
-            "--store", STORE_PATH,
-            "--fingerprint", pool.fingerprint,
-            "--assignment", f"{ASSIGNMENT_PATH}/{ASSIGNMENT_FILE}",
-            "--host", "$(POD_IP)",
-            "--port", str(PORT),
-            "--spool-dir", SPOOL_PATH,
-        ],
+        "command": _serve_command(pool, settings),
         "env": _environment(pod_settings),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         # Liveness answers while a large engine loads; readiness waits for the engine and the
@@ -178,6 +203,7 @@ def _container(pool: Pool, spec: ModelSpec, pod_settings: PodSettings,
         "volumeMounts": [
             {"name": "engines", "mountPath": STORE_PATH, "readOnly": True},
             {"name": "assignment", "mountPath": ASSIGNMENT_PATH, "readOnly": True},
+            {"name": "credentials", "mountPath": CREDENTIALS_PATH, "readOnly": True},
             {"name": "spool", "mountPath": SPOOL_PATH},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
@@ -226,6 +252,11 @@ def statefulset(pool: Pool, spec: ModelSpec, pod_settings: PodSettings, settings
                         {"name": "engines", "persistentVolumeClaim": {
                             "claimName": settings.engine_store_claim, "readOnly": True}},
                         {"name": "assignment", "configMap": {"name": pool.name}},
+                        # Written before the StatefulSet; not optional, so a pod never starts
+                        # without the logins of the cameras it serves.
+                        {"name": "credentials", "secret": {
+                            "secretName": credentials_secret_name(pool.name),
+                            "optional": False}},
                         {"name": "spool", "emptyDir": {}},
                         {"name": "tmp", "emptyDir": {}},
                     ],
@@ -289,6 +320,15 @@ def assignment_configmap(pool: Pool, text: str) -> dict[str, Any]:
         "metadata": _metadata(pool),
         "data": {ASSIGNMENT_FILE: text},
     }
+
+
+def credentials_secret(pool: Pool, data: Mapping[str, str]) -> dict[str, Any]:
+    """The pool's camera logins (`data` is base64, as rollout/credentials.py makes it), owned
+    by the model and labelled like the pool's other objects."""
+    metadata = _metadata(pool)
+    metadata["name"] = credentials_secret_name(pool.name)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": metadata,
+            "data": dict(data)}
 
 
 def pseudonym_secret(namespace: str, key: str) -> dict[str, Any]:

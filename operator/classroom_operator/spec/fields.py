@@ -11,6 +11,11 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # URLs the operator and the data plane can read: model files, and classroom streams.
 DATA_SCHEMES = ("https://", "http://", "s3://", "file://")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "https://", "http://", "file://")
+# A Secret's name: a DNS subdomain.
+SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SECRET_NAME_MAX = 253
+# scheme://user[:password]@host: the part before the first '/', '?' or '#' holds an '@'.
+USER_INFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#]*@", re.IGNORECASE)
 
 
 class SpecError(ValueError):
@@ -96,6 +101,33 @@ def read_url(raw: Mapping[str, Any], key: str, path: str, schemes: tuple[str, ..
         names = ", ".join(scheme.rstrip(":/") for scheme in schemes)
         raise SpecError(f"{path}{key}", f"{value!r} is not a URL with scheme {names}")
     return value
+
+
+def carries_credentials(url: str) -> bool:
+    """Whether a URL holds a user (and password) before its host."""
+    return bool(USER_INFO.match(url))
+
+
+def read_stream_url(raw: Mapping[str, Any], key: str, path: str) -> str:
+    """A camera URL without credentials; the message never repeats a URL that carries them."""
+    value = read_string(raw, key, path)
+    if carries_credentials(value):
+        raise SpecError(f"{path}{key}", "must not carry credentials: put them in a Secret with "
+                        "keys username and password and name it in credentialsSecretRef")
+    return read_url(raw, key, path, STREAM_SCHEMES)
+
+
+def read_secret_ref(raw: Mapping[str, Any], key: str, path: str) -> str | None:
+    """The Secret name of a `{name}` reference, or None when the reference is absent."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    name = value.get("name") if isinstance(value, Mapping) else None
+    if not isinstance(name, str) or len(name) > SECRET_NAME_MAX or not SECRET_NAME.match(name):
+        raise SpecError(f"{path}{key}.name", "must name a Secret in the same namespace "
+                        "(a DNS subdomain, e.g. room-101-cameras) with keys username and "
+                        "password")
+    return name
 
 
 def read_floats(raw: Mapping[str, Any], key: str, path: str, default: tuple[float, ...],

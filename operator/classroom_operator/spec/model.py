@@ -107,12 +107,16 @@ class Serving:
 class Stream:
     url: str
     layout: str
+    # The Secret (same namespace) with the camera's username and password: the stream's own
+    # credentialsSecretRef, else its classroom's; None when the camera needs no login.
+    credentials: str | None = None
 
 
 @dataclass(frozen=True)
 class Classroom:
     name: str
     streams: tuple[Stream, ...]
+    seats: int | None = None  # faces a room camera sees; None: not declared
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """What every inference pod of a model is told besides its classrooms: the analysis thresholds
 and the sink (docs/contracts.md, "The inference pod").
 
-spec.analysis and spec.sink go into the assignment file, except the sink's token, which the pods
-read from the Secret that spec.sink.webhook.secretRef names, so it never sits in a ConfigMap.
+spec.analysis and spec.sink go into the assignment file, except the sink's token and signing key,
+which the pods read from the Secret that spec.sink.webhook.secretRef names (keys `key` and
+`signingKey`), so neither ever sits in a ConfigMap.
 Parsed like sections.py parses the rest: CRD defaults applied, anything unusable a `SpecError`.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from classroom_operator.spec.fields import SpecError
 
 SECRET_NAME_MAX = 253
+SIGNING_KEY_DEFAULT = "signing-key"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class SecretKey:
 class Sink:
     url: str | None = None
     token: SecretKey | None = None
+    # The HMAC key that signs deliveries: same Secret as the token, key `signingKey`.
+    signing: SecretKey | None = None
 
     def to_document(self) -> dict[str, Any]:
         return {"webhook": {"url": self.url}} if self.url else {}
@@ -97,7 +101,6 @@ def parse_sink(raw: Any) -> Sink:
         raise SpecError("sink.webhook.url",
                         f"{url!r} is not an https or http URL, e.g. https://labels.example.org/v1")
     reference = webhook.get("secretRef")
-    token = None
     if reference is not None:
         if not isinstance(reference, Mapping):
             raise SpecError("sink.webhook.secretRef", "must be {name, key} of a Secret in the "
@@ -108,8 +111,19 @@ def parse_sink(raw: Any) -> Sink:
         if not isinstance(key, str) or not key:
             raise SpecError("sink.webhook.secretRef.key", "name the key of the token in the "
                             "Secret, e.g. token")
+        signing_key = reference.get("signingKey", SIGNING_KEY_DEFAULT)
+        if not isinstance(signing_key, str) or not signing_key:
+            raise SpecError("sink.webhook.secretRef.signingKey", "name the key of the HMAC "
+                            f"signing key in the Secret, e.g. {SIGNING_KEY_DEFAULT}")
+        if signing_key == key:
+            raise SpecError("sink.webhook.secretRef.signingKey", "must differ from "
+                            "secretRef.key: the bearer token travels with every delivery, so "
+                            f"it cannot also sign them; keep the HMAC key under its own key "
+                            f"(default {SIGNING_KEY_DEFAULT})")
         token = SecretKey(name=name, key=key)
-    return Sink(url=url, token=token)
+        signing = SecretKey(name=name, key=signing_key)
+        return Sink(url=url, token=token, signing=signing)
+    return Sink(url=url)
 
 
 def parse_pod_settings(spec: Mapping[str, Any]) -> PodSettings:

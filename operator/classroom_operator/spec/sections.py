@@ -14,7 +14,6 @@ from typing import Any
 
 from classroom_operator.spec.fields import (
     DATA_SCHEMES,
-    STREAM_SCHEMES,
     SpecError,
     read_boolean,
     read_choice,
@@ -22,8 +21,10 @@ from classroom_operator.spec.fields import (
     read_integer,
     read_number,
     read_optional_string,
+    read_secret_ref,
     read_section,
     read_sha256,
+    read_stream_url,
     read_string,
     read_url,
 )
@@ -49,6 +50,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # FER-2013 order, the CRD's default: facial-expression models trained on FER give it.
 EMOTION_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 MAX_BATCH = 1024
+SEATS = (1, 500)  # the CRD's range for spec.classrooms[].seats and a Classroom's spec.seats
 
 
 def parse_model_section(raw: Mapping[str, Any]) -> Model:
@@ -218,17 +220,22 @@ def parse_classrooms(raw: Any) -> tuple[Classroom, ...]:
         streams_raw = item.get("streams")
         if not isinstance(streams_raw, list) or not streams_raw:
             raise SpecError(f"{path}streams", "list at least one stream, e.g. [{url: rtsp://...}]")
+        room_login = read_secret_ref(item, "credentialsSecretRef", path)
         streams = []
         for number, stream in enumerate(streams_raw):
             stream_path = f"{path}streams[{number}]."
             if not isinstance(stream, Mapping):
                 raise SpecError(stream_path.rstrip("."), "must be an object with url")
             streams.append(Stream(
-                url=read_url(stream, "url", stream_path, STREAM_SCHEMES),
+                url=read_stream_url(stream, "url", stream_path),
                 layout=read_choice(stream, "layout", stream_path, "per-student",
                                ("per-student", "room")),
+                credentials=read_secret_ref(stream, "credentialsSecretRef", stream_path)
+                or room_login,
             ))
-        rooms.append(Classroom(name=name, streams=tuple(streams)))
+        seats = None if item.get("seats") is None else \
+            read_integer(item, "seats", path, 0, SEATS[0], SEATS[1])
+        rooms.append(Classroom(name=name, streams=tuple(streams), seats=seats))
     return tuple(rooms)
 
 

@@ -20,6 +20,13 @@ def _get(release: Release, *args: str) -> dict[str, Any] | None:
     return found
 
 
+def _no_emotion() -> dict[str, Any]:
+    """A valid model the chart's default emotion policy admits."""
+    model = valid_model()
+    model["spec"]["model"]["outputs"].pop("emotion")
+    return model
+
+
 def _env(deployment: dict[str, Any]) -> dict[str, str]:
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return {item["name"]: item.get("value", "") for item in container["env"]}
@@ -30,7 +37,7 @@ def test_upgrade_then_uninstall_keeps_models_and_engines(
     ns = release.namespace
     release.helm("install")
     release.rollout()
-    release.cluster.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(valid_model()))
+    release.cluster.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(_no_emotion()))
     unfinalized(ns, "attention")
 
     release.helm("upgrade", operator={"replicas": 1}, engines={"gcGraceSeconds": 600})

@@ -10,7 +10,7 @@ from unit.chart.contract_tables import contract_denied, contract_rbac
 
 # Granted by the Role in the release namespace only (docs/contracts.md, "Scope").
 NAMESPACE_ONLY = {("batch", "jobs", "create"), ("batch", "jobs", "patch"),
-                  ("batch", "jobs", "delete")} | {
+                  ("batch", "jobs", "delete"), ("", "pods/log", "get")} | {
     ("kopf.dev", "kopfpeerings", verb) for verb in ("get", "list", "watch", "patch")}
 
 
@@ -48,3 +48,13 @@ def test_nothing_beyond_the_table(installed: Release) -> None:
                                   ("delete", "apiextensions.k8s.io", "customresourcedefinitions"),
                                   ("delete", "classroom-operator.io", "classroommodels")]:
         assert not can_i(installed, verb, group, resource, installed.namespace), (verb, resource)
+
+
+def test_secrets_are_written_by_name_never_enumerated(installed: Release) -> None:
+    """The pools' login Secrets need create, patch and delete; listing or watching would let
+    the operator read every Secret of the cluster, so both stay refused."""
+    for verb in ("get", "create", "patch", "delete"):
+        assert can_i(installed, verb, "", "secrets", "default"), verb
+    for verb in ("list", "watch"):
+        assert not can_i(installed, verb, "", "secrets", "default"), verb
+        assert not can_i(installed, verb, "", "secrets", installed.namespace), verb

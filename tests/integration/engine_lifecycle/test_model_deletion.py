@@ -89,8 +89,49 @@ def test_unused_engine_is_removed_from_the_store_after_the_grace_period(
     cleanup = wait_for(lambda: [j for j in jobs(api, pool, "engine-gc-")
                                 if j["status"].get("succeeded")], "the cleanup Job done",
                        timeout=120)
-    assert cleanup[0]["metadata"]["name"] == f"engine-gc-{l4_engine}"
+    assert cleanup[0]["metadata"]["name"].startswith(f"engine-gc-{l4_engine}-")
     assert not (store / l4_engine).exists()
     assert f"engine-build-{l4_engine}" not in {j["metadata"]["name"] for j in jobs(api, pool)}
     # The engines still needed were not touched.
     assert set(_catalogue(api, pool)) == set(fingerprints.values()) - {l4_engine}
+
+
+def test_an_engine_rebuilt_and_released_again_is_removed_again(
+        cluster: LocalCluster, api: Api, pool: str, stem: str, nodes: Callable[..., None],
+        operator: Callable[..., OperatorProcess]) -> None:
+    # The first cycle's cleanup Job stays for its ttl (a day); the second cycle must not take
+    # it for its own and drop the engine from the catalogue with its files left in the store.
+    nodes(a100(f"{stem}-a100-0", runner="kwok"), l4(f"{stem}-l4-0", runner="kwok"))
+    operator(CLASSROOM_ENGINE_GC_SECONDS="2", CLASSROOM_RESYNC_SECONDS="1")
+    apply(cluster, pool, [model_manifest("district", pool)])
+    wait_for(lambda: len(_fingerprints(api, pool, "district")) == 2, "district's engines")
+    store = cluster.state / "volumes" / pool / CLAIM
+    l4_engine = _fingerprints(api, pool, "district")["nvidia-l4-sm89-drv550"]
+
+    def cycle(node: str) -> str:
+        """Stand the engine's files in (kwok builds nothing), let the L4 node go, and wait
+        for the cleanup Job that removes them; its name."""
+        (store / l4_engine).mkdir(parents=True, exist_ok=True)
+        (store / l4_engine / "engine.onnx").write_bytes(b"engine")
+        done_before = {j["metadata"]["name"] for j in jobs(api, pool, "engine-gc-")}
+        cluster.remove_nodes(node)
+        wait_for(lambda: l4_engine not in _catalogue(api, pool), "the L4 engine collected",
+                 timeout=60)
+        (cleanup,) = wait_for(lambda: [j for j in jobs(api, pool, "engine-gc-")
+                                       if j["status"].get("succeeded")
+                                       and j["metadata"]["name"] not in done_before],
+                              "this cycle's cleanup Job done", timeout=120,
+                              show=lambda: jobs(api, pool, "engine-gc-"))
+        assert not (store / l4_engine).exists()
+        name: str = cleanup["metadata"]["name"]
+        return name
+
+    first = cycle(f"{stem}-l4-0")
+    # The model needs the L4 engine again: it is rebuilt and recorded anew.
+    nodes(l4(f"{stem}-l4-1", runner="kwok"))
+    wait_for(lambda: _fingerprints(api, pool, "district").get("nvidia-l4-sm89-drv550")
+             == l4_engine and l4_engine in _catalogue(api, pool), "the L4 engine rebuilt",
+             timeout=60)
+    second = cycle(f"{stem}-l4-1")
+    assert first != second
+    assert {first, second} <= {j["metadata"]["name"] for j in jobs(api, pool, "engine-gc-")}

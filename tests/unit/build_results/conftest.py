@@ -52,7 +52,8 @@ def pod_object() -> Callable[..., tuple[dict[str, Any], dict[str, Any]]]:
         status: dict[str, Any] = {"phase": "Pending"}
         if unschedulable:
             status["conditions"] = [{"type": "PodScheduled", "status": "False",
-                                     "reason": "Unschedulable", "message": unschedulable}]
+                                     "reason": "Unschedulable", "message": unschedulable,
+                                     "lastTransitionTime": "2026-11-25T10:58:00Z"}]
         if exit_code is not None:
             status["phase"] = "Succeeded" if exit_code == 0 else "Failed"
             status["containerStatuses"] = [{"name": "build", "state": {"terminated": {

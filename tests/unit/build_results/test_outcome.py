@@ -83,6 +83,17 @@ def test_crash_is_transient_and_quotes_the_log_tail(job_object: Objects,
     assert "139" in outcome.message
 
 
+def test_a_crash_quotes_the_builders_words_not_its_step_lines(job_object: Objects,
+                                                             pod_object: Objects) -> None:
+    # FallbackToLogsOnError puts the log's tail in the message; the builder's step lines are
+    # for progress, the line before them says what happened.
+    logs = ("2026-11-25T10:59:58Z build +3.0s [TRT] out of memory\n"
+            '{"step":"engine","at":"2026-11-25T10:59:00Z","fingerprint":"0123456789abcdef"}\n')
+    outcome = build_outcome(job_view(*job_object("Failed", "BackoffLimitExceeded")),
+                            [pod_view(*pod_object(exit_code=137, message=logs))])
+    assert outcome.message.endswith("[TRT] out of memory")
+
+
 def test_deadline_exceeded_is_transient(job_object: Objects, pod_object: Objects) -> None:
     outcome = build_outcome(job_view(*job_object("Failed", "DeadlineExceeded")),
                             [pod_view(*pod_object())])
@@ -102,11 +113,28 @@ def test_latest_pod_decides(job_object: Objects, pod_object: Objects,
 
 def test_unschedulable_pod_is_reported_while_building(job_object: Objects,
                                                       pod_object: Objects) -> None:
-    pod = pod_view(*pod_object(unschedulable="0/3 nodes are available: Insufficient gpu"))
+    message = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    pod = pod_view(*pod_object(unschedulable=message))
+    assert pod.unschedulable == message
+    assert pod.unschedulable_since == datetime(2026, 11, 25, 10, 58, tzinfo=UTC)
     outcome = build_outcome(job_view(*job_object()), [pod])
     assert outcome.state == "Building"
-    assert outcome.reason == "Waiting"
-    assert "Insufficient gpu" in outcome.message
+    assert outcome.reason == "Unschedulable"
+    assert outcome.message == f"the build pod cannot be scheduled: {message}"
+    assert outcome.unschedulable_since == pod.unschedulable_since
+
+
+def test_a_pod_waiting_for_its_image_is_not_unschedulable(job_object: Objects,
+                                                          pod_object: Objects) -> None:
+    meta, status = pod_object()
+    status["conditions"] = [{"type": "PodScheduled", "status": "True"}]
+    status["containerStatuses"] = [{"name": "build", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "back-off pulling image"}}}]
+    pod = pod_view(meta, status)
+    assert (pod.unschedulable, pod.unschedulable_since) == ("", None)
+    outcome = build_outcome(job_view(*job_object()), [pod])
+    assert (outcome.reason, outcome.message) == ("Waiting",
+                                                 "ImagePullBackOff: back-off pulling image")
 
 
 def test_pods_of_other_jobs_are_ignored(job_object: Objects, pod_object: Objects) -> None:

@@ -17,9 +17,11 @@ def test_defaults_render_every_component(render: Render) -> None:
     assert kinds == sorted([
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
         "PersistentVolumeClaim", "ClusterKopfPeering", "Deployment", "Service", "Pod",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ])
-    namespaced = [obj for obj in chart.objects
-                  if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering")]
+    cluster_wide = ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering",
+                    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    namespaced = [obj for obj in chart.objects if obj["kind"] not in cluster_wide]
     assert {obj["metadata"]["namespace"] for obj in namespaced} == {"classroom-system"}
 
 
@@ -38,6 +40,7 @@ def test_operator_runs_the_console_script_with_the_contract_env(render: Render) 
     assert chart.env["CLASSROOM_ENGINE_STORE_CLAIM"] == "classroom-classroom-operator-engines"
     assert chart.env["CLASSROOM_PEERING"] == "classroom-operator"
     assert chart.env["CLASSROOM_ENGINE_GC_SECONDS"] == "3600"
+    assert chart.env["CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS"] == "120"
     assert all(isinstance(value, str | dict) for value in chart.env.values())
 
 
@@ -96,13 +99,15 @@ def test_replicas_and_peering(render: Render) -> None:
 
 def test_custom_backend_and_builder(render: Render) -> None:
     chart = render({
-        "engines": {"gpuBackend": "onnxruntime-cuda", "gcGraceSeconds": 600},
+        "engines": {"gpuBackend": "onnxruntime-cuda", "gcGraceSeconds": 600,
+                    "yieldGpuAfterSeconds": 30},
         "builder": {"image": "registry.example.org/classroom-inference:0.2.0-trt11.0",
                     "tensorrtVersion": "11.0.0"},
         "image": {"repository": "registry.example.org/classroom-operator", "tag": "0.2.0"},
     })
     assert chart.env["CLASSROOM_GPU_BACKEND"] == "onnxruntime-cuda"
     assert chart.env["CLASSROOM_ENGINE_GC_SECONDS"] == "600"
+    assert chart.env["CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS"] == "30"
     assert chart.env["CLASSROOM_BUILDER_IMAGE"] == (
         "registry.example.org/classroom-inference:0.2.0-trt11.0")
     assert chart.env["CLASSROOM_TENSORRT_VERSION"] == "11.0.0"
@@ -183,3 +188,29 @@ def test_every_object_carries_the_release_labels(render: Render) -> None:
         labels = obj["metadata"]["labels"]
         assert labels["app.kubernetes.io/instance"] == "classroom", obj["kind"]
         assert labels["app.kubernetes.io/managed-by"] == "Helm", obj["kind"]
+
+
+def test_emotion_is_disabled_by_default_at_admission_and_in_the_operator(
+        render: Render) -> None:
+    chart = render()
+    assert chart.env["CLASSROOM_EMOTION_POLICY"] == "disabled"
+    policy = chart.one("ValidatingAdmissionPolicy")
+    binding = chart.one("ValidatingAdmissionPolicyBinding")
+    assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["classroommodels"]
+    assert set(rule["operations"]) == {"CREATE", "UPDATE"}
+    (validation,) = policy["spec"]["validations"]
+    for words in ("spec.model.outputs.emotion", policy["metadata"]["name"],
+                  "compliance.emotion=enabled", "Art. 5(1)(f)", "Drop the emotion head"):
+        assert words in validation["message"]
+    assert policy["spec"]["failurePolicy"] == "Fail"
+
+
+def test_emotion_enabled_installs_no_policy(render: Render) -> None:
+    chart = render({"compliance": {"emotion": "enabled"}})
+    assert chart.env["CLASSROOM_EMOTION_POLICY"] == "enabled"
+    assert chart.all("ValidatingAdmissionPolicy") == []
+    assert chart.all("ValidatingAdmissionPolicyBinding") == []

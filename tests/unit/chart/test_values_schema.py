@@ -23,6 +23,8 @@ REFUSED: dict[str, tuple[dict[str, Any], list[str]]] = {
     "replicas zero": ({"operator": {"replicas": 0}}, ["replicas"]),
     "backend not offered": ({"engines": {"gpuBackend": "pytorch"}}, ["gpuBackend"]),
     "grace period as text": ({"engines": {"gcGraceSeconds": "1h"}}, ["gcGraceSeconds"]),
+    "negative GPU yield wait": ({"engines": {"yieldGpuAfterSeconds": -1}},
+                                ["yieldGpuAfterSeconds"]),
     "keep flag as text": ({"engineStore": {"keepOnUninstall": "yes"}}, ["keepOnUninstall"]),
     "size not a quantity": ({"engineStore": {"size": "fifty gigs"}}, ["size"]),
     "claim name not DNS": ({"engineStore": {"existingClaim": "Engines_PVC"}}, ["existingClaim"]),
@@ -32,6 +34,8 @@ REFUSED: dict[str, tuple[dict[str, Any], list[str]]] = {
     "node selector value not text": ({"operator": {"nodeSelector": {"gpu": True}}},
                                      ["nodeSelector"]),
     "peering name not DNS": ({"operator": {"peering": "Classroom Operator"}}, ["peering"]),
+    "emotion policy not offered": ({"compliance": {"emotion": "off"}}, ["emotion"]),
+    "misspelt compliance key": ({"compliance": {"emotions": "enabled"}}, ["emotions"]),
 }
 
 

@@ -34,6 +34,17 @@ def test_a_room_camera_gives_its_seats_or_a_typical_class() -> None:
     assert Room("r", (camera, camera)).crops_per_frame == 60
     assert Room("r", (camera, Stream("rtsp://c/s", "per-student")), seats=20).crops_per_frame \
         == 21
+    # Each room camera may see every seat: sizing counts the room's seats per camera.
+    assert Room("r", (camera, camera), seats=24).crops_per_frame == 48
+
+
+def test_inline_classrooms_bring_their_seats() -> None:
+    spec = parse_spec({"model": MODEL, "classrooms": [
+        {"name": "room-a", "seats": 12, "streams": [{"url": "rtsp://c/a", "layout": "room"}]},
+        {"name": "room-b", "streams": [{"url": "rtsp://c/b", "layout": "room"}]}]})
+    small, unknown = select_rooms(spec, []).rooms
+    assert (small.seats, small.crops_per_frame) == (12, 12)
+    assert (unknown.seats, unknown.crops_per_frame) == (None, 30)
 
 
 def test_inline_classrooms_without_a_selector() -> None:

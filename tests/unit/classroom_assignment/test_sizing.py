@@ -71,7 +71,22 @@ def test_at_least_the_minimum(replan: PlanFn) -> None:
 def test_a_room_larger_than_a_pod_gets_one_pod_not_all(replan: PlanFn) -> None:
     result = replan([students("huge", 15)], [pool("a", max_pods=8)])
     assert result.replicas == {"a": 1}
+    # More pods would not help: the room is named as too large, the pool is not over capacity.
+    assert result.over_capacity == ()
+    assert result.too_large == {"huge": 100.0}
+
+
+def test_a_large_room_beside_others_still_asks_for_more_pods_when_they_crowd(
+        replan: PlanFn) -> None:
+    # At most one pod: the small rooms share the large room's pod, and a second pod would help.
+    result = replan([students("huge", 15), students("small", 2)], [pool("a", max_pods=1)])
+    assert result.replicas == {"a": 1}
     assert result.over_capacity == ("a",)
+    assert result.too_large == {"huge": 100.0}
+    # With room for more pods, the small room gets its own; only the large room is left.
+    spread = replan([students("huge", 15), students("small", 2)], [pool("a", max_pods=4)])
+    assert spread.replicas == {"a": 2}
+    assert (spread.over_capacity, spread.too_large) == ((), {"huge": 100.0})
 
 
 def test_unknown_throughput_runs_the_minimum_and_spreads_streams(replan: PlanFn) -> None:

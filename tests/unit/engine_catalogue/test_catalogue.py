@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from classroom_operator.engines.catalogue import (
     CatalogueEntry,
     cleanup_job,
+    cleanup_job_name,
     due_for_collection,
+    is_cleanup_of,
     parse_catalogue,
     reclaimed,
     released,
@@ -55,14 +57,35 @@ def test_zero_grace_collects_at_once() -> None:
                               grace_seconds=0) == ["x"]
 
 
+SETTINGS = Settings(namespace="ops", builder_image="img:1", tensorrt_version="10",
+                    gpu_backend="tensorrt", engine_store_claim="engines", peering=None,
+                    engine_gc_seconds=60, pod_ip="127.0.0.1")
+
+
 def test_cleanup_job_removes_one_fingerprint() -> None:
-    settings = Settings(namespace="ops", builder_image="img:1", tensorrt_version="10",
-                        gpu_backend="tensorrt", engine_store_claim="engines", peering=None,
-                        engine_gc_seconds=60, pod_ip="127.0.0.1")
-    job = cleanup_job("0123456789abcdef", settings, owner_uid="u")
+    entry = _entry("0123456789abcdef", 20)
+    job = cleanup_job(entry, SETTINGS, owner_uid="u")
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert job["metadata"]["name"] == "engine-gc-0123456789abcdef"
+    assert job["metadata"]["name"] == cleanup_job_name(entry)
+    assert job["metadata"]["name"].startswith("engine-gc-0123456789abcdef-")
+    assert len(job["metadata"]["name"]) <= 63
     assert container["command"] == ["classroom-inference", "gc", "--store",
                                     "/var/lib/classroom/engines", "--fingerprint",
                                     "0123456789abcdef"]
     assert job["metadata"]["ownerReferences"][0]["uid"] == "u"
+    assert is_cleanup_of(job, entry)
+
+
+def test_each_grace_cycle_has_its_own_cleanup_job() -> None:
+    first = _entry("0123456789abcdef", 20)
+    released_again = released(reclaimed(first), NOW)
+    rebuilt = released(CatalogueEntry(first.fingerprint, "cpu", "onnxruntime-cpu",
+                                      "2026-11-25T11:30:00Z"), NOW - timedelta(minutes=20))
+    names = {cleanup_job_name(e) for e in (first, released_again, rebuilt)}
+    assert len(names) == 3
+    # The last cycle's finished Job, still kept for its ttl, is not this cycle's cleanup.
+    previous = cleanup_job(first, SETTINGS, owner_uid="u")
+    assert not is_cleanup_of(previous, released_again)
+    assert not is_cleanup_of(previous, rebuilt)
+    # Nor is an unrelated Job that happens to carry the name.
+    assert not is_cleanup_of({"metadata": {"name": cleanup_job_name(first)}}, first)

@@ -179,3 +179,21 @@ def test_job_being_deleted_is_waited_for(decide: Decide, world: Worlds, job: Job
     decision = decide(world([job(deleting=True)]))
     assert decision.job is None
     assert decision.wake_after is not None
+
+
+def test_a_build_pod_without_a_node_says_why_and_since_when(decide: Decide, world: Worlds,
+                                                            job: Jobs, need: EngineNeed,
+                                                            now: datetime) -> None:
+    since = now - timedelta(seconds=90)
+    pod = PodView(name=f"engine-build-{need.fingerprint}-x", job=f"engine-build-{need.fingerprint}",
+                  phase="Pending", waiting="Unschedulable: 0/2 nodes are available",
+                  unschedulable="0/2 nodes are available: 2 Insufficient nvidia.com/gpu.",
+                  unschedulable_since=since)
+    decision = decide(world([job()], [pod]))
+    assert decision.job is None
+    record = decision.record
+    assert (record.state, record.reason, record.unschedulable_since) == (
+        "Building", "Unschedulable", since)
+    assert record.to_status()["message"] == (
+        "Unschedulable: the build pod cannot be scheduled: 0/2 nodes are available: "
+        "2 Insufficient nvidia.com/gpu.")

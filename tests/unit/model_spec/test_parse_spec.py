@@ -97,6 +97,20 @@ def _set(raw: dict[str, Any], path: str, value: Any) -> None:
     ("classrooms", [{"name": "a", "streams": [{"url": "smb://c"}]}],
      "spec.classrooms[0].streams[0].url", "rtsp"),
     ("classrooms", [{"name": "a", "streams": []}], "spec.classrooms[0].streams", "at least one"),
+    ("classrooms", [{"name": "a", "seats": 0, "streams": [{"url": "rtsp://c"}]}],
+     "spec.classrooms[0].seats", "from 1 to 500"),
+    ("classrooms", [{"name": "a", "seats": 501, "streams": [{"url": "rtsp://c"}]}],
+     "spec.classrooms[0].seats", "from 1 to 500"),
+    ("classrooms", [{"name": "a", "seats": "thirty", "streams": [{"url": "rtsp://c"}]}],
+     "spec.classrooms[0].seats", "whole number"),
+    ("classrooms", [{"name": "a", "streams": [{"url": "rtsp://admin:hunter2@cam/1"}]}],
+     "spec.classrooms[0].streams[0].url", "credentialsSecretRef"),
+    ("classrooms", [{"name": "a", "credentialsSecretRef": {"name": "Cams!"},
+                     "streams": [{"url": "rtsp://cam/1"}]}],
+     "spec.classrooms[0].credentialsSecretRef.name", "username and password"),
+    ("classrooms", [{"name": "a", "streams": [{"url": "rtsp://cam/1",
+                                               "credentialsSecretRef": "cams"}]}],
+     "spec.classrooms[0].streams[0].credentialsSecretRef.name", "Secret"),
     ("classroomSelector", {"matchLabels": {"school": "x"}}, "spec.classroomSelector",
      "not both"),
 ])
@@ -110,6 +124,13 @@ def test_bad_input_names_the_field_and_the_fix(raw_spec: dict[str, Any], path: s
     assert hint in str(caught.value)
 
 
+def test_a_url_with_a_login_is_refused_without_repeating_it(raw_spec: dict[str, Any]) -> None:
+    raw_spec["classrooms"] = [{"name": "a", "streams": [{"url": "ftp://admin:hunter2@cam/1"}]}]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw_spec)
+    assert "hunter2" not in str(caught.value)
+
+
 def test_missing_model_is_an_error_not_a_crash() -> None:
     with pytest.raises(SpecError, match=r"^spec\.model: is required"):
         parse_spec({"engine": {}})
@@ -119,3 +140,11 @@ def test_parsing_never_changes_the_stored_spec(raw_spec: dict[str, Any]) -> None
     before = copy.deepcopy(raw_spec)
     parse_spec(raw_spec)
     assert raw_spec == before
+
+
+def test_inline_classrooms_may_declare_their_seats(raw_spec: dict[str, Any]) -> None:
+    raw_spec["classrooms"] = [
+        {"name": "room-a", "seats": 24, "streams": [{"url": "rtsp://c/a", "layout": "room"}]},
+        {"name": "room-b", "streams": [{"url": "rtsp://c/b"}]}]
+    rooms = parse_spec(raw_spec).classrooms
+    assert [(room.name, room.seats) for room in rooms] == [("room-a", 24), ("room-b", None)]

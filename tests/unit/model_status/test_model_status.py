@@ -104,7 +104,7 @@ def test_conditions_of_the_rollout_are_left_alone(record: Records, now: datetime
                           previous={"conditions": [rolled], "summary": {"pods": "2/2"}},
                           generation=1, spec_error=None, now=now)
     assert _conditions(status)["RolledOut"] == rolled
-    assert status["summary"] == {"pods": "2/2", "engines": "1/1"}
+    assert status["summary"] == {"pods": "2/2", "engines": "1/1", "build": ""}
 
 
 def test_patch_holds_only_changed_fields(record: Records, now: datetime) -> None:
@@ -125,3 +125,27 @@ def test_engine_records_round_trip_through_status(record: Records) -> None:
     assert record_from_status(original.to_status()) == original
     assert original.to_status()["message"] == "InvalidModel: no input named input"
     assert record_from_status({"fingerprint": "x", "state": "Exploded"}) is None
+
+
+def test_a_build_that_cannot_be_scheduled_degrades_the_model(record: Records,
+                                                             now: datetime) -> None:
+    stuck = record("Building", reason="Unschedulable",
+                   message="the build pod cannot be scheduled: 0/2 nodes are available: "
+                           "2 Insufficient nvidia.com/gpu.")
+    status = model_status([stuck], InventoryView(), previous={}, generation=3, spec_error=None,
+                          now=now)
+    conditions = _conditions(status)
+    assert (conditions["Degraded"]["status"], conditions["Degraded"]["reason"]) == (
+        "True", "BuildUnschedulable")
+    assert "2 Insufficient nvidia.com/gpu" in conditions["Degraded"]["message"]
+    assert "0123456789abcdef (cpu)" in conditions["Degraded"]["message"]
+    # Waiting for a node is not a failed attempt being retried.
+    assert conditions["EnginesReady"]["reason"] == "Building"
+    assert status["phase"] == "Building"
+    assert status["engines"][0]["message"].startswith("Unschedulable: the build pod cannot")
+
+    # Once it is scheduled, nothing needs attention again.
+    running = record("Building", message="building in pod engine-build-0123-x")
+    again = model_status([running], InventoryView(), previous=status, generation=3,
+                         spec_error=None, now=now)
+    assert _conditions(again)["Degraded"]["status"] == "False"

@@ -128,3 +128,24 @@ async def test_live_events_filter_and_errors(
                 break
     assert kinds == ["alert"]
     response.close()
+
+
+async def test_status_tells_how_far_behind_the_webhook_is(
+    harness: Any, streams: Any, synthetic_url: Any
+) -> None:
+    from localcluster.processes import free_port
+
+    doc = streams({"s0": synthetic_url("a")})
+    doc["sink"] = {"webhook": {"url": f"http://127.0.0.1:{free_port()}/hook"}}  # nobody there
+    harness.write(doc)
+    client = await harness.open()
+    await harness.pod.start()
+
+    async def behind() -> bool:
+        sink = (await (await client.get("/v1/status")).json())["sink"]
+        return bool(sink["failures"] >= 1 and (sink["oldestUndeliveredSeconds"] or 0) >= 0.5)
+
+    await _until(behind, "undelivered events waiting half a second")
+    sink = (await (await client.get("/v1/status")).json())["sink"]
+    assert sink["configured"] is True and sink["lastDeliveredAt"] is None
+    assert sink["lastError"] and sink["spool"]["bytes"] > 0

@@ -47,6 +47,7 @@ def test_the_pods_run_the_contracts_serve_command(gpu_pool: Pool, spec: ModelSpe
         "--fingerprint", "0123456789abcdef",
         "--assignment", "/etc/classroom/assignment/assignment.json",
         "--host", "$(POD_IP)", "--port", "8080", "--spool-dir", "/var/spool/classroom",
+        "--stream-credentials", "/etc/classroom/credentials/streams.json",
     ]
     assert container["image"] == "registry.example.org/ci:0.1.0"
 
@@ -64,6 +65,7 @@ def test_the_serve_command_is_accepted_by_the_pod(gpu_pool: Pool, spec: ModelSpe
     assert pod.assignment == Path("/etc/classroom/assignment/assignment.json")
     assert pod.spool_dir == Path("/var/spool/classroom")
     assert (args.host, args.port) == ("10.1.2.3", 8080)
+    assert args.stream_credentials == Path("/etc/classroom/credentials/streams.json")
 
 
 def test_an_engine_image_override_serves_with_the_image_that_built_it(
@@ -84,6 +86,10 @@ def test_environment_comes_from_the_downward_api_and_secrets(
     assert env["CLASSROOM_ID_SECRET"] == {"secretKeyRef": {"name": "classroom-pseudonym-key",
                                                            "key": "key"}}
     assert env["CLASSROOM_SINK_TOKEN"] == {"secretKeyRef": {"name": "sink", "key": "token"}}
+    # Optional, so a Secret without a signing key gives unsigned deliveries, not pods that
+    # cannot start.
+    assert env["CLASSROOM_SINK_SIGNING_KEY"] == {"secretKeyRef": {
+        "name": "sink", "key": "signing-key", "optional": True}}
 
 
 def test_no_sink_token_without_a_secret_ref(gpu_pool: Pool, spec: ModelSpec,
@@ -92,6 +98,7 @@ def test_no_sink_token_without_a_secret_ref(gpu_pool: Pool, spec: ModelSpec,
     names = [item["name"] for item in
              _container(statefulset(gpu_pool, spec, plain, settings, replicas=1))["env"]]
     assert "CLASSROOM_SINK_TOKEN" not in names
+    assert "CLASSROOM_SINK_SIGNING_KEY" not in names
     assert "POD_IP" in names
 
 

@@ -104,3 +104,27 @@ def test_an_unreadable_handover_record_is_left_out() -> None:
             {"labels": LABELS, "annotations": {HANDOVERS_ANNOTATION: annotation}}, {})
         assert set(stored.handovers) == rooms
         assert stored.handovers_text == annotation
+
+
+def test_an_unschedulable_pod_says_since_when() -> None:
+    pod = serving_pod(**_pod({"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+         "lastTransitionTime": "2026-11-25T12:00:00Z"}]}))
+    assert pod.unschedulable_since == 1795608000.0
+    running = serving_pod(**_pod({"phase": "Running", "conditions": [
+        {"type": "PodScheduled", "status": "True",
+         "lastTransitionTime": "2026-11-25T12:00:00Z"}]}))
+    assert running.unschedulable_since is None
+
+
+def test_a_pool_that_gave_gpus_up_keeps_its_record() -> None:
+    note = ('{"at":"2026-11-25T12:00:00Z","for":"engine dddd000000000000","from":2,'
+            '"reason":"0/2 nodes are available","replicas":1}')
+    pool = pool_object({"name": "attention-01234567", "namespace": "lincoln-high",
+                        "labels": LABELS, "annotations": {"classroom-operator.io/gpu-yield": note}},
+                       {"replicas": 2})
+    assert pool.gpu_yield is not None
+    assert (pool.gpu_yield.before, pool.gpu_yield.replicas, pool.gpu_yield.at,
+            pool.gpu_yield.waiting) == (2, 1, 1795608000.0, "engine dddd000000000000")
+    assert pool.gpu_yield.to_text() == note

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from classroom_operator.names import GPU_YIELD_ANNOTATION
 from classroom_operator.rollout.planning import Cluster, Rollout
 from classroom_operator.rollout.pod_reports import PodReport, StreamReport
 from classroom_operator.rollout.pool_views import (
@@ -17,6 +18,7 @@ from classroom_operator.rollout.pool_views import (
     StoredAssignment,
     pool_object,
     stored_assignment,
+    yield_record,
 )
 
 
@@ -31,6 +33,8 @@ class World:
     writes: list[str] = field(default_factory=list)
     # Pods whose streams are not Healthy yet, and the state they report instead.
     connecting: dict[str, str] = field(default_factory=dict)
+    # Pods the scheduler finds no node for: since when, and its message.
+    unschedulable: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def apply(self, rollout: Rollout) -> None:
         """Write what the rollout asks, in its order, as the operator's kube calls would."""
@@ -50,6 +54,16 @@ class World:
         for sts in rollout.statefulsets:
             self.pools[sts["metadata"]["name"]] = pool_object(sts["metadata"], sts["spec"])
             self.writes.append(f"statefulset {sts['metadata']['name']}")
+        for change in rollout.pool_patches:
+            pool = self.pools[change.name]
+            note = change.patch.get("metadata", {}).get("annotations", {}).get(
+                GPU_YIELD_ANNOTATION)
+            if note is not None:
+                pool = replace(pool, gpu_yield=yield_record(note))
+            if "spec" in change.patch:
+                pool = replace(pool, replicas=change.patch["spec"]["replicas"])
+            self.pools[change.name] = pool
+            self.writes.append(f"patch {change.name}")
         for name in rollout.remove:
             self.pools.pop(name, None)
             self.assignments.pop(name, None)
@@ -77,7 +91,11 @@ class World:
 
     def cluster(self, healthy: bool = True) -> Cluster:
         pods = [ServingPod(namespace="lincoln-high", name=pod, pool=pool.name, model=pool.model,
-                           ready=pod in self.ready, ip=f"10.0.0.{i}")
+                           ready=pod in self.ready, ip=f"10.0.0.{i}",
+                           waiting=f"Unschedulable: {self.unschedulable[pod][1]}"
+                           if pod in self.unschedulable else "",
+                           unschedulable_since=self.unschedulable[pod][0]
+                           if pod in self.unschedulable else None)
                 for pool in self.pools.values() for i, pod in enumerate(self.pod_names(pool.name))]
         reports: dict[str, PodReport | str] = {}
         for pod in pods:

@@ -106,3 +106,23 @@ async def test_a_full_spool_reports_the_lost_range(tmp_path: Path, receiver: Any
     seqs = [e["seq"] for e in receiver.events]
     assert seqs == sorted(seqs)
     assert await sink.drain(task, 5)
+
+
+async def test_the_sink_tells_when_it_last_delivered(tmp_path: Path, receiver: Any) -> None:
+    sink = _sink(tmp_path, receiver.url)
+    outbox = Outbox(EventHub(), sink)
+    task = asyncio.create_task(sink.run())
+    outbox.publish({"type": "series", "classroom": "room-101", "n": 0})
+    await asyncio.sleep(0.2)  # down: connection refused
+    assert sink.stats.last_delivered_at is None and sink.stats.last_error is not None
+    age = sink.spool.oldest_undelivered_age()
+    assert age is not None and age > 0
+    await receiver.up()
+    await receiver.until(1)
+    for _ in range(100):
+        if sink.spool.oldest_undelivered_age() is None:
+            break
+        await asyncio.sleep(0.02)
+    assert sink.spool.oldest_undelivered_age() is None
+    assert sink.stats.last_delivered_at is not None and sink.stats.last_error is None
+    assert await sink.drain(task, 5)
