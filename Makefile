@@ -15,13 +15,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[operator,pod,gpu,dev]'
 	touch $@
 
-# FFmpeg feeds the RTSP test streams. Installed from Debian's packages when missing.
+# FFmpeg feeds the RTSP test streams; Chromium drives the class view's browser tests. Installed
+# from Debian's packages when missing.
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
 	  else echo "error: ffmpeg is missing; install it (apt-get install ffmpeg) and retry" >&2; exit 1; fi; \
 	  echo "[make] installing ffmpeg from Debian's packages"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+	@# Chromium and its driver: the class view's browser tests (tests/e2e/class_view).
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "error: chromium or chromedriver is missing; install them (apt-get install chromium chromium-driver) and retry" >&2; exit 1; fi; \
+	  echo "[make] installing chromium and chromium-driver from Debian's packages"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # The image builder (buildah, podman, mmdebstrap) and a real node's runtime (containerd, runc, the
 # CNI plugins, iptables) from Debian's packages, installed when missing (root or sudo). Without

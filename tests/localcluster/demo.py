@@ -12,6 +12,7 @@ sees it.
    cameras (recorded videos, decoded by FFmpeg), and a webhook this script receives labels on.
 4. `kubectl get classroommodels` goes from Building to Ready: one engine built and validated per
    GPU class, inference pods per pool, every stream healthy. Labels and alerts reach the webhook.
+   The class view (the teachers' page) shows a room live to a teacher's token.
 5. The A100 node's driver is upgraded (relabelled 550 -> 580, as the GPU Operator would): the
    operator builds the engine that is now missing, validates it, rolls that pool over, and every
    classroom stays assigned to a ready pod throughout.
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -239,7 +241,73 @@ def install_chart(cluster: LocalCluster, containers: bool = False) -> None:
         "--create-namespace", "--wait", "--timeout", "5m",
         "--set", "engines.gpuBackend=onnxruntime-cpu",
         "--set", "engines.gcGraceSeconds=60", *images,
+        "--set", "classview.enabled=true",
         timeout=360.0)
+
+
+# -- the class view --------------------------------------------------------------------------------
+
+
+def classview_url(cluster: LocalCluster) -> str:
+    """The class view's address: its pod's IP (the node agent gives each pod a 127.x address)."""
+    ip = cluster.kubectl("get", "pods", "-n", SYSTEM_NAMESPACE, "-l",
+                         "app.kubernetes.io/component=classview", "-o",
+                         "jsonpath={.items[0].status.podIP}").stdout.strip()
+    return f"http://{ip}:8090"
+
+
+def teacher_token(cluster: LocalCluster) -> str:
+    """A teacher allowed to see the demo's classrooms (inline ones: `get` on their model)."""
+    rbac = "rbac.authorization.k8s.io"
+    objects = [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "teacher-demo", "namespace": NAMESPACE}},
+        {"apiVersion": f"{rbac}/v1", "kind": "Role",
+         "metadata": {"name": "view-attention-demo", "namespace": NAMESPACE},
+         "rules": [{"apiGroups": ["classroom-operator.io"], "resources": ["classroommodels"],
+                    "resourceNames": [MODEL], "verbs": ["get"]}]},
+        {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding",
+         "metadata": {"name": "teacher-demo-views-attention-demo", "namespace": NAMESPACE},
+         "roleRef": {"apiGroup": rbac, "kind": "Role", "name": "view-attention-demo"},
+         "subjects": [{"kind": "ServiceAccount", "name": "teacher-demo",
+                       "namespace": NAMESPACE}]},
+    ]
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                          "items": objects}))
+    return cluster.kubectl("create", "token", "teacher-demo", "-n", NAMESPACE,
+                           "--duration=8h").stdout.strip()
+
+
+def view_room(url: str, token: str, room: str) -> dict[str, Any]:
+    request = urllib.request.Request(f"{url}/api/rooms/{NAMESPACE}/{room}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        picture: dict[str, Any] = json.load(response)
+    return picture
+
+
+def show_class_view(cluster: LocalCluster) -> str:
+    """The view's URL; prints what a teacher sees of one room, an alert from it included."""
+    url = classview_url(cluster)
+    token = teacher_token(cluster)
+    room = ROOMS[0]
+    picture = view_room(url, token, room)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not picture["alerts"]:
+        time.sleep(2.0)
+        picture = view_room(url, token, room)
+    summary = picture.get("summary") or {}
+    print(f"  class view: {url}/  (sign in with: kubectl create token teacher-demo -n "
+          f"{NAMESPACE})\n"
+          f"  {room}: {len(picture['students'])} students, streams "
+          f"{', '.join(s['id'] + ' ' + s['state'] for s in picture['streams'])}; "
+          f"mean attention {summary.get('attentionMean')}")
+    for alert in picture["alerts"][:1]:
+        print(f"  an alert on the class view: {alert['student']} {alert['alert']}, open for "
+              f"{alert['ageSeconds']:.0f} s")
+    return url
+
+
 
 
 def start_real_nodes(cluster: LocalCluster) -> str:
@@ -359,6 +427,9 @@ def run(cluster: LocalCluster, containers: bool = False) -> int:
     if alert:
         print(f"  a teacher alert: {json.dumps(alert)[:300]}")
 
+    say("The class view: what a teacher allowed to see the model's rooms sees, live")
+    view = show_class_view(cluster)
+
     say(f"Driver upgrade on {UPGRADED_NODE}: {STARTING_DRIVER} -> {UPGRADED_DRIVER} "
         "(GFD relabels the node)")
     before = fingerprints(status)
@@ -397,6 +468,7 @@ def run(cluster: LocalCluster, containers: bool = False) -> int:
           f"  kubectl describe classroommodel {MODEL} -n {NAMESPACE}\n"
           f"  kubectl get jobs,statefulsets,pods -A -L classroom-operator.io/fingerprint\n"
           f"  {output}\n"
+          f"  class view: {view}/  (token: kubectl create token teacher-demo -n {NAMESPACE})\n"
           f"  make cluster-down   # stop everything")
     print(f"\ndemo finished in {time.monotonic() - began:.0f}s")
     return 0 if not unserved else 1
