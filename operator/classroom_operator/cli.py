@@ -209,11 +209,17 @@ def parser() -> argparse.ArgumentParser:
     run_command = commands.add_parser(
         "run", help="run the operator (settings from CLASSROOM_* environment variables)")
     run_command.add_argument("--verbose", action="store_true", help="log at debug level")
+    from classroom_operator.classview.main import add_arguments
+    add_arguments(commands.add_parser(
+        "classview", help="serve the class view, the live page for teachers (docs/class-view.md)"))
     return parser
 
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.command == "classview":
+        from classroom_operator.classview.main import run as run_classview
+        return run_classview(args)
     try:
         config = load_settings()
     except SettingsError as error:

@@ -47,6 +47,7 @@ from typing import Any, Generic, TypeVar
 
 import kopf
 
+from classroom_operator.engines.build_progress import StepReads
 from classroom_operator.engines.build_results import JobView
 from classroom_operator.engines.catalogue import NAME as CATALOGUE
 from classroom_operator.engines.inventory import NodeGpu, Outlook
@@ -356,9 +357,12 @@ class OperatorState:
     reconcile_slots: ReconcileSlots = field(
         default_factory=lambda: ReconcileSlots(RECONCILE_SLOTS))
     catalogue_writes: DataWrites = field(init=False)
+    # Running builds' last step and when their logs were read (one read per build per interval).
+    build_steps: StepReads = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalogue_writes = DataWrites(self._patch_catalogue)
+        self.build_steps = StepReads(self.settings.build_progress_seconds)
 
     async def _patch_catalogue(self, data: dict[str, str | None]) -> bool:
         return await self.kube.patch_configmap_data(self.settings.namespace, CATALOGUE, data)

@@ -23,7 +23,7 @@ RBAC these calls need (the chart grants them; see docs/contracts.md):
   jobs.batch get/create/delete, configmaps get/create/patch/delete, classroommodels/status and
   classrooms/status patch, statefulsets.apps and services create/patch/delete, secrets
   get/create/patch/delete (a Secret is only ever read by name: the operator cannot list or
-  watch them).
+  watch them), pods/log get (build pods, in the operator's namespace only).
 """
 
 from __future__ import annotations
@@ -148,7 +148,10 @@ class Kube:
         # Lanes of connections of their own: a build Job must never wait for a free connection
         # behind a thousand status patches (one per model after a node change), the catalogue's
         # patches, or the pools' writes.
-        self._lanes = {lane: self._session() for lane in ("jobs", "catalogue", "status", "pools")}
+        # Build progress reads (a log through the node) get a lane of their own too: a slow node
+        # must not hold up the writes.
+        self._lanes = {lane: self._session()
+                       for lane in ("jobs", "catalogue", "status", "pools", "progress")}
 
     def _session(self) -> aiohttp.ClientSession:
         # No total timeout: it would count the wait for a free connection, and a burst of
@@ -165,9 +168,11 @@ class Kube:
     async def _request(self, method: str, path: str, *, body: Any = None,
                        content_type: str = "application/json",
                        params: dict[str, str] | None = None,
-                       lane: str = "pools", answer: bool = True) -> tuple[int, Any]:
+                       lane: str = "pools", answer: bool = True,
+                       text_body: bool = False) -> tuple[int, Any]:
         """The status and the parsed answer; with `answer` False, a success's answer is not
-        parsed (a status patch answers with the whole model, a thousand times a minute)."""
+        parsed (a status patch answers with the whole model, a thousand times a minute); with
+        `text_body`, a success's answer is the text as it came (a pod's log)."""
         headers = {"Accept": "application/json", "User-Agent": "classroom-operator"}
         token = self._credentials.authorization()
         if token:
@@ -194,7 +199,10 @@ class Kube:
                 log.info("%s %s throttled (HTTP 429), retrying in %.1f s", method, path, delay)
                 await asyncio.sleep(delay)
             wanted = answer or status >= 300
-            payload = json.loads(text) if wanted and text.strip() else None
+            if text_body and status < 300:
+                payload = text
+            else:
+                payload = json.loads(text) if wanted and text.strip() else None
         except ValueError as error:
             self._metrics.api_requests.labels(method, resource, "error").inc()
             raise kopf.TemporaryError(f"{method} {path}: not JSON: {error}",
@@ -274,6 +282,21 @@ class Kube:
     async def delete_job(self, namespace: str, name: str, uid: str | None = None) -> bool:
         return await self.delete(f"{JOBS.format(namespace=namespace)}/{name}", uid=uid,
                                  lane="jobs")
+
+    async def read_log_tail(self, namespace: str, pod: str, *, container: str, lines: int,
+                            limit_bytes: int) -> str | None:
+        """The last `lines` lines of a container's log (at most `limit_bytes`); None when the
+        pod is gone or its container has no log yet."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        params = {"container": container, "tailLines": str(lines),
+                  "limitBytes": str(limit_bytes)}
+        status, payload = await self._request("GET", path, params=params, lane="progress",
+                                              text_body=True)
+        if status in (400, 404):
+            return None
+        if status >= 300:
+            raise self._refused("GET", path, status, payload)
+        return str(payload)
 
     async def patch_model_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
         path = MODELS.format(namespace=namespace, name=name) + "/status"

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from classroom_operator.conditions import Condition
+from classroom_operator.engines.build_progress import build_summary
 from classroom_operator.engines.inventory import InventoryView
 from classroom_operator.engines.planning import EngineRecord
 
@@ -255,6 +256,7 @@ def model_status(records: Sequence[EngineRecord], view: InventoryView, *,
     ready = sum(1 for r in records if r.state == "Ready")
     summary = dict(previous.get("summary") or {})
     summary["engines"] = f"{ready}/{len(records)}"
+    summary["build"] = build_summary(records)
     computed = engine_conditions(records, view, spec_error)
     status: dict[str, Any] = {}
     if serving is not None:

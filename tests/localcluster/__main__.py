@@ -6,22 +6,26 @@
     status                      components and nodes
     nodes                       list nodes with their GPU labels
     nodes add PRESET NAME       add a node: PRESET is a100, h100, l4, t4 or cpu
-          [--kwok] [--driver 550.54.15] [--count 1]
+          [--kwok | --real] [--driver 550.54.15] [--count 1]
     nodes relabel NAME KEY=VALUE... KEY-    set or remove labels (as GFD would)
     nodes swap NAME PRESET|cpu [--driver ...]   the node's GPU changed: GFD labels and capacity
-    demo                        the whole lifecycle on the local default (see localcluster/demo.py)
+    demo [--processes]          the whole lifecycle on the local default (see localcluster/demo.py):
+                                on real kubelets (containers) where this machine can
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from localcluster.cluster import CommandFailed, LocalCluster, default_state
+from localcluster.images import ImageError
 from localcluster.nodes import PRESETS, CpuNode, GpuNode, Runner
 from localcluster.processes import ComponentFailed
+from localcluster.realnode import RealNodeError, missing_capabilities
 from localcluster.toolchain import ToolchainError
 
 
@@ -64,7 +68,13 @@ def up(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from localcluster.demo import run
 
-    return run(_cluster(args))
+    lacking = [] if args.processes else missing_capabilities() + [
+        f"{tool} (make container-deps)" for tool in ("buildah", "podman", "mmdebstrap")
+        if shutil.which(tool) is None]
+    if lacking:
+        print(f"[demo] pods run as local processes: this machine lacks {'; '.join(lacking)}",
+              file=sys.stderr)
+    return run(_cluster(args), containers=not args.processes and not lacking)
 
 
 def down(args: argparse.Namespace) -> int:
@@ -102,7 +112,9 @@ def status(args: argparse.Namespace) -> int:
 def nodes(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     action = getattr(args, "action", None)
-    if action == "add":
+    if action == "add" and args.real:
+        cluster.add_real_node(_gpu(args.preset, args.node, args))
+    elif action == "add":
         cluster.add_nodes(_gpu(args.preset, args.node, args))
     elif action == "relabel":
         labels: dict[str, str | None] = {}
@@ -133,8 +145,11 @@ def parser() -> argparse.ArgumentParser:
                       "~/.cache/classroom-operator/clusters/<name>)")
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start and detach").set_defaults(run=up)
-    commands.add_parser("demo", help="the whole lifecycle: chart, model, rollout, driver upgrade"
-                        ).set_defaults(run=demo)
+    show = commands.add_parser("demo", help="the whole lifecycle: chart, model, rollout, driver "
+                               "upgrade; on real kubelets (containers) where this machine can")
+    show.add_argument("--processes", action="store_true",
+                      help="run the pods as local processes of the node agent instead")
+    show.set_defaults(run=demo)
     stop = commands.add_parser("down", help="stop everything")
     stop.add_argument("--purge", action="store_true", help="also remove the state folder")
     stop.set_defaults(run=down)
@@ -148,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("preset", help=f"one of {', '.join([*PRESETS, 'cpu'])}")
     add.add_argument("node", help="node name")
     add.add_argument("--kwok", action="store_true", help="kwok simulates it (nothing runs)")
+    add.add_argument("--real", action="store_true",
+                     help="a real kubelet runs it: containers from `make images` (one per cluster)")
     add.add_argument("--driver", help="CUDA driver version, e.g. 550.54.15")
     add.add_argument("--count", type=int, help="GPUs on the node")
     relabel = actions.add_parser("relabel", help="set (KEY=VALUE) or remove (KEY-) labels")
@@ -165,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (ComponentFailed, ToolchainError, CommandFailed, TimeoutError, ValueError) as error:
+    except (ComponentFailed, ToolchainError, CommandFailed, TimeoutError, ValueError,
+            RealNodeError, ImageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return code

@@ -64,8 +64,11 @@ class Agent:
             runtime = self.runtimes.get(spec.name)
             if runtime is None:
                 log(f"{spec.name}: starting node ({spec.address})")
+                serving = self.ca.issue(f"kubelet-{spec.name}-{spec.address}",
+                                        f"system:node:{spec.name}", organization="system:nodes",
+                                        server=True, ips=(spec.address,))
                 runtime = NodeRuntime(spec, self.node_api(spec.name), self.paths, self.addresses,
-                                      log)
+                                      log, serving=serving)
                 self.runtimes[spec.name] = runtime
                 runtime.start()
             elif runtime.spec != spec:

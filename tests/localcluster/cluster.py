@@ -15,8 +15,9 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.config import new_client_from_config
 
-from localcluster.addresses import NODE_FIRST_OCTET, address
+from localcluster.addresses import NODE_FIRST_OCTET, address, cluster_block
 from localcluster.controlplane import COMPONENTS, ControlPlane, stop_components
+from localcluster.images import ensure_images, ensure_pause_image
 from localcluster.kubeapi import MERGE, Api, ApiError, Credentials
 from localcluster.nodes import (
     CpuNode,
@@ -27,6 +28,7 @@ from localcluster.nodes import (
     write_agent_node,
 )
 from localcluster.processes import ComponentFailed, log_tail, stop_pidfile
+from localcluster.realnode import RealNode, next_index, stop_real_nodes
 from localcluster.toolchain import Binaries, cache_root, ensure_binaries
 
 NODE_READY_TIMEOUT = 60.0
@@ -99,8 +101,29 @@ class LocalCluster:
             raise
 
     def stop(self) -> None:
-        """Stop every component and every pod process; the state folder stays."""
+        """Stop every component and every pod process (real nodes first: their kubelets end
+        their containers); the state folder stays."""
+        if (self.state / "realnode").is_dir():
+            stop_real_nodes(self.state, self.binaries)
         stop_components(self.state)
+
+    def add_real_node(self, node: GpuNode | CpuNode) -> RealNode:
+        """Start a node run by a real kubelet with containerd and runc, carrying `node`'s labels
+        (GFD's for a GPU node), taints and extended resources, with the images of `make images`
+        loaded (up to four per cluster). Raises RealNodeError naming what this machine lacks."""
+        spec = node.spec()
+        block = cluster_block(self.state, cache_root() / "address-blocks")
+        real = RealNode(spec.name, self.state, block, next_index(self.state, spec.name),
+                        self.binaries, labels=spec.labels, taints=spec.taints)
+        api = self.api()
+        real.start(api, (self.state / "server").read_text().strip(), ensure_images(),
+                   ensure_pause_image(self.binaries.pause))
+        extended = {k: v for k, v in spec.capacity.items() if "/" in k}
+        if extended:
+            # What a device plugin would advertise; the kubelet keeps capacity patched this way.
+            api.patch(f"/api/v1/nodes/{spec.name}/status", {"status": {"capacity": extended}},
+                      content_type=MERGE)
+        return real
 
     def running(self) -> bool:
         """Every component is alive and the API server answers."""

@@ -91,10 +91,14 @@ class ControlPlane:
             "kwok": ca.issue("kwok", "kwok", organization="system:masters"),
             "provisioner": ca.issue("provisioner", IDENTITY),
         }
+        # What kube-apiserver shows the agent nodes' log servers (kubeletlogs.py).
+        kubelet_client = ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
+                                  organization="system:masters")
         etcd_url = self._start_with_retries("etcd", self._etcd)
         server = self._start_with_retries(
             "kube-apiserver",
-            lambda port: self._apiserver(port, etcd_url, ca.pair, serving, sa, clients["admin"]),
+            lambda port: self._apiserver(port, etcd_url, ca.pair, serving, sa, clients["admin"],
+                                         kubelet_client),
         )
         self.server_file.write_text(server)
         for user, pair in clients.items():
@@ -171,7 +175,7 @@ class ControlPlane:
         return url
 
     def _apiserver(self, port: int, etcd: str, ca: CertPair, serving: CertPair,
-                   sa: CertPair, admin: CertPair) -> str:
+                   sa: CertPair, admin: CertPair, kubelet_client: CertPair) -> str:
         server = f"https://127.0.0.1:{port}"
         component = self._component("kube-apiserver", [
             str(self.binaries.kube_apiserver),
@@ -186,6 +190,13 @@ class ControlPlane:
             "--allow-privileged=true", "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false", "--max-requests-inflight=2000",
             "--max-mutating-requests-inflight=1000", "--v=1",
+            # Logs, exec and port-forward of the nodes' pods (agent and real kubelet nodes): at
+            # their InternalIP (their Hostname resolves nowhere), their serving certificates
+            # checked against the cluster CA.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-certificate-authority={ca.cert}",
+            f"--kubelet-client-certificate={kubelet_client.cert}",
+            f"--kubelet-client-key={kubelet_client.key}",
         ])
         context = ssl.create_default_context(cafile=str(ca.cert))
         context.load_cert_chain(str(admin.cert), str(admin.key))

@@ -5,6 +5,7 @@ and env with those paths rewritten, its working folder, and a kubeconfig for its
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,10 @@ def prepare(pod: Object, spec: Object, *, volume_paths: Mapping[str, Path],
     env = {"PATH": f"{bin_dir}:{SYSTEM_PATH}", "HOME": str(home), "LANG": "C.UTF-8",
            "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
            "PYTHONUNBUFFERED": "1"}
+    # Pods run this checkout's code, as the agent does: the venv's editable install may point
+    # at another checkout of the repository.
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     token_folder = mounts.local(SERVICE_ACCOUNT_MOUNT)
     if token_folder is not None:
         kubeconfig = pod_folder / "kubeconfig"

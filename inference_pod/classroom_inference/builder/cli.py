@@ -76,7 +76,10 @@ def _read_spec(args: argparse.Namespace) -> BuildSpec:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    progress = Progress()
+    # Step lines are for the operator reading the pod's log; at a terminal the status line
+    # says the same.
+    progress = Progress(steps=None if sys.stdout.isatty() else sys.stdout,
+                        fingerprint=args.fingerprint)
     started = time.monotonic()
     summary: dict[str, Any] = {"fingerprint": args.fingerprint, "backend": args.backend}
     code = 0

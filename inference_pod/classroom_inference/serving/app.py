@@ -4,11 +4,17 @@
 /readyz     readiness: engine loaded and warm, an assignment applied, not draining
 /metrics    Prometheus
 /v1/status  the status document (docs/contracts.md)
-/v1/events  live events as Server-Sent Events; ?classroom=<name>&types=alert,gap-started
+/v1/events  live events as Server-Sent Events; ?classroom=<name>&types=alert,gap-started;
+            `Last-Event-ID: <seq>` replays what the pod still holds after that seq
+
+With CLASSROOM_POD_API_TOKEN set, /v1/status and /v1/events answer only requests bearing it
+(`Authorization: Bearer <token>`): student labels are not for anyone on the pod network. The
+probes and /metrics stay open for the kubelet and Prometheus.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,6 +44,7 @@ STATUS_OF: dict[type[ServingError], int] = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROTECTED_PATHS = frozenset({"/v1/status", "/v1/events"})
 
 
 @web.middleware
@@ -47,6 +54,35 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except ServingError as exc:
         status = next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 500)
         return _json({"error": type(exc).__name__, "message": str(exc)}, status)
+
+
+def bearer_token(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Refuses the protected paths without `Authorization: Bearer <token>` (when a token is set)."""
+    expected = f"Bearer {token}".encode() if token else None
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if expected is not None and request.path in PROTECTED_PATHS:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                response = _json({"error": "Unauthorized", "message":
+                                  f"{request.path} needs the pod's API token "
+                                  "(Authorization: Bearer <token>)"}, 401)
+                response.headers["WWW-Authenticate"] = 'Bearer realm="classroom-inference"'
+                return response
+        return await handler(request)
+
+    return check
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    text = request.headers.get("Last-Event-ID", "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise InvalidRequest(f"Last-Event-ID {text[:40]!r} is not an event's seq; give the id "
+                             "of the last event received, or none to start live")
+    return int(text)
 
 
 def _json(doc: dict[str, Any], status: int = 200) -> web.Response:
@@ -97,7 +133,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             raise InvalidRequest(
                 f"types has unknown event types {sorted(unknown)}; "
                 f"use a comma-separated list of {', '.join(sorted(EVENT_TYPES))}")
-    subscriber = pod.hub.subscribe(classroom, types)
+    subscriber = pod.hub.subscribe(classroom, types, after=_last_event_id(request))
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache"})
     try:
@@ -112,7 +148,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(pod: Pod) -> web.Application:
-    app = web.Application(middlewares=[domain_errors])
+    app = web.Application(middlewares=[bearer_token(pod.settings.api_token), domain_errors])
     app[POD] = pod
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

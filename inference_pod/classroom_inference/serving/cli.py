@@ -94,6 +94,15 @@ def _float_env(name: str, default: float) -> float:
         return float("nan")
 
 
+def api_token(token: str | None) -> str | None:
+    """The bearer token /v1/status and /v1/events require; unset leaves them open."""
+    if token is not None and token and len(token) < 16:
+        raise ConfigurationError("CLASSROOM_POD_API_TOKEN is shorter than 16 characters; give a "
+                                 "random token (the operator's Secret classroom-pod-api-token) "
+                                 "or leave it unset")
+    return token or None
+
+
 def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
     """Arguments and environment, checked; ConfigurationError names what to fix."""
     if args.engine_dir is not None:
@@ -128,6 +137,7 @@ def settings_from(args: argparse.Namespace, env: dict[str, str]) -> PodSettings:
         pod_name=env.get("POD_NAME") or socket.gethostname(),
         id_secret=secret,
         sink_token=env.get("CLASSROOM_SINK_TOKEN") or None,
+        api_token=api_token(env.get("CLASSROOM_POD_API_TOKEN")),
         sink_signing_key=signing_key,
         stream_credentials=args.stream_credentials,
         policy=InferencePolicy(emotion=args.emotion == "enabled"),

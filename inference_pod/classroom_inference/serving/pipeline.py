@@ -70,6 +70,7 @@ class PodSettings:
     id_secret: str
     spool_dir: Path
     sink_token: str | None = None
+    api_token: str | None = None  # CLASSROOM_POD_API_TOKEN: guards /v1/status and /v1/events
     sink_signing_key: bytes | None = None
     stream_credentials: Path | None = None
     policy: InferencePolicy = field(default_factory=InferencePolicy)
@@ -108,7 +109,7 @@ class Pod:
         self.runner: Runner | None = None
         self.analysis: Analysis | None = None
         self.batcher: Batcher | None = None
-        self.hub = EventHub()
+        self.hub = EventHub(replay_seconds=settings.spool_retention_seconds)
         self.sink: WebhookSink | None = None
         self.outbox = Outbox(self.hub, None)
         self.follower = AssignmentFollower(settings.assignment, settings.pod_name, self._apply,

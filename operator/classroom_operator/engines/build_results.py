@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from classroom_operator.engines.build_jobs import CONTAINER, PERMANENT_EXIT_CODE
+from classroom_operator.engines.build_progress import is_step_line
 from classroom_operator.names import (
     ATTEMPT_ANNOTATION,
     BUILD_SPEC_HASH_ANNOTATION,
@@ -51,7 +52,8 @@ class JobView:
 
 @dataclass(frozen=True)
 class PodView:
-    """A build pod's state: where it is stuck, or how its build container ended."""
+    """A build pod's state: where it is stuck, since when its build container runs, or how it
+    ended."""
 
     name: str
     job: str
@@ -60,10 +62,15 @@ class PodView:
     termination_message: str = ""
     finished_at: datetime | None = None
     waiting: str = ""
+    started_at: datetime | None = None  # set while the build container runs
     # The scheduler's message while it finds no node for the pod (PodScheduled=False,
     # Unschedulable), and since when: a build that waits for a GPU the pools hold.
     unschedulable: str = ""
     unschedulable_since: datetime | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.phase == "Running" and self.started_at is not None and self.exit_code is None
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
     job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or ""
     waiting = unschedulable = ""
     since = None
+    started_at = None
     for condition in status.get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             waiting = f"{condition.get('reason', 'Unschedulable')}: {condition.get('message', '')}"
@@ -138,6 +146,8 @@ def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
         if "waiting" in state:
             reason = state["waiting"].get("reason", "")
             waiting = f"{reason}: {state['waiting'].get('message', '')}".strip(": ")
+        if "running" in state:
+            started_at = parse_time((state["running"] or {}).get("startedAt"))
         terminated = state.get("terminated")
         if terminated:
             return PodView(
@@ -148,7 +158,7 @@ def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
             )
     return PodView(name=str(meta.get("name", "")), job=str(job),
                    phase=str(status.get("phase", "")), waiting=waiting,
-                   unschedulable=unschedulable, unschedulable_since=since)
+                   unschedulable=unschedulable, unschedulable_since=since, started_at=started_at)
 
 
 def parse_summary(message: str) -> Summary | None:
@@ -180,7 +190,9 @@ def _last_finished(pods: Iterable[PodView]) -> PodView | None:
 
 
 def _tail(message: str) -> str:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
+    """The last line of a crashed builder's log that says something: not its step lines."""
+    lines = [line for line in message.strip().splitlines()
+             if line.strip() and not is_step_line(line)]
     return lines[-1][:300] if lines else ""
 
 

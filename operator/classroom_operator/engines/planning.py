@@ -22,6 +22,7 @@ from classroom_operator.engines.build_jobs import (
     build_spec_document,
     build_spec_hash,
 )
+from classroom_operator.engines.build_progress import BuildProgress
 from classroom_operator.engines.build_results import JobView, PodView, build_outcome
 from classroom_operator.engines.catalogue import CatalogueEntry
 from classroom_operator.engines.fingerprint import engine_fingerprint, fingerprint_document
@@ -34,7 +35,8 @@ STATES = ("Pending", "Building", "Ready", "Failed")
 
 @dataclass(frozen=True)
 class EngineRecord:
-    """One entry of status.engines. `reason` travels in `message` ("Reason: text")."""
+    """One entry of status.engines. `reason` travels in `message` ("Reason: text"). `progress`
+    is set only while the build's pod runs, fresh each pass, never read back from status."""
 
     fingerprint: str
     gpu_class: str
@@ -48,6 +50,7 @@ class EngineRecord:
     # Reason Unschedulable: since when the scheduler has found no node for the build pod
     # (from the pod itself, so it is not kept in status).
     unschedulable_since: datetime | None = None
+    progress: BuildProgress | None = None
 
     def to_status(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -64,6 +67,8 @@ class EngineRecord:
         for key in ("buildSeconds", "sizeBytes", "throughput", "validation"):
             if key in self.figures:
                 item[key] = self.figures[key]
+        if self.progress is not None:
+            item["progress"] = self.progress.to_status()
         return item
 
 

@@ -32,6 +32,7 @@ from classroom_operator.engines.planning import (
 from classroom_operator.indexes import EngineIndexes, RolloutIndexes
 from classroom_operator.kube import KubeError, WriteRefusedError, writing
 from classroom_operator.names import API_VERSION, ModelKey
+from classroom_operator.reconcile.build_progress import with_progress
 from classroom_operator.reconcile.builds import (
     all_of,
     release_engines,
@@ -212,7 +213,7 @@ async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, 
             await write_catalogue(state, entry)
         await release_engines(state, plan.released, key=key, indexes=engines, body=body)
         _count_outcomes(state, world, (r.fingerprint for r in plan.records))
-        records = plan.records
+        records = await with_progress(state, plan.records, world, now)
         state.metrics.record_engines(*key, ((r.fingerprint, r.state) for r in records))
         state.metrics.set_max_latency(*key, spec.serving.max_latency_ms)
         state.metrics.set_builds_unschedulable(*key, sum(
@@ -223,8 +224,12 @@ async def reconcile_model(state: OperatorState, key: ModelKey, body: kopf.Body, 
             generation=generation, spec=spec, records=records, view=view), body, rollout,
             hold_writes=hold)
         refused.extend(serving.refused)
-        wake_after = min((d for d in (plan.wake_after, retry_soon, serving.wake_after)
-                          if d is not None), default=None)
+        # A running build's progress is shown afresh every build_progress_seconds.
+        progress_due = state.settings.build_progress_seconds if any(
+            r.progress is not None for r in records) and state.settings.build_progress_seconds \
+            else None
+        wake_after = min((d for d in (plan.wake_after, retry_soon, serving.wake_after,
+                                      progress_due) if d is not None), default=None)
     if hold and refusal is not None:
         refused = list(refusal.writes)
     elif refused:

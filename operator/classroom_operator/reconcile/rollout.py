@@ -257,7 +257,9 @@ async def roll_out(state: OperatorState, target: ModelPass, body: kopf.Body,
     model, spec, view = target.model, target.spec, target.view
     label = (model.namespace, model_label(model.name))
     pods: tuple[ServingPod, ...] = tuple(indexes.pods.get(label, ()))
-    reports = await fetch_reports(state.pods.get(), {p.name: p.ip for p in pods if p.ip}, PORT)
+    token = await state.pods.token_for(state.kube, model.namespace)
+    reports = await fetch_reports(state.pods.get(), {p.name: p.ip for p in pods if p.ip}, PORT,
+                                  token=token)
     resources: list[ClassroomResource] = list(indexes.classrooms.get(model.namespace, ()))
     selection = select_rooms(spec, resources)
     signing = spec.pod_settings.sink.signing

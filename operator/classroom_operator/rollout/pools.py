@@ -145,6 +145,9 @@ def _environment(pod_settings: PodSettings) -> list[dict[str, Any]]:
         {"name": "POD_IP", "valueFrom": field("status.podIP")},
         {"name": "CLASSROOM_ID_SECRET", "valueFrom": {"secretKeyRef": {
             "name": PSEUDONYM_SECRET, "key": PSEUDONYM_KEY}}},
+        # Guards the pod's /v1/status and /v1/events (pod_client.py creates the Secret).
+        {"name": "CLASSROOM_POD_API_TOKEN", "valueFrom": {"secretKeyRef": {
+            "name": "classroom-pod-api-token", "key": "token"}}},
     ]
     token = pod_settings.sink.token
     if token is not None:

@@ -39,14 +39,26 @@ def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
             "metadata": {"name": name}, "stringData": data}
 
 
-def _live(ip: str, seconds: float) -> tuple[threading.Thread, list[bytes]]:
+def _pod_token(api: Api, namespace: str) -> str:
+    """The pods' API token (the Secret the operator creates): their feed and status ask for it."""
+    secret = api.get(f"/api/v1/namespaces/{namespace}/secrets/classroom-pod-api-token")
+    return base64.b64decode(secret["data"]["token"]).decode()
+
+
+def _pod_request(ip: str, path: str, token: str) -> urllib.request.Request:
+    return urllib.request.Request(f"http://{ip}:8080{path}",
+                                  headers={"Authorization": f"Bearer {token}"})
+
+
+def _live(ip: str, seconds: float, token: str) -> tuple[threading.Thread, list[bytes]]:
     """Read the pod's live feed for `seconds`, in the background."""
     chunks: list[bytes] = []
 
     def read() -> None:
         deadline = time.monotonic() + seconds
         try:
-            with urllib.request.urlopen(f"http://{ip}:8080/v1/events", timeout=2) as feed:
+            with urllib.request.urlopen(_pod_request(ip, "/v1/events", token),
+                                        timeout=2) as feed:
                 while time.monotonic() < deadline:
                     line = feed.readline()
                     if not line:
@@ -142,12 +154,14 @@ def test_no_login_url_student_id_or_pixel_leaves_the_product(
     assert json.loads(base64.b64decode(copy["data"]["streams.json"])) == {"room-a-0": {
         "username": camera.login.username, "password": camera.login.password}}
 
-    reader, live = _live(ip, LIVE_SECONDS)
+    pod_token = _pod_token(api, pool)
+    reader, live = _live(ip, LIVE_SECONDS, pod_token)
     wait_for(lambda: {"series", "student-summary"} <= {
         e["type"] for e in _events([d.body for d in receiver.deliveries])},
         "series and summaries at the webhook", timeout=90)
     reader.join(timeout=LIVE_SECONDS + 10)
-    with urllib.request.urlopen(f"http://{ip}:8080/v1/status", timeout=5) as response:
+    with urllib.request.urlopen(_pod_request(ip, "/v1/status", pod_token),
+                                timeout=5) as response:
         status_document = response.read().decode()
     deliveries = [d.body for d in receiver.deliveries]
 
@@ -161,7 +175,7 @@ def test_no_login_url_student_id_or_pixel_leaves_the_product(
     assert b"data:" in b"".join(live), "the live feed sent nothing to scan"
 
     scanner = Scanner(secrets=(camera.login.password, camera.login.username, token,
-                               signing_key),
+                               signing_key, pod_token),
                       urls=(camera.url,))
     outputs = _collect(cluster, api, pool, operator, deliveries, b"".join(live),
                        status_document)

@@ -10,7 +10,7 @@ from unit.chart.contract_tables import contract_denied, contract_rbac
 
 # Granted by the Role in the release namespace only (docs/contracts.md, "Scope").
 NAMESPACE_ONLY = {("batch", "jobs", "create"), ("batch", "jobs", "patch"),
-                  ("batch", "jobs", "delete")} | {
+                  ("batch", "jobs", "delete"), ("", "pods/log", "get")} | {
     ("kopf.dev", "kopfpeerings", verb) for verb in ("get", "list", "watch", "patch")}
 
 

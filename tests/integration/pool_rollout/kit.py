@@ -4,6 +4,7 @@ Ready pod and served, with every stream Healthy on some pod."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
@@ -90,7 +91,15 @@ def ready_pods(api: Api, pool: str) -> dict[str, Object]:
             and not pod["metadata"].get("deletionTimestamp")}
 
 
-def fully_healthy(pods: Mapping[str, Object]) -> set[str]:
+def status_request(api: Api, namespace: str, ip: str) -> urllib.request.Request:
+    """GET /v1/status with the namespace's pod API token (the Secret the operator creates)."""
+    secret = api.get(f"/api/v1/namespaces/{namespace}/secrets/classroom-pod-api-token")
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    return urllib.request.Request(f"http://{ip}:8080/v1/status",
+                                  headers={"Authorization": f"Bearer {token}"})
+
+
+def fully_healthy(api: Api, namespace: str, pods: Mapping[str, Object]) -> set[str]:
     """Rooms that some of `pods` reports in its own /v1/status with every stream Healthy; a pod
     that does not answer reports nothing."""
     rooms: set[str] = set()
@@ -99,9 +108,10 @@ def fully_healthy(pods: Mapping[str, Object]) -> set[str]:
         if not ip:
             continue
         try:
-            with urllib.request.urlopen(f"http://{ip}:8080/v1/status", timeout=5) as response:
+            with urllib.request.urlopen(status_request(api, namespace, ip),
+                                        timeout=5) as response:
                 document = json.load(response)
-        except (OSError, ValueError):
+        except (OSError, ValueError, ApiError):
             continue
         for room in document.get("classrooms") or []:
             streams = room.get("streams") or []
@@ -159,7 +169,7 @@ class Watcher:
         files = assignments(self.api, self.namespace)
         self.handed_to |= handover_records(self.api, self.namespace)
         after = ready_pods(self.api, self.namespace)
-        healthy = fully_healthy(after)
+        healthy = fully_healthy(self.api, self.namespace, after)
         self.pools_seen.add(frozenset(statefulsets(self.api, self.namespace)))
         self.looks += 1
         if any(len(files.get(name, [])) > 1 for name in self.rooms):

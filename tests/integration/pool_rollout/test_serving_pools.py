@@ -20,6 +20,7 @@ from integration.pool_rollout.kit import (
     room,
     serving,
     statefulsets,
+    status_request,
     stream_status,
 )
 from localcluster.cluster import LocalCluster
@@ -60,7 +61,7 @@ def test_two_classrooms_on_two_gpu_classes(cluster: LocalCluster, api: Api, pool
     for name, (pod,) in files.items():
         # The pod itself says it serves the room, every stream healthy.
         ip = pods[pod]["status"]["podIP"]
-        with urllib.request.urlopen(f"http://{ip}:8080/v1/status", timeout=5) as response:
+        with urllib.request.urlopen(status_request(api, pool, ip), timeout=5) as response:
             document = json.load(response)
         (served,) = [c for c in document["classrooms"] if c["name"] == name]
         assert {s["state"] for s in served["streams"]} == {"Healthy"}

@@ -83,6 +83,17 @@ def test_crash_is_transient_and_quotes_the_log_tail(job_object: Objects,
     assert "139" in outcome.message
 
 
+def test_a_crash_quotes_the_builders_words_not_its_step_lines(job_object: Objects,
+                                                             pod_object: Objects) -> None:
+    # FallbackToLogsOnError puts the log's tail in the message; the builder's step lines are
+    # for progress, the line before them says what happened.
+    logs = ("2026-11-25T10:59:58Z build +3.0s [TRT] out of memory\n"
+            '{"step":"engine","at":"2026-11-25T10:59:00Z","fingerprint":"0123456789abcdef"}\n')
+    outcome = build_outcome(job_view(*job_object("Failed", "BackoffLimitExceeded")),
+                            [pod_view(*pod_object(exit_code=137, message=logs))])
+    assert outcome.message.endswith("[TRT] out of memory")
+
+
 def test_deadline_exceeded_is_transient(job_object: Objects, pod_object: Objects) -> None:
     outcome = build_outcome(job_view(*job_object("Failed", "DeadlineExceeded")),
                             [pod_view(*pod_object())])

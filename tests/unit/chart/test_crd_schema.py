@@ -70,7 +70,11 @@ def test_printer_columns_read_status_fields_that_exist() -> None:
     crd = yaml.safe_load((CRDS / OURS[0]).read_text())
     (version,) = crd["spec"]["versions"]
     columns = {column["name"]: column["jsonPath"] for column in version["additionalPrinterColumns"]}
-    assert list(columns) == ["Phase", "Engines", "Pods", "Streams", "Age"]
+    assert list(columns) == ["Phase", "Engines", "Pods", "Streams", "Build", "Age"]
+    # Build only with -o wide: a plain `kubectl get cmodel` keeps its width.
+    priorities = {column["name"]: column.get("priority", 0)
+                  for column in version["additionalPrinterColumns"]}
+    assert {name for name, priority in priorities.items() if priority} == {"Build"}
     status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
     for name, json_path in columns.items():
         if name == "Age":

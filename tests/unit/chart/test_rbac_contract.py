@@ -69,3 +69,11 @@ def test_every_rule_says_why() -> None:
         assert rules, f"{name} has no rules"
         for index in rules:
             assert lines[index - 1].strip().startswith("#"), f"{name}:{index + 1} has no why"
+
+
+def test_build_logs_are_readable_in_the_release_namespace_only(render: Render) -> None:
+    # Build progress reads the build pods' logs; no inference pod's log, anywhere else.
+    chart = render()
+    assert not any("pods/log" in rule["resources"] for rule in chart.one("ClusterRole")["rules"])
+    (rule,) = [rule for rule in chart.one("Role")["rules"] if "pods/log" in rule["resources"]]
+    assert (rule["apiGroups"], rule["resources"], rule["verbs"]) == ([""], ["pods/log"], ["get"])

@@ -34,6 +34,12 @@ def test_the_job_command_builds_from_the_environment(model_spec: dict[str, Any],
     assert summary["state"] == "Ready" and summary["fingerprint"] == FINGERPRINT
     assert json.loads(done.stdout.strip().splitlines()[-1]) == summary
     assert "[7/9] validate" in done.stderr  # plain progress lines when not on a terminal
+    # The step lines on stdout, in order, before the summary (docs/contracts.md, "Build progress").
+    steps = [json.loads(line) for line in done.stdout.splitlines()[:-1]]
+    order = [s["step"] for i, s in enumerate(steps) if i == 0 or s != steps[i - 1]]
+    assert order == ["spec", "fetch", "check", "preprocess", "precision", "engine", "validate",
+                     "measure", "store"]
+    assert {step["fingerprint"] for step in steps} == {FINGERPRINT}
     assert (store / FINGERPRINT / "meta.json").is_file()
 
 

@@ -104,7 +104,7 @@ def test_conditions_of_the_rollout_are_left_alone(record: Records, now: datetime
                           previous={"conditions": [rolled], "summary": {"pods": "2/2"}},
                           generation=1, spec_error=None, now=now)
     assert _conditions(status)["RolledOut"] == rolled
-    assert status["summary"] == {"pods": "2/2", "engines": "1/1"}
+    assert status["summary"] == {"pods": "2/2", "engines": "1/1", "build": ""}
 
 
 def test_patch_holds_only_changed_fields(record: Records, now: datetime) -> None:

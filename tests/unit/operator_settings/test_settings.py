@@ -14,6 +14,7 @@ def test_required_only_gives_defaults(required_env: dict[str, str]) -> None:
     assert settings.peering is None
     assert settings.engine_gc_seconds == 3600
     assert settings.pod_ip == "127.0.0.1"
+    assert settings.build_progress_seconds == 15
     assert settings.build_unschedulable_seconds == 120
     # Without the chart (which always sets it) the pods keep their own default.
     assert settings.emotion_policy == "enabled" and settings.emotion_allowed
@@ -31,11 +32,13 @@ def test_everything_set(required_env: dict[str, str]) -> None:
                               "CLASSROOM_PEERING": "classroom", "POD_IP": "10.0.0.7",
                               "CLASSROOM_ENGINE_GC_SECONDS": "90",
                               "CLASSROOM_BUILD_ATTEMPTS": "5",
+                              "CLASSROOM_BUILD_PROGRESS_SECONDS": "0",
                               "CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS": "5"})
     assert (settings.gpu_backend, settings.peering, settings.pod_ip) == (
         "onnxruntime-cuda", "classroom", "10.0.0.7")
     assert settings.engine_gc_seconds == 90
     assert settings.build_attempts == 5
+    assert settings.build_progress_seconds == 0  # off: no build log is read
     assert settings.build_unschedulable_seconds == 5
 
 
@@ -53,6 +56,8 @@ def test_missing_required_names_the_variable(required_env: dict[str, str], missi
     ("CLASSROOM_ENGINE_GC_SECONDS", "an hour", "is not a number"),
     ("CLASSROOM_ENGINE_GC_SECONDS", "-5", "is below 0"),
     ("CLASSROOM_BUILD_ATTEMPTS", "0", "is below 1"),
+    ("CLASSROOM_BUILD_PROGRESS_SECONDS", "-1", "is below 0"),
+    ("CLASSROOM_BUILD_PROGRESS_SECONDS", "often", "is not a number"),
     ("CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS", "two minutes", "is not a number"),
 ])
 def test_malformed_values_say_how_to_fix(required_env: dict[str, str], name: str, value: str,

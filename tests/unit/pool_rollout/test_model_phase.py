@@ -27,7 +27,7 @@ def test_engines_ready_but_pods_not_yet_is_still_building() -> None:
     status = model_status(READY, InventoryView(), previous={}, generation=3, spec_error=None,
                           now=NOW, serving=_serving("False", "PodsNotReady"))
     assert status["phase"] == "Building"
-    assert status["summary"] == {"engines": "1/1", "pods": "1/2", "streams": "3/4"}
+    assert status["summary"] == {"engines": "1/1", "pods": "1/2", "streams": "3/4", "build": ""}
     assert status["streams"] == {"assigned": 4, "healthy": 3}
     assert (status["podsReady"], status["podsWanted"]) == (1, 2)
     kinds = [c["type"] for c in status["conditions"]]
