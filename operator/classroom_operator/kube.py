@@ -199,6 +199,7 @@ class Kube:
                 log.info("%s %s throttled (HTTP 429), retrying in %.1f s", method, path, delay)
                 await asyncio.sleep(delay)
             wanted = answer or status >= 300
+            payload: Any
             if text_body and status < 300:
                 payload = text
             else:
