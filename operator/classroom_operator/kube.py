@@ -201,7 +201,7 @@ class Kube:
             wanted = answer or status >= 300
             payload: Any
             if text_body and status < 300:
-                payload = text
+                payload = text.decode(errors="replace")
             else:
                 payload = json.loads(text) if wanted and text.strip() else None
         except ValueError as error:
