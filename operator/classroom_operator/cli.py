@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import logging
 import secrets
 import sys
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -42,19 +43,110 @@ class LegacyAnnotationDiffBase(kopf.AnnotationsDiffBaseStorage):
                 patch.metadata.annotations[key] = None
 
 
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger,
-                  **_: Any) -> None:
-    config: Settings = memo.config
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.SmartProgressStorage(prefix=GROUP)
-    # The spec last handled goes into status.kopf, not an annotation: annotations hold 256 KiB in
-    # all, and a spec near the CRD's caps (~140 KB) plus the copy a client-side `kubectl apply`
-    # keeps in its own annotation would not fit, leaving the model impossible to delete.
-    settings.persistence.diffbase_storage = kopf.MultiDiffBaseStorage([
+class SpecDiffBase(kopf.MultiDiffBaseStorage):
+    """kopf builds an object's essence on every watch event of every kind it watches: a deep copy
+    of the whole body, its status and most of its metadata then dropped, and one more deep copy
+    for each storage, which drops its own keys. For a thousand models (and the nodes, Jobs and
+    pods) those copies were the largest single cost of an event. Here only the parts the essence
+    keeps are copied, once; the storages' keys are dropped from that copy. The essence is the
+    same as kopf's own (tests/unit/operator_runtime/test_kopf_storage.py compares them)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        heads = {field[0] if isinstance(field, tuple | list) else str(field).split(".", 1)[0]
+                 for field in extra_fields or ()}
+        lean: dict[str, Any] = {key: value for key, value in body.items()
+                                if key not in ("metadata", "status") or key in heads}
+        if "metadata" not in heads:
+            lean["metadata"] = {key: value for key, value in body.get("metadata", {}).items()
+                                if key in ("labels", "annotations")}
+        lean_body = kopf.Body(cast(kopf.RawBody, lean))
+        essence = kopf.DiffBaseStorage.build(self, body=lean_body, extra_fields=extra_fields)
+        for storage in self.storages:
+            if isinstance(storage, kopf.StatusDiffBaseStorage):
+                _remove(essence, storage.field)
+            elif isinstance(storage, kopf.AnnotationsDiffBaseStorage):
+                keys = storage.make_keys(storage.key, body=kopf.Body(essence))
+                storage.remove_annotations(essence, set(keys))
+                storage.remove_empty_stanzas(essence)
+            else:  # a storage of another kind: its own build, copy and all
+                essence = storage.build(body=kopf.Body(essence), extra_fields=extra_fields)
+        return essence
+
+
+class StatusProgress(kopf.MultiProgressStorage):
+    """Handler progress in status.kopf, with the older annotations read and purged. kopf clears
+    the progress from both essences it compares on every event, each storage deep-copying them
+    in turn; here they are copied once and each storage's keys dropped from that copy."""
+
+    def clear(self, *, essence: Any) -> Any:
+        essence = copy.deepcopy(essence)
+        for storage in self.storages:
+            if isinstance(storage, kopf.StatusProgressStorage):
+                _remove(essence, storage.field)
+                storage.remove_empty_stanzas(essence)
+            elif isinstance(storage, kopf.AnnotationsProgressStorage):
+                annotations = essence.get("metadata", {}).get("annotations", {})
+                storage.remove_annotations(essence, {
+                    key for key in annotations
+                    if storage.prefix and key.startswith(f"{storage.prefix}/")})
+                storage.remove_empty_stanzas(essence)
+            else:  # a storage of another kind: its own clear, copy and all
+                essence = storage.clear(essence=essence)
+        return essence
+
+
+def _remove(essence: Any, path: tuple[str, ...]) -> None:
+    """Remove a field (a path of keys) where it is there, and the parents it leaves empty, as
+    kopf does."""
+    head, *rest = path
+    if not rest:
+        essence.pop(head, None)
+        return
+    child = essence.get(head)
+    if isinstance(child, dict):
+        _remove(child, tuple(rest))
+        if child == {}:
+            del essence[head]
+
+
+class LegacyAnnotationProgress(kopf.AnnotationsProgressStorage):
+    """Handler progress as operators kept it in annotations before status.kopf: read while a
+    model still has it, purged, never written (nor kopf's marker annotation with it)."""
+
+    def store(self, **_: Any) -> None:
+        pass
+
+    def touch(self, **_: Any) -> None:
+        pass
+
+
+def progress_storage() -> kopf.ProgressStorage:
+    """Handler progress in status.kopf, beside the spec last handled: a model's first handling
+    is then one status patch, where annotations cost a patch of the object as well (and a watch
+    event each, a thousand at once when a thousand models are applied)."""
+    return StatusProgress([
+        kopf.StatusProgressStorage(field="status.kopf.progress", touch_field="status.kopf.dummy"),
+        LegacyAnnotationProgress(prefix=GROUP),
+    ])
+
+
+def diffbase_storage() -> kopf.DiffBaseStorage:
+    """The spec last handled, in status.kopf rather than an annotation: annotations hold 256 KiB
+    in all, and a spec near the CRD's caps (~140 KB) plus the copy a client-side `kubectl apply`
+    keeps in its own annotation would not fit, leaving the model impossible to delete."""
+    return SpecDiffBase([
         kopf.StatusDiffBaseStorage(field="status.kopf.last-handled-configuration"),
         # read-only in effect: models last handled by an operator that kept it there
         LegacyAnnotationDiffBase(prefix=GROUP),
     ])
+
+
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger,
+                  **_: Any) -> None:
+    config: Settings = memo.config
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = progress_storage()
+    settings.persistence.diffbase_storage = diffbase_storage()
     # Only warnings and the operator's own events become Kubernetes events: a thousand models
     # must not post "handler succeeded" each.
     settings.posting.level = logging.WARNING

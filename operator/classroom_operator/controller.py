@@ -10,7 +10,9 @@ top of its informers is built here, once, with these rules:
   its own delay (kopf.TemporaryError's delay, or the planners' wake_after), and there is a pass
   every `resync_seconds` in any case. The woken models are the queue depth metric.
 - Reconcile slots. At most `RECONCILE_SLOTS` passes run at once; a model woken again while it
-  waits for a slot reconciles once for all its wake-ups.
+  waits for a slot reconciles once for all its wake-ups. A pass that something asked for (a
+  wake-up, the first pass, a pass's own delay) takes a free slot before the resync passes
+  waiting (`ReconcileSlots`): a thousand models resyncing must not queue a change behind them.
 - Expectations (jobs just created, `CreatedJobs`). A build Job created here counts as existing
   until the watch shows that very Job (same uid), it is deleted here, or its ttl passes; so no
   pass posts it twice, or plans the next attempt, before the watch catches up.
@@ -36,10 +38,12 @@ preconditions on deletes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import kopf
 
@@ -110,6 +114,58 @@ class Wakeups:
 
     def _update_depth(self) -> None:
         self._metrics.queue_depth.set(len(self._woken))
+
+
+class ReconcileSlots:
+    """At most `slots` passes at once; a freed slot goes to the longest-waiting urgent pass, and
+    to a resync pass only when no urgent one waits. A resync pass whose model is woken while it
+    waits becomes urgent."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._resync: deque[asyncio.Future[None]] = deque()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, *, urgent: bool, wake: asyncio.Event) -> AsyncIterator[None]:
+        if self._free > 0 and not self._urgent and not self._resync:
+            self._free -= 1
+        else:
+            waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            queue = self._urgent if urgent else self._resync
+            queue.append(waiting)
+            try:
+                if not urgent:
+                    woken: asyncio.Future[Any] = asyncio.ensure_future(wake.wait())
+                    either: list[asyncio.Future[Any]] = [waiting, woken]
+                    try:
+                        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        woken.cancel()
+                    if not waiting.done():
+                        queue.remove(waiting)
+                        queue = self._urgent
+                        queue.append(waiting)
+                await waiting
+            except asyncio.CancelledError:
+                if waiting.done() and not waiting.cancelled():
+                    self._release()  # handed a slot just as it was cancelled: pass it on
+                else:
+                    queue.remove(waiting)
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for queue in (self._urgent, self._resync):
+            while queue:
+                waiting = queue.popleft()
+                if not waiting.done():
+                    waiting.set_result(None)
+                    return
+        self._free += 1
 
 
 class RecentWrites:
@@ -298,8 +354,8 @@ class OperatorState:
     # placement's nodes looked like to its engines at its last pass (node_changes.Outlook).
     node_passes: Coalesced[Placement] = field(default_factory=Coalesced)
     outlooks: dict[Placement, Outlook] = field(default_factory=dict)
-    reconcile_slots: asyncio.Semaphore = field(
-        default_factory=lambda: asyncio.Semaphore(RECONCILE_SLOTS))
+    reconcile_slots: ReconcileSlots = field(
+        default_factory=lambda: ReconcileSlots(RECONCILE_SLOTS))
     catalogue_writes: DataWrites = field(init=False)
     # Running builds' last step and when their logs were read (one read per build per interval).
     build_steps: StepReads = field(init=False)
@@ -327,8 +383,9 @@ class OperatorState:
         self.metrics.engines_needed.set(sum(n for _, n in self.engine_counts.values()))
 
 
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
-    """Until woken, stopped, or `seconds` pass; a wake-up waits a moment to gather a burst."""
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> bool:
+    """Until woken, stopped, or `seconds` pass; a wake-up waits a moment to gather a burst.
+    True when woken."""
     waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
@@ -337,6 +394,8 @@ async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: floa
             waiter.cancel()
     if wake.is_set() and not stopped:
         await stopped.wait(WAKE_DEBOUNCE)
+        return True
+    return False
 
 
 async def run_model_loop(state: OperatorState, key: ModelKey, stopped: kopf.DaemonStopped,
@@ -347,10 +406,11 @@ async def run_model_loop(state: OperatorState, key: ModelKey, stopped: kopf.Daem
     again (seconds), or None for the resync period."""
     wake = state.wakeups.register(key)
     resync = state.settings.resync_seconds
+    urgent = True  # the first pass, a wake-up, or a pass's own delay; else the resync period
     try:
         while not stopped:
             try:
-                async with state.reconcile_slots:
+                async with state.reconcile_slots.slot(urgent=urgent, wake=wake):
                     if stopped:  # stopped while waiting for a slot: the model is going
                         break
                     state.wakeups.done(key)
@@ -361,7 +421,9 @@ async def run_model_loop(state: OperatorState, key: ModelKey, stopped: kopf.Daem
             except Exception as error:  # the loop must outlive any one failed pass
                 logger.exception(f"reconcile failed: {error}")
                 delay = resync
-            await _sleep(stopped, wake, min(delay, resync) if delay is not None else resync)
+            asked = delay is not None and delay < resync
+            woken = await _sleep(stopped, wake, min(delay, resync) if delay is not None else resync)
+            urgent = woken or asked
     finally:
         state.wakeups.unregister(key)
         state.forget(key)

@@ -168,7 +168,11 @@ class Kube:
     async def _request(self, method: str, path: str, *, body: Any = None,
                        content_type: str = "application/json",
                        params: dict[str, str] | None = None,
-                       lane: str = "pools", text_body: bool = False) -> tuple[int, Any]:
+                       lane: str = "pools", answer: bool = True,
+                       text_body: bool = False) -> tuple[int, Any]:
+        """The status and the parsed answer; with `answer` False, a success's answer is not
+        parsed (a status patch answers with the whole model, a thousand times a minute); with
+        `text_body`, a success's answer is the text as it came (a pod's log)."""
         headers = {"Accept": "application/json", "User-Agent": "classroom-operator"}
         token = self._credentials.authorization()
         if token:
@@ -183,7 +187,7 @@ class Kube:
                 async with self._lanes[lane].request(method, self._credentials.server + path,
                                                      data=data, headers=headers,
                                                      params=params) as response:
-                    text = await response.text()
+                    text = await response.read()
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
                 if status != 429 or attempt == THROTTLE_RETRIES:
@@ -194,8 +198,12 @@ class Kube:
                 delay = throttle_delay(retry_after)
                 log.info("%s %s throttled (HTTP 429), retrying in %.1f s", method, path, delay)
                 await asyncio.sleep(delay)
-            payload = text if text_body and status < 300 else (
-                json.loads(text) if text.strip() else None)
+            wanted = answer or status >= 300
+            payload: Any
+            if text_body and status < 300:
+                payload = text.decode(errors="replace")
+            else:
+                payload = json.loads(text) if wanted and text.strip() else None
         except ValueError as error:
             self._metrics.api_requests.labels(method, resource, "error").inc()
             raise kopf.TemporaryError(f"{method} {path}: not JSON: {error}",
@@ -255,7 +263,7 @@ class Kube:
     async def merge_patch(self, path: str, patch: dict[str, Any], lane: str = "pools") -> bool:
         """Merge-patch an object or subresource; False when the object is gone."""
         status, payload = await self._request("PATCH", path, body=patch, content_type=MERGE_PATCH,
-                                              lane=lane)
+                                              lane=lane, answer=False)
         if status == 404:
             return False
         if status >= 300:

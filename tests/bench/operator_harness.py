@@ -162,6 +162,13 @@ class OperatorProcess:
             return ""
         return "\n".join(self.logs.read_text(errors="replace").splitlines()[-lines:])
 
+    def cpu_seconds(self) -> float:
+        """CPU time the running operator has used so far (user + system): unlike wall-clock
+        figures, it does not grow when other work shares the machine."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_bytes(self) -> int:
         """VmHWM of the running operator: its peak resident memory so far."""
         assert self.process is not None

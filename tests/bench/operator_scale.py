@@ -9,7 +9,8 @@ Measured:
 - API requests during that phase: the operator's own (its metrics, by verb and resource) and the
   API server's totals by verb and resource (apiserver_request_total; every client, so the
   operator-only rows are the ClassroomModel patches, their status, Jobs and the catalogue);
-- the operator's peak memory (VmHWM of its process);
+- the operator's peak memory (VmHWM of its process), and its CPU seconds in each phase with the
+  machine's load average (the wall-clock figures depend on what else runs on the machine);
 - time from relabelling 50 nodes to a new driver to the Jobs of the new GPU classes created, then
   to every model's status listing the new engines, and the operator's requests in that phase;
 - how many node passes the operator made and how long the longest took (from taking node changes
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import secrets
 import sys
@@ -62,6 +64,7 @@ CLASSES = [(a100, "550.54.15"), (a100, "570.86.15"), (h100, "550.54.15"),
 UPGRADE_DRIVER = "580.65.06"
 NODE_PASSES = "classroom_operator_node_change_builds_seconds"
 RECONCILES = "classroom_operator_reconcile_duration_seconds"
+RESYNC_SECONDS = 60.0  # the chart's (the operator's default)
 
 
 def fleet(nodes: int, pool: str) -> list[GpuNode]:
@@ -122,7 +125,7 @@ def local_cluster(kubeconfig: Path | None) -> Iterator[LocalCluster]:
 
 
 def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
-        upgraded: int, logs: Path) -> dict[str, Any]:
+        upgraded: int, logs: Path, resync: float = RESYNC_SECONDS) -> dict[str, Any]:
     api = cluster.api()
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
     prepare_namespace(cluster, NAMESPACE)
@@ -133,13 +136,15 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
     print(f"[scale] {nodes} kwok nodes ready in {time.monotonic() - started:.1f}s", flush=True)
     operators = OperatorFleet(cluster, NAMESPACE, api, logs)
     results: dict[str, Any] = {"models": models, "distinctModels": distinct, "nodes": nodes,
-                               "gpuClasses": len(CLASSES)}
+                               "gpuClasses": len(CLASSES), "resyncSeconds": resync}
     try:
-        operator = operators.start()
+        # The chart's resync period; the harness's default (10 s) is for tests that wait on it.
+        operator = operators.start(CLASSROOM_RESYNC_SECONDS=str(resync))
         recorder = JobRecorder(api, NAMESPACE)
         expected = distinct * len(CLASSES)
         server_before = apiserver_requests(cluster)
         ours_before = operator_requests(operator.metrics())
+        cpu_before, load_before = operator.cpu_seconds(), os.getloadavg()[0]
 
         started = time.monotonic()
         collection = MODELS.format(namespace=NAMESPACE)
@@ -167,6 +172,10 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
             "apiserverRequests": dict(sorted(server.items())),
             "apiserverRequestsTotal": sum(server.values()),
             "operatorPeakRssMiB": round(operator.peak_rss_bytes() / 2**20, 1),
+            "operatorCpuSeconds": round(operator.cpu_seconds() - cpu_before, 1),
+            # The machine's 1-minute load average at the start and the end of the phase (2
+            # cores): wall-clock figures grow with it, the operator's CPU seconds do not.
+            "loadAverage": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         })
 
         before = len(recorder.builds())
@@ -174,6 +183,7 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
         ours_before = operator_requests(samples_before)
         upgrade = [n.name for n in gpu_nodes if n.driver == "550.54.15"][:upgraded]
         new_classes = {(n.product, UPGRADE_DRIVER) for n in gpu_nodes if n.name in upgrade}
+        cpu_before, load_before = operator.cpu_seconds(), os.getloadavg()[0]
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool_threads:
             list(pool_threads.map(
@@ -209,6 +219,8 @@ def run(cluster: LocalCluster, *, models: int, distinct: int, nodes: int,
                 phase.get(f"{RECONCILES}_sum", 0.0) / max(phase.get(f"{RECONCILES}_count", 0), 1),
                 3),
             "operatorPeakRssMiBAfterRelabel": round(operator.peak_rss_bytes() / 2**20, 1),
+            "relabelOperatorCpuSeconds": round(operator.cpu_seconds() - cpu_before, 1),
+            "relabelLoadAverage": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         })
         print(f"[scale] relabel of {len(upgrade)} nodes: {new_jobs} new Jobs, the last "
               f"{latest:.1f}s after the first relabel; every status caught up after "
@@ -257,11 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distinct", type=int, default=50)
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--upgraded", type=int, default=50)
+    parser.add_argument("--resync", type=float, default=RESYNC_SECONDS,
+                        help="CLASSROOM_RESYNC_SECONDS of the operator (default: the chart's)")
     args = parser.parse_args(argv)
     with local_cluster(args.kubeconfig) as cluster:
         logs = Path(tempfile.mkdtemp(prefix="operator-scale-logs-"))
         run(cluster, models=args.models, distinct=args.distinct, nodes=args.nodes,
-            upgraded=args.upgraded, logs=logs)
+            upgraded=args.upgraded, logs=logs, resync=args.resync)
     print(f"[scale] written to {RESULTS}; operator log in {logs}")
     return 0
 

@@ -77,6 +77,8 @@ def models_to_wake(changed: Mapping[Placement, bool], *,
     """Every model of a placement whose outlook changed; of the others, those with pools."""
     woken = []
     for placement, outlook_changed in changed.items():
+        if not outlook_changed and not pools:  # no pool anywhere: nobody to wake
+            continue
         for key in placements.get(placement, ()):
             if outlook_changed or any(True for _ in pools.get((key[0], model_label(key[1])), ())):
                 woken.append(key)

@@ -211,12 +211,14 @@ async def _write_rooms(kube: Kube, model: ModelRef, rollout: Rollout,
                        selected: Sequence[Room]) -> tuple[RefusedWrite, ...]:
     """Each selected Classroom's status, written only where it changed (a few at a time)."""
     namespace = model.namespace
+    live = {room.name: room for room in indexes.room_statuses.get(namespace, ())}
+    if not live:  # no Classroom here to write (a thousand models would each walk the others)
+        return ()
     leaving: dict[str, list[str]] = {}
     for handover in rollout.handovers:
         leaving.setdefault(handover.room, []).append(handover.source.name)
     patches = changed_rooms(
-        f"{namespace}/{model.name}", selected,
-        {room.name: room for room in indexes.room_statuses.get(namespace, ())},
+        f"{namespace}/{model.name}", selected, live,
         assigned=rollout.assigned, leaving=leaving, reports=reports,
         models=(f"{ns}/{name}" for ns, name in indexes.models.get(namespace, ())),
         now=datetime.now(UTC))
