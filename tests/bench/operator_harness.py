@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -311,6 +311,20 @@ def delete_models(cluster: LocalCluster, api: Api, namespace: str, *, timeout: f
                 api.patch(f"{MODELS.format(namespace=namespace)}/{item['metadata']['name']}",
                           {"metadata": {"finalizers": None}},
                           content_type="application/merge-patch+json")
+
+
+def running_operator(cluster: LocalCluster, api: Api, namespace: str, logs: Path,
+                     **env: str) -> Iterator[OperatorProcess]:
+    """A fixture's body: `classroom-operator run` for `namespace` with `env`; at the end the
+    namespace's ClassroomModels are deleted while it still runs (their finalizers), then it
+    stops."""
+    process = OperatorProcess(cluster, namespace, logs / "operator.log", env=env)
+    process.start()
+    yield process
+    try:
+        delete_models(cluster, api, namespace)
+    finally:
+        process.stop()
 
 
 def model(api: Api, namespace: str, name: str) -> Object | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import streams.server
-from bench.operator_harness import OperatorProcess, delete_models
+from bench.operator_harness import OperatorProcess, running_operator
 from classroom_inference.builder.reference_model import reference_model, reference_spec
 from integration.operator_namespace import api, nodes, pool
 from localcluster.cluster import LocalCluster
@@ -127,15 +127,8 @@ def receiver() -> Iterator[Receiver]:
 def operator(cluster: LocalCluster, pool: str, api: Api,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """`classroom-operator run` under the chart's default policy (emotion disabled)."""
-    logs = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(cluster, pool, logs, env={
-        "CLASSROOM_RESYNC_SECONDS": "5", "CLASSROOM_EMOTION_POLICY": "disabled"})
-    process.start()
-    yield process
-    try:
-        delete_models(cluster, api, pool)
-    finally:
-        process.stop()
+    yield from running_operator(cluster, api, pool, tmp_path_factory.mktemp("operator"),
+                                CLASSROOM_RESYNC_SECONDS="5", CLASSROOM_EMOTION_POLICY="disabled")
 
 
 @pytest.fixture(scope="module")

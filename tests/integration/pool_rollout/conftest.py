@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
-from bench.operator_harness import OperatorProcess, delete_models
+from bench.operator_harness import OperatorProcess, running_operator
 from classroom_inference.builder.reference_model import reference_model, reference_spec
 from integration.operator_namespace import api, nodes, pool
 from integration.pool_rollout.kit import Media
@@ -24,14 +24,8 @@ __all__ = ["api", "nodes", "pool"]  # shared fixtures; this folder's own follow
 def operator(cluster: LocalCluster, pool: str, api: Api,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """`classroom-operator run` for the test's namespace; models deleted before it stops."""
-    logs = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(cluster, pool, logs, env={"CLASSROOM_RESYNC_SECONDS": "5"})
-    process.start()
-    yield process
-    try:
-        delete_models(cluster, api, pool)
-    finally:
-        process.stop()
+    yield from running_operator(cluster, api, pool, tmp_path_factory.mktemp("operator"),
+                                CLASSROOM_RESYNC_SECONDS="5")
 
 
 @pytest.fixture(scope="session")

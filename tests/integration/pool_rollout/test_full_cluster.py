@@ -14,8 +14,8 @@ from bench.operator_harness import (
     OperatorProcess,
     apply,
     condition,
-    delete_models,
     model_manifest,
+    running_operator,
     wait_for,
 )
 from integration.pool_rollout.kit import Media, Object, room, serving, statefulsets
@@ -31,15 +31,9 @@ ROOMS = ("room-101", "room-102")
 def patient_operator(cluster: LocalCluster, pool: str, api: Api,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """The operator, giving a GPU up after 3 s of a new engine's pod waiting for one."""
-    logs = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(cluster, pool, logs, env={
-        "CLASSROOM_RESYNC_SECONDS": "5", "CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS": "3"})
-    process.start()
-    yield process
-    try:
-        delete_models(cluster, api, pool)
-    finally:
-        process.stop()
+    yield from running_operator(cluster, api, pool, tmp_path_factory.mktemp("operator"),
+                                CLASSROOM_RESYNC_SECONDS="5",
+                                CLASSROOM_BUILD_UNSCHEDULABLE_SECONDS="3")
 
 
 def _model(api: Api, pool: str) -> Object:

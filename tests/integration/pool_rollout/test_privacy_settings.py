@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from bench.operator_harness import OperatorProcess, apply, delete_models, wait_for
+from bench.operator_harness import OperatorProcess, apply, running_operator, wait_for
 from integration.pool_rollout.kit import (
     Media,
     condition,
@@ -20,6 +20,7 @@ from integration.pool_rollout.kit import (
     ready_pods,
     room,
     serving,
+    status_request,
     stream_status,
 )
 from localcluster.cluster import LocalCluster
@@ -34,15 +35,8 @@ PASSWORD = "never-in-a-configmap-7Q"
 def strict_operator(cluster: LocalCluster, pool: str, api: Api,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """`classroom-operator run` under the chart's default emotion policy, disabled."""
-    logs = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(cluster, pool, logs, env={
-        "CLASSROOM_RESYNC_SECONDS": "5", "CLASSROOM_EMOTION_POLICY": "disabled"})
-    process.start()
-    yield process
-    try:
-        delete_models(cluster, api, pool)
-    finally:
-        process.stop()
+    yield from running_operator(cluster, api, pool, tmp_path_factory.mktemp("operator"),
+                                CLASSROOM_RESYNC_SECONDS="5", CLASSROOM_EMOTION_POLICY="disabled")
 
 
 def _pool_logins(api: Api, namespace: str, pool: str) -> dict[str, Any]:
@@ -74,7 +68,7 @@ def test_emotion_dropped_by_policy_and_a_login_that_arrives_later(
     (pod,) = ready_pods(api, pool).values()
     (container,) = pod["spec"]["containers"]
     assert container["command"][-2:] == ["--emotion", "disabled"]
-    with urllib.request.urlopen(f"http://{pod['status']['podIP']}:8080/v1/status",
+    with urllib.request.urlopen(status_request(api, pool, pod["status"]["podIP"]),
                                 timeout=5) as response:
         document = json.load(response)
     assert document["policy"] == {"emotion": "disabled"}
