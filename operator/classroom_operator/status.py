@@ -90,6 +90,20 @@ def _names(nodes: Sequence[str]) -> str:
     return shown + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else "")
 
 
+def _warned(records: Sequence[EngineRecord]) -> bool:
+    return any(record.figures.get("warnings") for record in records)
+
+
+def _warnings(records: Sequence[EngineRecord]) -> list[str]:
+    """Each warning once, with the GPU classes it was raised for (a model's engines of several
+    classes usually share the builder's words)."""
+    classes: dict[str, list[str]] = {}
+    for record in records:
+        for warning in record.figures.get("warnings") or []:
+            classes.setdefault(str(warning), []).append(record.gpu_class)
+    return [f"{text} ({', '.join(sorted(gpus))})" for text, gpus in sorted(classes.items())]
+
+
 def engine_conditions(records: Sequence[EngineRecord], view: InventoryView,
                       spec_error: str | None) -> list[Condition]:
     """EnginesReady, Validated and Degraded for the model's engines."""
@@ -126,6 +140,11 @@ def engine_conditions(records: Sequence[EngineRecord], view: InventoryView,
     if invalid:
         validated = Condition("Validated", "False", "ValidationFailed",
                               "; ".join(_describe(r) for r in invalid))
+    elif records and len(ready) == len(records) and _warned(ready):
+        validated = Condition("Validated", "True", "ThresholdsMetWithWarnings",
+                              "every engine matches the fp32 ONNX reference within "
+                              "spec.validation's thresholds, but the builder warns: "
+                              + "; ".join(_warnings(ready)))
     elif records and len(ready) == len(records):
         validated = Condition("Validated", "True", "ThresholdsMet",
                               "every engine matches the fp32 ONNX reference within "

@@ -161,6 +161,12 @@ def pod_view(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodView:
                    unschedulable=unschedulable, unschedulable_since=since, started_at=started_at)
 
 
+# What the operator keeps of a builder's summary (catalogue, status.engines[]): `warnings` are
+# short "<Code>: <text>" strings the builder raises without refusing the engine (a head that
+# answers the same for every crop).
+ENGINE_FIGURES = ("buildSeconds", "sizeBytes", "throughput", "validation", "warnings")
+
+
 def parse_summary(message: str) -> Summary | None:
     """The builder's JSON summary; None when the message holds something else (e.g. log lines)."""
     for line in reversed(message.strip().splitlines()):
@@ -169,9 +175,7 @@ def parse_summary(message: str) -> Summary | None:
         except ValueError:
             continue
         if isinstance(document, dict) and isinstance(document.get("state"), str):
-            figures = {key: document[key]
-                       for key in ("backend", "buildSeconds", "sizeBytes", "throughput",
-                                   "validation", "builtAt")
+            figures = {key: document[key] for key in ("backend", "builtAt", *ENGINE_FIGURES)
                        if key in document}
             return Summary(
                 state=document["state"],

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from classroom_operator.engines.build_jobs import STORE_PATH
-from classroom_operator.engines.build_results import parse_time
+from classroom_operator.engines.build_results import ENGINE_FIGURES, parse_time
 from classroom_operator.names import (
     CATALOGUE_COMPONENT,
     CLEANUP_CYCLE_ANNOTATION,
@@ -36,7 +36,7 @@ from classroom_operator.settings import Settings
 
 NAME = "classroom-engines"
 # A ConfigMap holds at most 1 MiB; at a few hundred bytes a record that is thousands of engines.
-FIGURES = ("buildSeconds", "sizeBytes", "throughput", "validation")
+FIGURES = ENGINE_FIGURES
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,12 @@ from classroom_operator.engines.build_jobs import (
     build_spec_hash,
 )
 from classroom_operator.engines.build_progress import BuildProgress
-from classroom_operator.engines.build_results import JobView, PodView, build_outcome
+from classroom_operator.engines.build_results import (
+    ENGINE_FIGURES,
+    JobView,
+    PodView,
+    build_outcome,
+)
 from classroom_operator.engines.catalogue import CatalogueEntry
 from classroom_operator.engines.fingerprint import engine_fingerprint, fingerprint_document
 from classroom_operator.engines.inventory import GpuClass, InventoryView
@@ -64,7 +69,7 @@ class EngineRecord:
             item["message"] = f"{self.reason}: {self.message}" if self.reason else self.message
         if self.built_at:
             item["builtAt"] = self.built_at
-        for key in ("buildSeconds", "sizeBytes", "throughput", "validation"):
+        for key in ENGINE_FIGURES:
             if key in self.figures:
                 item[key] = self.figures[key]
         if self.progress is not None:
@@ -89,8 +94,7 @@ def record_from_status(item: Mapping[str, Any]) -> EngineRecord | None:
         message=text,
         attempts=int(item.get("attempts") or 0),
         built_at=item.get("builtAt"),
-        figures={key: item[key] for key in ("buildSeconds", "sizeBytes", "throughput",
-                                            "validation") if key in item},
+        figures={key: item[key] for key in ENGINE_FIGURES if key in item},
     )
 
 

@@ -99,6 +99,11 @@ def _post_transitions(body: kopf.Body, previous: Mapping[str, EngineRecord],
                            + ", ".join(sorted(r.gpu_class for r in records)))
     for record in records:
         before = previous.get(record.fingerprint)
+        warnings = record.figures.get("warnings") or []
+        if record.state == "Ready" and warnings and (before is None or before.state != "Ready"):
+            kopf.event(body, type="Warning", reason="EngineWarning",
+                       message=f"engine {record.fingerprint} for {record.gpu_class} passed its "
+                               f"validation, but the builder warns: {'; '.join(warnings)}")
         if record.state == "Failed" and (before is None or before.state != "Failed"):
             kopf.event(body, type="Warning", reason="BuildFailed",
                        message=f"engine {record.fingerprint} for {record.gpu_class}: "
